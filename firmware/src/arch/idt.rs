@@ -1,0 +1,41 @@
+//! Cocoon's IDT: every vector with a stub goes to `trap_common`.
+
+use super::gdt::{HYPERVISOR_CS, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
+use super::trap_entry::{stub_address, NR_STUBS};
+
+#[repr(C, align(16))]
+struct Idt([[u64; 2]; 256]);
+
+static mut IDT: Idt = Idt([[0; 2]; 256]);
+
+/// A 64-bit interrupt gate.
+const fn gate(handler: u64, ist: u8, dpl: u64) -> [u64; 2] {
+    let lo = (handler & 0xffff)
+        | ((HYPERVISOR_CS as u64) << 16)
+        | ((ist as u64) << 32)
+        | (0x8e << 40)
+        | (dpl << 45)
+        | (((handler >> 16) & 0xffff) << 48);
+    [lo, handler >> 32]
+}
+
+pub fn init() {
+    // SAFETY: runs once on the boot CPU before interrupts are enabled.
+    unsafe {
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        for v in 0..NR_STUBS {
+            let ist = match v {
+                2 => IST_NMI,
+                8 => IST_DOUBLE_FAULT,
+                18 => IST_MACHINE_CHECK,
+                _ => 0,
+            };
+            idt.0[v] = gate(stub_address(v), ist, 0);
+        }
+        let ptr = x86_64::structures::DescriptorTablePointer {
+            limit: (core::mem::size_of::<Idt>() - 1) as u16,
+            base: x86_64::VirtAddr::new(idt.0.as_ptr() as u64),
+        };
+        x86_64::instructions::tables::lidt(&ptr);
+    }
+}

@@ -1,0 +1,14 @@
+//! x86_64 bring-up: entry, descriptor tables, trap stubs.
+
+pub mod boot;
+pub mod gdt;
+pub mod idt;
+pub mod trap_entry;
+
+/// Stop this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}

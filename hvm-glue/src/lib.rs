@@ -1,0 +1,14 @@
+//! HVM-specific glue for Cocoon.
+//!
+//! Everything here is `no_std`; the pure logic (CPUID signature parsing, boot
+//! information parsing, command-line options) is unit-tested on the host.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod bootinfo;
+pub mod cmdline;
+pub mod debug_exit;
+pub mod layout;
+pub mod serial;
+pub mod xen_detect;

@@ -1,0 +1,194 @@
+//! ABI structures (64-bit guest layout), each with a compile-time check of
+//! its size and field offsets against `xen/include/public/`.
+
+use core::mem::{offset_of, size_of};
+
+use super::consts::{MAX_GUEST_CMDLINE, XEN_LEGACY_MAX_VCPUS};
+
+/// `struct start_info` (xen.h), 1168 bytes on x86_64.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StartInfo {
+    pub magic: [u8; 32],
+    pub nr_pages: u64,
+    pub shared_info: u64,
+    pub flags: u32,
+    pub _pad0: u32,
+    pub store_mfn: u64,
+    pub store_evtchn: u32,
+    pub _pad1: u32,
+    /// `console.domU.mfn` (or `console.dom0.info_off`/`info_size`).
+    pub console_mfn: u64,
+    /// `console.domU.evtchn`.
+    pub console_evtchn: u32,
+    pub _pad2: u32,
+    pub pt_base: u64,
+    pub nr_pt_frames: u64,
+    pub mfn_list: u64,
+    pub mod_start: u64,
+    pub mod_len: u64,
+    pub cmd_line: [u8; MAX_GUEST_CMDLINE],
+    pub first_p2m_pfn: u64,
+    pub nr_p2m_frames: u64,
+}
+
+const _: () = {
+    assert!(size_of::<StartInfo>() == 1168);
+    assert!(offset_of!(StartInfo, nr_pages) == 32);
+    assert!(offset_of!(StartInfo, shared_info) == 40);
+    assert!(offset_of!(StartInfo, flags) == 48);
+    assert!(offset_of!(StartInfo, store_mfn) == 56);
+    assert!(offset_of!(StartInfo, store_evtchn) == 64);
+    assert!(offset_of!(StartInfo, console_mfn) == 72);
+    assert!(offset_of!(StartInfo, console_evtchn) == 80);
+    assert!(offset_of!(StartInfo, pt_base) == 88);
+    assert!(offset_of!(StartInfo, nr_pt_frames) == 96);
+    assert!(offset_of!(StartInfo, mfn_list) == 104);
+    assert!(offset_of!(StartInfo, mod_start) == 112);
+    assert!(offset_of!(StartInfo, mod_len) == 120);
+    assert!(offset_of!(StartInfo, cmd_line) == 128);
+    assert!(offset_of!(StartInfo, first_p2m_pfn) == 1152);
+    assert!(offset_of!(StartInfo, nr_p2m_frames) == 1160);
+};
+
+/// `struct vcpu_time_info` (xen.h), 32 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct VcpuTimeInfo {
+    pub version: u32,
+    pub pad0: u32,
+    pub tsc_timestamp: u64,
+    pub system_time: u64,
+    pub tsc_to_system_mul: u32,
+    pub tsc_shift: i8,
+    pub flags: u8,
+    pub pad1: [u8; 2],
+}
+
+/// `vcpu_time_info.flags` bits.
+pub const XEN_PVCLOCK_TSC_STABLE_BIT: u8 = 1 << 0;
+pub const XEN_PVCLOCK_GUEST_STOPPED: u8 = 1 << 1;
+
+const _: () = {
+    assert!(size_of::<VcpuTimeInfo>() == 32);
+    assert!(offset_of!(VcpuTimeInfo, tsc_timestamp) == 8);
+    assert!(offset_of!(VcpuTimeInfo, system_time) == 16);
+    assert!(offset_of!(VcpuTimeInfo, tsc_to_system_mul) == 24);
+    assert!(offset_of!(VcpuTimeInfo, tsc_shift) == 28);
+    assert!(offset_of!(VcpuTimeInfo, flags) == 29);
+};
+
+/// `struct arch_vcpu_info` (arch-x86/xen.h), 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct ArchVcpuInfo {
+    pub cr2: u64,
+    pub pad: u64,
+}
+
+/// `struct vcpu_info` (xen.h), 64 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct VcpuInfo {
+    pub evtchn_upcall_pending: u8,
+    pub evtchn_upcall_mask: u8,
+    pub _pad: [u8; 6],
+    pub evtchn_pending_sel: u64,
+    pub arch: ArchVcpuInfo,
+    pub time: VcpuTimeInfo,
+}
+
+const _: () = {
+    assert!(size_of::<VcpuInfo>() == 64);
+    assert!(offset_of!(VcpuInfo, evtchn_upcall_mask) == 1);
+    assert!(offset_of!(VcpuInfo, evtchn_pending_sel) == 8);
+    assert!(offset_of!(VcpuInfo, arch) == 16);
+    assert!(offset_of!(VcpuInfo, time) == 32);
+};
+
+/// `struct arch_shared_info` (arch-x86/xen.h), 48 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct ArchSharedInfo {
+    pub max_pfn: u64,
+    pub pfn_to_mfn_frame_list_list: u64,
+    pub nmi_reason: u64,
+    pub p2m_cr3: u64,
+    pub p2m_vaddr: u64,
+    pub p2m_generation: u64,
+}
+
+/// Number of event-channel ports in the 2-level ABI (64 words of 64 bits).
+pub const EVTCHN_2L_NR_CHANNELS: usize = 64 * 64;
+
+/// `struct shared_info` (xen.h), 3136 bytes on x86_64.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SharedInfo {
+    pub vcpu_info: [VcpuInfo; XEN_LEGACY_MAX_VCPUS],
+    pub evtchn_pending: [u64; 64],
+    pub evtchn_mask: [u64; 64],
+    pub wc_version: u32,
+    pub wc_sec: u32,
+    pub wc_nsec: u32,
+    pub wc_sec_hi: u32,
+    pub arch: ArchSharedInfo,
+}
+
+const _: () = {
+    assert!(size_of::<SharedInfo>() == 3136);
+    assert!(offset_of!(SharedInfo, evtchn_pending) == 2048);
+    assert!(offset_of!(SharedInfo, evtchn_mask) == 2560);
+    assert!(offset_of!(SharedInfo, wc_version) == 3072);
+    assert!(offset_of!(SharedInfo, wc_sec) == 3076);
+    assert!(offset_of!(SharedInfo, wc_nsec) == 3080);
+    assert!(offset_of!(SharedInfo, wc_sec_hi) == 3084);
+    assert!(offset_of!(SharedInfo, arch) == 3088);
+    assert!(offset_of!(ArchSharedInfo, p2m_generation) == 40);
+};
+
+/// `struct trap_info` (arch-x86/xen.h), 16 bytes: one virtual IDT entry.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct TrapInfo {
+    pub vector: u8,
+    /// Bits 0-1: DPL; bit 2: mask events on entry (`TI_IF_MASK`).
+    pub flags: u8,
+    pub cs: u16,
+    pub _pad: u32,
+    pub address: u64,
+}
+
+const _: () = {
+    assert!(size_of::<TrapInfo>() == 16);
+    assert!(offset_of!(TrapInfo, flags) == 1);
+    assert!(offset_of!(TrapInfo, cs) == 2);
+    assert!(offset_of!(TrapInfo, address) == 8);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::consts::*;
+
+    #[test]
+    fn event_bitmaps_cover_the_2l_port_space() {
+        assert_eq!(EVTCHN_2L_NR_CHANNELS, 4096);
+        assert_eq!(core::mem::size_of::<[u64; 64]>() * 8, EVTCHN_2L_NR_CHANNELS);
+    }
+
+    #[test]
+    fn reserved_gdt_selectors_match_xen() {
+        assert_eq!(FIRST_RESERVED_GDT_ENTRY, 7168);
+        // 0xe023/0xe02b/0xe033 are entries 7172..=7174, RPL 3.
+        assert_eq!((FLAT_RING3_CS32 >> 3, FLAT_RING3_DS32 >> 3, FLAT_RING3_CS64 >> 3), (7172, 7173, 7174));
+        assert_eq!(FLAT_RING3_CS64 & 3, 3);
+    }
+
+    #[test]
+    fn hypervisor_range_is_l4_256_to_271() {
+        assert_eq!((HYPERVISOR_VIRT_START >> 39) & 511, HYPERVISOR_L4_FIRST as u64);
+        assert_eq!(((HYPERVISOR_VIRT_END - 1) >> 39) & 511, HYPERVISOR_L4_LAST as u64);
+        assert_eq!(MACH2PHYS_NR_ENTRIES, 1 << 35);
+    }
+}
