@@ -323,7 +323,10 @@ mod tests {
         assert_eq!(bi.protocol, BootProtocol::Multiboot);
         assert_eq!(bi.cmdline, "cocoon.dry-run -- ignored");
         assert_eq!(bi.modules.len(), 2);
-        assert_eq!(bi.modules[0], Module { start: 0x20_0000, len: 0x8_0000, cmdline: "/boot/vmlinuz console=hvc0 root=/dev/ram0".into() });
+        assert_eq!(
+            bi.modules[0],
+            Module { start: 0x20_0000, len: 0x8_0000, cmdline: "/boot/vmlinuz console=hvc0 root=/dev/ram0".into() }
+        );
         assert_eq!(bi.modules[1].cmdline, "");
         assert_eq!(bi.memory.len(), 2);
         assert_eq!(bi.memory[1], MemRegion { base: 0x10_0000, len: 0x7ee0_0000, kind: MemKind::Ram });
@@ -368,7 +371,10 @@ mod tests {
     fn multiboot_module_end_before_start() {
         let mut m = multiboot_fixture();
         m.put32(0x1904, 0x10_0000);
-        assert!(matches!(parse_multiboot(&m, MULTIBOOT_BOOTLOADER_MAGIC, 0x1000), Err(BootInfoError::BadModule { index: 0, .. })));
+        assert!(matches!(
+            parse_multiboot(&m, MULTIBOOT_BOOTLOADER_MAGIC, 0x1000),
+            Err(BootInfoError::BadModule { index: 0, .. })
+        ));
     }
 
     #[test]
@@ -393,9 +399,10 @@ mod tests {
         m.put64(0x1100, 0x40_0000);
         m.put64(0x1108, 0x12345);
         m.put64(0x1110, 0);
-        for (i, (b, l, t)) in [(0u64, 0x9fc00u64, E820_RAM), (0xf_0000, 0x1_0000, E820_RESERVED), (0x10_0000, 0x1ff0_0000, E820_RAM)]
-            .iter()
-            .enumerate()
+        for (i, (b, l, t)) in
+            [(0u64, 0x9fc00u64, E820_RAM), (0xf_0000, 0x1_0000, E820_RESERVED), (0x10_0000, 0x1ff0_0000, E820_RAM)]
+                .iter()
+                .enumerate()
         {
             let e = 0x1300 + i as u64 * 24;
             m.put64(e, *b);
@@ -437,13 +444,21 @@ mod tests {
     }
 
     #[test]
-    fn unterminated_cmdline_is_bounded() {
+    fn unterminated_cmdline_is_an_error_not_an_overread() {
         let mut m = pvh_fixture(1);
-        let fill = vec![b'x'; 0x1000];
-        m.put(0x1200, &fill[..0x1000]);
-        // Runs off the end of the buffer before a NUL: an error, not a hang or overread.
-        let mut small = Buf { base: 0x1000, data: m.data[..0x1300].to_vec() };
-        small.data.truncate(0x1300);
-        assert!(matches!(parse_pvh(&small, 0x1000), Err(BootInfoError::Unreadable { .. })));
+        // The string runs to the end of readable memory without a NUL.
+        m.put64(0x1018, 0x4f00);
+        m.put(0x4f00, &[b'x'; 0x100]);
+        assert!(matches!(parse_pvh(&m, 0x1000), Err(BootInfoError::Unreadable { what: "command line", .. })));
+    }
+
+    #[test]
+    fn overlong_cmdline_is_cut_at_the_limit() {
+        let mut m = Buf { base: 0x1000, data: vec![0; 0x4000] };
+        let fx = pvh_fixture(1);
+        m.data.copy_from_slice(&fx.data);
+        m.put(0x2000, &[b'y'; MAX_CMDLINE + 100]);
+        m.put64(0x1018, 0x2000);
+        assert_eq!(parse_pvh(&m, 0x1000).unwrap().cmdline.len(), MAX_CMDLINE);
     }
 }

@@ -38,7 +38,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dry_run: false, fault: None, log_level: log::LevelFilter::Info, unknown: Vec::new(), guest_tail: None }
+        Options {
+            dry_run: false,
+            fault: None,
+            log_level: log::LevelFilter::Info,
+            unknown: Vec::new(),
+            guest_tail: None,
+        }
     }
 }
 

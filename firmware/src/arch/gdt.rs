@@ -97,10 +97,7 @@ pub fn init() {
         gdt.0[base + 6] = seg(true, 3, true); // 0xe033 ring-3 64-bit code
         let tss_addr = tss as *const Tss as u64;
         let limit = (size_of::<Tss>() - 1) as u64;
-        gdt.0[base + 8] = limit
-            | ((tss_addr & 0xff_ffff) << 16)
-            | (0x89 << 40)
-            | (((tss_addr >> 24) & 0xff) << 56);
+        gdt.0[base + 8] = limit | ((tss_addr & 0xff_ffff) << 16) | (0x89 << 40) | (((tss_addr >> 24) & 0xff) << 56);
         gdt.0[base + 9] = tss_addr >> 32;
 
         let ptr = x86_64::structures::DescriptorTablePointer {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Fetch the test kernels from Debian's packages into the cache (outside the
+# repo) and print the directory. For each suite it leaves:
+#   SUITE/vmlinuz       the bzImage as shipped
+#   SUITE/vmlinux       the decompressed ELF (extracted with the system's own
+#                       lz4/xz tools, independently of Cocoon's decompressors)
+#   SUITE/readelf-n.txt `readelf -n vmlinux`, the reference for note parsing
+#   SUITE/package       the package file name (the cache key)
+# Package versions are resolved at run time; a newer version replaces an old one.
+# Fails (non-zero) when a kernel cannot be fetched: tests never skip silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${COCOON_CACHE:-$HOME/.cache/cocoon}
+OUT=$CACHE/kernels
+SUITES=${COCOON_KERNEL_SUITES:-"bookworm bullseye"}
+mkdir -p "$OUT"
+
+log() { printf '[fetch-kernels] %s\n' "$*" >&2; }
+
+# apt options for a private view of one suite (never touches the machine's sources).
+apt_for() {
+  local suite=$1 dir=$CACHE/apt/$1
+  mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+  if [ ! -f "$dir/sources.list" ]; then
+    {
+      echo "deb http://deb.debian.org/debian $suite main"
+      echo "deb http://deb.debian.org/debian $suite-updates main"
+      echo "deb http://deb.debian.org/debian-security $suite-security main"
+    } >"$dir/sources.list"
+  fi
+  APT_OPTS=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::archives=$dir/archives"
+    -o "Dir::State::status=$dir/status" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+  touch "$dir/status"
+}
+
+for suite in $SUITES; do
+  apt_for "$suite"
+  dir=$CACHE/apt/$suite
+  # Refresh the lists at most once a day.
+  if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+    log "updating package lists for $suite"
+    apt-get "${APT_OPTS[@]}" update -qq >&2 || { log "apt-get update for $suite failed"; exit 1; }
+  fi
+  pkg=$(apt-cache "${APT_OPTS[@]}" depends linux-image-cloud-amd64 2>/dev/null |
+    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | grep -v unsigned | head -1)
+  [ -n "$pkg" ] || { log "cannot resolve linux-image-cloud-amd64 in $suite"; exit 1; }
+  ver=$(apt-cache "${APT_OPTS[@]}" show "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -1)
+  key="${pkg}_${ver}"
+  dest=$OUT/$suite
+  if [ -f "$dest/package" ] && [ "$(cat "$dest/package")" = "$key" ] && [ -s "$dest/vmlinux" ]; then
+    log "$suite: $key (cached)"
+    continue
+  fi
+  log "$suite: downloading $key"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get "${APT_OPTS[@]}" download -qq "$pkg=$ver" >&2) || { log "download of $pkg failed"; exit 1; }
+  dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$tmp"/x/boot/vmlinuz-* "$dest/vmlinuz"
+  python3 ci/extract-vmlinux.py "$dest/vmlinuz" "$dest/vmlinux"
+  readelf -n "$dest/vmlinux" >"$dest/readelf-n.txt"
+  echo "$key" >"$dest/package"
+  rm -rf "$tmp"
+  log "$suite: $(basename "$dest")/vmlinuz $(stat -c %s "$dest/vmlinuz") bytes, vmlinux $(stat -c %s "$dest/vmlinux") bytes"
+done
+echo "$OUT"
