@@ -6,4 +6,9 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod builder;
+pub mod loader;
+pub mod mm;
 pub mod platform;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -1,0 +1,4 @@
+//! Guest memory management: page-table walks (and, to come, the checked
+//! page-table updates of the MMU hypercalls).
+
+pub mod walk;
