@@ -198,9 +198,9 @@ fn built_domain_is_consistent() {
             assert_eq!(t.mfn, map.mfn((va - SYNTH_VIRT_BASE) >> 12));
             assert!(t.writable);
             let frame = mem.frame(t.mfn);
-            for i in 0..4096usize {
+            for (i, got) in frame.iter().enumerate() {
                 let want = bytes.get(off as usize + i).copied().unwrap_or(0);
-                assert_eq!(frame[i], want, "byte {i} of page {va:#x}");
+                assert_eq!(*got, want, "byte {i} of page {va:#x}");
             }
         }
     }

@@ -121,7 +121,7 @@ impl XenNotes {
                 self.features = Some(s);
             }
             XEN_ELFNOTE_SUPPORTED_FEATURES => {
-                if desc.is_empty() || desc.len() % 4 != 0 {
+                if desc.is_empty() || !desc.len().is_multiple_of(4) {
                     return Err(LoadError::BadNote { note: kind, detail: "not a whole number of 32-bit words" });
                 }
                 self.supported |= u32::from_le_bytes(desc[..4].try_into().unwrap());
