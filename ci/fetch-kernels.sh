@@ -6,6 +6,9 @@
 #                       lz4/xz tools, independently of Cocoon's decompressors)
 #   SUITE/readelf-n.txt `readelf -n vmlinux`, the reference for note parsing
 #   SUITE/package       the package file name (the cache key)
+#   SUITE/variants/     (first suite only) the same kernel re-packed by the system's
+#                       own compressors: bzImages with xz (BCJ, as Linux's xz_wrap),
+#                       lzma, zstd and gzip payloads, and a whole-file gzip ELF
 # Package versions are resolved at run time; a newer version replaces an old one.
 # Fails (non-zero) when a kernel cannot be fetched: tests never skip silently.
 set -euo pipefail
@@ -60,6 +63,21 @@ for suite in $SUITES; do
   cp "$tmp"/x/boot/vmlinuz-* "$dest/vmlinuz"
   python3 ci/extract-vmlinux.py "$dest/vmlinuz" "$dest/vmlinux"
   readelf -n "$dest/vmlinux" >"$dest/readelf-n.txt"
+  if [ "$suite" = "$(echo $SUITES | cut -d' ' -f1)" ]; then
+    log "$suite: re-packing in other formats (about 40 s)"
+    v=$dest/variants
+    mkdir -p "$v"
+    size=$(stat -c %s "$dest/vmlinux")
+    xz --check=crc32 --x86 --lzma2=preset=6,dict=32MiB -c "$dest/vmlinux" >"$tmp/p.xz"
+    python3 ci/rewrap-bzimage.py "$dest/vmlinuz" "$tmp/p.xz" "$v/vmlinuz-xz" --size-trailer "$size"
+    xz --format=lzma -6 -c "$dest/vmlinux" >"$tmp/p.lzma"
+    python3 ci/rewrap-bzimage.py "$dest/vmlinuz" "$tmp/p.lzma" "$v/vmlinuz-lzma" --size-trailer "$size"
+    zstd -q -19 --long=27 -c "$dest/vmlinux" >"$tmp/p.zst"
+    python3 ci/rewrap-bzimage.py "$dest/vmlinuz" "$tmp/p.zst" "$v/vmlinuz-zstd" --size-trailer "$size"
+    gzip -n -9 -c "$dest/vmlinux" >"$tmp/p.gz"
+    python3 ci/rewrap-bzimage.py "$dest/vmlinuz" "$tmp/p.gz" "$v/vmlinuz-gzip"
+    cp "$tmp/p.gz" "$v/vmlinux.gz"
+  fi
   echo "$key" >"$dest/package"
   rm -rf "$tmp"
   log "$suite: $(basename "$dest")/vmlinuz $(stat -c %s "$dest/vmlinuz") bytes, vmlinux $(stat -c %s "$dest/vmlinux") bytes"

@@ -166,3 +166,115 @@ pub fn lz4_legacy(payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     f
 }
+
+/// Check a built domain the way a PV kernel will see it: by walking its page
+/// tables from CR3. Panics with a message naming what is wrong.
+pub fn verify_domain(
+    kernel: &crate::loader::Kernel,
+    map: &crate::builder::PhysMap,
+    mem: &VecMemory,
+    layout: &crate::builder::Layout,
+    entry: &crate::builder::EntryState,
+    cfg: &crate::builder::DomainConfig,
+) {
+    use crate::mm::walk::translate;
+    let p = &kernel.params;
+    let l4 = entry.cr3 >> PAGE_SHIFT;
+    assert_eq!(l4, map.mfn(layout.page_tables.pfn), "CR3 is the first page-table frame");
+    assert_eq!(entry.rip, p.entry);
+    assert_eq!(entry.rsi, layout.start_info.va.unwrap());
+    assert_eq!(entry.rsp, layout.boot_stack.va.unwrap() + PAGE_SIZE);
+
+    // Every page of every segment: right frame, writable, right bytes (bss zero).
+    let hc_page = p.hypercall_page;
+    for s in &kernel.segments {
+        let data = kernel.segment_data(s);
+        let start = s.paddr.wrapping_add(p.virt_offset);
+        let mut va = start & !(PAGE_SIZE - 1);
+        while va < start + s.memsz {
+            let t = translate(mem, l4, va).unwrap_or_else(|e| panic!("segment {} page {va:#x}: {e:?}", s.index));
+            assert_eq!(t.mfn, map.mfn((va - p.virt_base) >> PAGE_SHIFT), "frame of {va:#x}");
+            assert!(t.writable, "{va:#x} is read-only");
+            if Some(va) != hc_page {
+                let frame = mem.frame(t.mfn);
+                for (i, got) in frame.iter().enumerate() {
+                    let a = va + i as u64;
+                    if a < start || a >= start + s.memsz {
+                        continue;
+                    }
+                    let want = data.get((a - start) as usize).copied().unwrap_or(0);
+                    assert_eq!(*got, want, "byte at {a:#x}");
+                }
+            }
+            va += PAGE_SIZE;
+        }
+    }
+    if let Some(h) = hc_page {
+        let t = translate(mem, l4, h).unwrap();
+        assert_eq!(&mem.frame(t.mfn)[17 * 32 + 3..17 * 32 + 8], &[0xb8, 17, 0, 0, 0], "hypercall page");
+    }
+
+    // Page-table frames of both mappings: never writable through the mapping.
+    for m in layout.mappings.iter().flatten() {
+        for pfn in m.first_table_pfn()..m.first_table_pfn() + m.tables {
+            assert!(layout.is_page_table(pfn));
+            let va = layout.va_of_pfn(pfn);
+            if va < layout.virt_pgtab_end {
+                let t = translate(mem, l4, va).unwrap();
+                assert!(!t.writable && t.l1e & _PAGE_RW == 0, "page table pfn {pfn:#x} mapped writable");
+            }
+        }
+    }
+    // The whole initial mapping is there, and nothing past it.
+    assert_eq!(layout.virt_pgtab_end % (4 << 20), 0);
+    assert!(layout.virt_pgtab_end - entry.rsp >= 512 * 1024);
+    translate(mem, l4, layout.virt_pgtab_end - PAGE_SIZE).expect("last page of the mapping");
+    assert!(translate(mem, l4, layout.virt_pgtab_end).is_err());
+
+    // start_info.
+    let si = mem.frame(map.mfn(layout.start_info.pfn));
+    let u64_at = |o: usize| u64::from_le_bytes(si[o..o + 8].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(si[o..o + 4].try_into().unwrap());
+    assert_eq!(&si[..15], b"xen-3.0-x86_64\0");
+    assert_eq!(u64_at(32), map.nr_pages());
+    assert_eq!(u64_at(40), cfg.shared_info_mfn << PAGE_SHIFT);
+    assert_eq!(u64_at(56), map.mfn(layout.xenstore.pfn));
+    assert_eq!(u32_at(64), cfg.store_evtchn);
+    assert_eq!(u64_at(72), map.mfn(layout.console.pfn));
+    assert_eq!(u32_at(80), cfg.console_evtchn);
+    assert_eq!(u64_at(88), layout.page_tables.va.unwrap());
+    assert_eq!(translate(mem, l4, u64_at(88)).unwrap().mfn, l4, "pt_base maps the L4");
+    assert_eq!(u64_at(96), layout.page_tables.pages);
+    let c = cfg.cmdline.as_bytes();
+    assert_eq!(&si[128..128 + c.len().min(1023)], &c[..c.len().min(1023)]);
+    assert_eq!(si[128 + c.len().min(1023)], 0);
+
+    // The P2M, read through mfn_list: every PFN's MFN.
+    let mfn_list = u64_at(104);
+    let nr = map.nr_pages();
+    for pfn in (0..nr).step_by(97).chain([nr - 1]) {
+        let va = mfn_list + pfn * 8;
+        let t = translate(mem, l4, va).unwrap_or_else(|e| panic!("p2m entry {pfn:#x} at {va:#x}: {e:?}"));
+        assert_eq!(mem.read_u64(t.mfn, ((va % PAGE_SIZE) / 8) as usize), map.mfn(pfn), "p2m[{pfn:#x}]");
+    }
+    if p.init_p2m.is_some() {
+        assert_eq!(mfn_list, p.init_p2m.unwrap());
+        assert_eq!((u64_at(1152), u64_at(1160)), (layout.p2m.pfn, layout.p2m.pages));
+    }
+
+    // The initrd: where start_info says, with its bytes.
+    if let (Some(r), Some(data)) = (layout.initrd, cfg.initrd) {
+        let flags = u32_at(48);
+        let first_mfn = if flags & SIF_MOD_START_PFN != 0 {
+            assert_eq!(u64_at(112), r.pfn);
+            assert!(r.pfn >= (layout.virt_pgtab_end - p.virt_base) >> PAGE_SHIFT);
+            map.mfn(r.pfn)
+        } else {
+            assert_eq!(u64_at(112), r.va.unwrap());
+            translate(mem, l4, r.va.unwrap()).unwrap().mfn
+        };
+        assert!(u64_at(120) >= data.len() as u64);
+        let n = data.len().min(PAGE_SIZE as usize);
+        assert_eq!(&mem.frame(first_mfn)[..n], &data[..n], "initrd bytes");
+    }
+}

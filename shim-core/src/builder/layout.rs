@@ -149,6 +149,10 @@ pub fn plan(p: &KernelParams, nr_pages: u64, initrd_len: Option<u64>) -> Result<
     // Kernel image, after padding from VIRT_BASE.
     let kstart = p.virt_kstart & !(PAGE_SIZE - 1);
     let kernel = Region { pfn: (kstart - vb) / PAGE_SIZE, pages: pages_for(p.virt_kend - kstart), va: Some(kstart) };
+    // Checked first, so that no later arithmetic on PFNs can overflow.
+    if kernel.end_pfn() > nr_pages {
+        return Err(need(kernel.end_pfn()));
+    }
     let mut pfn_end = kernel.end_pfn();
     let alloc = |pages: u64, pfn_end: &mut u64| {
         let r = Region { pfn: *pfn_end, pages, va: Some(vb + *pfn_end * PAGE_SIZE) };

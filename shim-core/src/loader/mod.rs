@@ -10,6 +10,7 @@ pub mod notes;
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
+use core::fmt;
 
 pub use container::Container;
 pub use decompress::Compression;
@@ -38,7 +39,7 @@ pub struct KernelParams {
 }
 
 /// A kernel ready to be laid out.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Kernel<'a> {
     pub container: Container,
     pub compression: Compression,
@@ -48,6 +49,19 @@ pub struct Kernel<'a> {
     pub segments: Vec<Segment>,
     pub notes: XenNotes,
     pub params: KernelParams,
+}
+
+impl fmt::Debug for Kernel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the ELF bytes: tens of MiB.
+        f.debug_struct("Kernel")
+            .field("container", &self.container)
+            .field("compression", &self.compression)
+            .field("elf_len", &self.elf_bytes.len())
+            .field("segments", &self.segments)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Kernel<'_> {
@@ -83,7 +97,7 @@ pub fn params(e_entry: u64, segments: &[Segment], n: &XenNotes) -> Result<Kernel
     }
     let hypercall_page = n.hypercall_page.filter(|&h| h != u64::MAX);
     if let Some(h) = hypercall_page {
-        if h % PAGE_SIZE != 0 || h < virt_kstart || h + PAGE_SIZE > virt_kend {
+        if h % PAGE_SIZE != 0 || h < virt_kstart || h.saturating_add(PAGE_SIZE) > virt_kend {
             return Err(LoadError::HypercallPageOutsideImage { va: h });
         }
     }
