@@ -257,8 +257,8 @@ pub fn verify_domain(
         let t = translate(mem, l4, va).unwrap_or_else(|e| panic!("p2m entry {pfn:#x} at {va:#x}: {e:?}"));
         assert_eq!(mem.read_u64(t.mfn, ((va % PAGE_SIZE) / 8) as usize), map.mfn(pfn), "p2m[{pfn:#x}]");
     }
-    if p.init_p2m.is_some() {
-        assert_eq!(mfn_list, p.init_p2m.unwrap());
+    if let Some(base) = p.init_p2m {
+        assert_eq!(mfn_list, base);
         assert_eq!((u64_at(1152), u64_at(1160)), (layout.p2m.pfn, layout.p2m.pages));
     }
 
