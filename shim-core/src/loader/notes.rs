@@ -49,15 +49,28 @@ pub struct XenNotes {
     pub bsd_symtab: bool,
 }
 
-/// Feature names libelf knows, by XENFEAT bit.
-const FEATURE_NAMES: [(&str, u32); 7] = [
+/// XENFEAT names (`features.h`), by bit. libelf parses the first seven in
+/// FEATURES strings; knowing the rest too is harmless and names them in reports.
+const FEATURE_NAMES: [(&str, u32); 19] = [
     ("writable_page_tables", XENFEAT_writable_page_tables),
     ("writable_descriptor_tables", XENFEAT_writable_descriptor_tables),
     ("auto_translated_physmap", XENFEAT_auto_translated_physmap),
     ("supervisor_mode_kernel", XENFEAT_supervisor_mode_kernel),
     ("pae_pgdir_above_4gb", XENFEAT_pae_pgdir_above_4gb),
+    ("mmu_pt_update_preserve_ad", XENFEAT_mmu_pt_update_preserve_ad),
+    ("highmem_assist", XENFEAT_highmem_assist),
+    ("gnttab_map_avail_bits", XENFEAT_gnttab_map_avail_bits),
     ("hvm_callback_vector", XENFEAT_hvm_callback_vector),
+    ("hvm_safe_pvclock", XENFEAT_hvm_safe_pvclock),
+    ("hvm_pirqs", XENFEAT_hvm_pirqs),
     ("dom0", XENFEAT_dom0),
+    ("grant_map_identity", XENFEAT_grant_map_identity),
+    ("memory_op_vnode_supported", XENFEAT_memory_op_vnode_supported),
+    ("linux_rsdp_unrestricted", XENFEAT_linux_rsdp_unrestricted),
+    ("not_direct_mapped", XENFEAT_not_direct_mapped),
+    ("direct_mapped", XENFEAT_direct_mapped),
+    ("runstate_phys_area", XENFEAT_runstate_phys_area),
+    ("vcpu_time_phys_area", XENFEAT_vcpu_time_phys_area),
 ];
 
 /// Name of a XENFEAT bit, for messages.

@@ -1,0 +1,80 @@
+//! `cocoon-image`: the operator's host tool.
+//!
+//! `inspect KERNEL [--mem SIZE] [--initrd FILE]` shows what Cocoon sees in a
+//! PV kernel: its container and compression, the Xen notes, the loadable
+//! segments and the initial domain layout for a given amount of memory.
+//! A kernel Cocoon cannot run gives a one-line error and a non-zero exit.
+
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cocoon-image", version, about = "Cocoon's host tool for PV kernels")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the container, compression, Xen notes and planned layout of a PV kernel.
+    Inspect {
+        /// The kernel: bzImage, gzip-compressed ELF or plain ELF.
+        kernel: std::path::PathBuf,
+        /// Guest memory (bytes, or with a K/M/G suffix).
+        #[arg(long, default_value = "512M", value_parser = parse_size)]
+        mem: u64,
+        /// An initrd, to place it in the layout.
+        #[arg(long)]
+        initrd: Option<std::path::PathBuf>,
+    },
+}
+
+/// "512M", "1G", "65536K", "1048576" (bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 512M)"))?;
+    n.checked_mul(mult).filter(|&b| b >= 1 << 20).ok_or_else(|| format!("'{s}' is out of range (at least 1M)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { kernel, mem, initrd } => inspect::run(&kernel, mem, initrd.as_deref()),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cocoon-image: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("4096k"), Ok(4 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999999G").is_err());
+    }
+}
