@@ -10,12 +10,16 @@ mod arch;
 mod fault;
 mod heap;
 mod logger;
+mod memory;
 mod physmem;
 
 use hvm_glue::bootinfo::{self, BootInfo};
 use hvm_glue::cmdline::{self, FaultInjection, Options};
 use hvm_glue::xen_detect::{self, DetectionReport, NativeCpuid};
 use log::{error, info, warn};
+use shim_core::abi::PAGE_SIZE;
+use shim_core::builder::{self, DomainConfig, EntryState, GuestMemory, Layout};
+use shim_core::loader;
 use shim_core::platform::ExitReason;
 
 use crate::arch::boot::{BOOT_PROTO_MULTIBOOT, BOOT_PROTO_PVH};
@@ -69,22 +73,137 @@ fn log_memory(boot: &BootInfo) {
     info!("memory: {} MiB of RAM in {} map entries", boot.ram_bytes() >> 20, boot.memory.len());
 }
 
+/// Event channels the standalone backend gives the xenstore and console rings.
+const STORE_EVTCHN: u32 = 1;
+const CONSOLE_EVTCHN: u32 = 2;
+/// Frames Cocoon keeps out of guest RAM: shared_info.
+const COCOON_PAGES: u64 = 1;
+
 fn run(boot: &BootInfo, opts: &Options) -> ! {
     let Some(kernel) = boot.modules.first() else {
         error!("no PV kernel given: pass it as the first boot module (multiboot module or PVH module)");
         fault::stop(ExitReason::BadInput);
     };
+    let cmdline = cmdline::guest_cmdline(boot, opts);
     info!("kernel module: {} bytes at {:#x}", kernel.len, kernel.start);
     if let Some(initrd) = boot.modules.get(1) {
         info!("initrd module: {} bytes at {:#x}", initrd.len, initrd.start);
     }
-    info!("guest command line: \"{}\"", cmdline::guest_cmdline(boot, opts));
+    info!("guest command line: \"{cmdline}\"");
+
+    let plan = match memory::plan(boot, COCOON_PAGES, kernel.len) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("memory: {e}");
+            fault::stop(ExitReason::BadInput);
+        }
+    };
+    let shared_info_mfn = plan.cocoon_frames[0];
+    info!(
+        "memory: guest gets {} MiB ({} pages), Cocoon keeps {} frame(s) besides its image; scratch {} MiB",
+        plan.physmap.nr_pages() >> 8,
+        plan.physmap.nr_pages(),
+        plan.cocoon_frames.len(),
+        (plan.scratch.1 - plan.scratch.0) >> 8
+    );
+
+    let Some(kernel_bytes) = memory::module_bytes(kernel.start, kernel.len) else {
+        error!("kernel module lies outside mapped memory");
+        fault::stop(ExitReason::BadInput);
+    };
+    let initrd_bytes = match boot.modules.get(1) {
+        None => None,
+        Some(m) => match memory::module_bytes(m.start, m.len) {
+            Some(b) => Some(b),
+            None => {
+                error!("initrd module lies outside mapped memory");
+                fault::stop(ExitReason::BadInput);
+            }
+        },
+    };
+    memory::DirectMapGuest.frame_mut(shared_info_mfn).fill(0);
+
+    // Decompress and build with the scratch arena, then hand it to the guest.
+    let (start, end) = plan.scratch;
+    heap::begin_scratch(
+        hvm_glue::layout::phys_to_virt(start * PAGE_SIZE) as usize,
+        ((end - start) * PAGE_SIZE) as usize,
+    );
+    let built = build_domain(kernel_bytes, initrd_bytes, &plan, &cmdline, shared_info_mfn);
+    match heap::end_scratch() {
+        Ok(high_water) => info!("scratch: {} KiB used while building", high_water >> 10),
+        Err(live) => {
+            error!("internal error: {live} scratch allocation(s) outlived the domain build");
+            fault::stop(ExitReason::CocoonFault);
+        }
+    }
+    let Some((layout, entry)) = built else {
+        fault::stop(ExitReason::BadInput);
+    };
+    info!(
+        "domain: entry rip {:#x} rsp {:#x} rsi {:#x} cr3 {:#x}; {} of {} pages laid out",
+        entry.rip, entry.rsp, entry.rsi, entry.cr3, layout.pfn_alloc_end, layout.nr_pages
+    );
     if opts.dry_run {
-        info!("dry run: platform brought up, stopping before the guest runs");
+        info!("dry run: domain built, stopping before the guest runs");
         fault::stop(ExitReason::DryRunDone);
     }
     error!("running a PV kernel is not implemented yet; use cocoon.dry-run");
     fault::stop(ExitReason::BadInput);
+}
+
+/// Load the kernel and build the domain; every failure is logged here (no
+/// allocation may outlive the scratch arena, so nothing is returned but plain data).
+fn build_domain(
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    plan: &memory::MemoryPlan,
+    cmdline: &str,
+    shared_info_mfn: u64,
+) -> Option<(Layout, EntryState)> {
+    let guest_bytes = plan.physmap.nr_pages() * PAGE_SIZE;
+    let k = match loader::load(kernel, guest_bytes) {
+        Ok(k) => k,
+        Err(e) => {
+            error!("kernel: {e}");
+            return None;
+        }
+    };
+    let p = &k.params;
+    info!(
+        "kernel: {:?}, {} compression, {} Xen notes, image {:#x}-{:#x}, entry {:#x}, hypercall page {}",
+        k.container,
+        k.compression.name(),
+        k.notes.raw.len(),
+        p.virt_kstart,
+        p.virt_kend,
+        p.entry,
+        if p.hypercall_page.is_some() { "yes" } else { "none" }
+    );
+    // The builder must not write where the modules and the scratch arena still are.
+    match builder::plan(p, plan.physmap.nr_pages(), initrd.map(|i| i.len() as u64)) {
+        Ok(l) if l.pfn_alloc_end <= plan.reserved_from_pfn => {}
+        Ok(l) => {
+            error!(
+                "not enough memory: the initial layout needs {} pages, {} are free while the boot modules are in use",
+                l.pfn_alloc_end, plan.reserved_from_pfn
+            );
+            return None;
+        }
+        Err(e) => {
+            error!("{e}");
+            return None;
+        }
+    }
+    let cfg =
+        DomainConfig { cmdline, initrd, shared_info_mfn, store_evtchn: STORE_EVTCHN, console_evtchn: CONSOLE_EVTCHN };
+    match builder::build(&k, &plan.physmap, &mut memory::DirectMapGuest, &cfg) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            error!("{e}");
+            None
+        }
+    }
 }
 
 /// A deliberate fault, so the fault path can be tested end to end.

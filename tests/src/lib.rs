@@ -45,6 +45,17 @@ pub fn firmware() -> &'static Path {
     })
 }
 
+/// A Debian test kernel fetched by `ci/fetch-kernels.sh` (a missing one fails the test).
+pub fn kernel(suite: &str) -> PathBuf {
+    let dir = match std::env::var_os("COCOON_KERNELS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cocoon/kernels"),
+    };
+    let p = dir.join(suite).join("vmlinuz");
+    assert!(p.exists(), "{} missing: run ci/fetch-kernels.sh", p.display());
+    p
+}
+
 /// A copy of the firmware without its multiboot header, so QEMU's `-kernel`
 /// takes the PVH entry (QEMU prefers multiboot when both are present; real
 /// PVH loaders such as Xen's ignore the multiboot header).
@@ -73,6 +84,7 @@ pub fn find_multiboot_header(data: &[u8]) -> Option<usize> {
 pub struct Qemu {
     name: String,
     args: Vec<String>,
+    mem: String,
     timeout: Duration,
 }
 
@@ -141,7 +153,7 @@ impl Qemu {
         .map(|s| s.to_string())
         .chain([kernel.display().to_string()])
         .collect();
-        Qemu { name: name.to_string(), args, timeout: Duration::from_secs(60) }
+        Qemu { name: name.to_string(), args, mem: "512M".into(), timeout: Duration::from_secs(60) }
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -159,6 +171,12 @@ impl Qemu {
         self.arg("-initrd").arg(&joined)
     }
 
+    /// Guest RAM (`-m`), 512M unless set.
+    pub fn mem(mut self, m: &str) -> Self {
+        self.mem = m.to_string();
+        self
+    }
+
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -171,6 +189,8 @@ impl Qemu {
         let start = Instant::now();
         let mut child = Command::new("qemu-system-x86_64")
             .args(&self.args)
+            .arg("-m")
+            .arg(&self.mem)
             .arg("-serial")
             .arg(format!("file:{}", log_path.display()))
             .stdin(Stdio::null())

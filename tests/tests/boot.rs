@@ -1,6 +1,6 @@
 //! Boot the firmware under QEMU through both entry paths.
 
-use cocoon_tests::{firmware, firmware_pvh_only, log_dir, ExitReason, Qemu};
+use cocoon_tests::{firmware, firmware_pvh_only, kernel, log_dir, ExitReason, Qemu};
 
 fn dummy_module(name: &str) -> String {
     let p = log_dir().join(name);
@@ -8,36 +8,41 @@ fn dummy_module(name: &str) -> String {
     p.display().to_string()
 }
 
+/// The dry run loads the real kernel and builds its domain in real memory.
 #[test]
-fn multiboot_dry_run() {
-    let m = dummy_module("mb-kernel.bin");
+fn multiboot_dry_run_builds_the_domain() {
+    let k = kernel("bookworm");
+    let initrd = dummy_module("mb-initrd.bin");
     let out = Qemu::new("multiboot_dry_run", firmware())
         .append("cocoon.dry-run")
-        .modules(&[format!("{m} console=hvc0 root=/dev/ram0")])
+        .modules(&[format!("{} console=hvc0 root=/dev/ram0", k.display()), initrd])
         .run();
     out.assert_serial("Cocoon 0.1.0 (PV-in-HVM shim) booted via Multiboot");
     out.assert_serial(
         "platform: no Xen (no XenVMMXenVMM signature in CPUID 0x40000000-0x4000ff00); backend: standalone",
     );
-    out.assert_serial("kernel module: 12345 bytes at");
+    out.assert_serial("initrd module: 12345 bytes at");
     out.assert_serial("guest command line: \"console=hvc0 root=/dev/ram0\"");
     out.assert_serial("MiB of RAM");
+    out.assert_serial("kernel: BzImage { protocol: 527 }, lz4 compression, 16 Xen notes");
+    out.assert_serial("domain: entry rip 0xffffffff8");
     out.assert_exit(ExitReason::DryRunDone);
 }
 
 #[test]
-fn pvh_dry_run() {
-    let m = dummy_module("pvh-kernel.bin");
+fn pvh_dry_run_builds_the_domain() {
+    let k = kernel("bullseye");
     let out = Qemu::new("pvh_dry_run", firmware_pvh_only())
         .append("cocoon.dry-run cocoon.nonsense -- console=hvc0 quiet")
         .arg("-initrd")
-        .arg(&m)
+        .arg(k.to_str().unwrap())
         .run();
     out.assert_serial("booted via Pvh");
     out.assert_serial("backend: standalone");
     out.assert_serial("ignoring unknown option 'cocoon.nonsense'");
-    out.assert_serial("kernel module: 12345 bytes at");
     out.assert_serial("guest command line: \"console=hvc0 quiet\"");
+    out.assert_serial("kernel: BzImage");
+    out.assert_serial("domain: entry rip 0xffffffff8");
     out.assert_exit(ExitReason::DryRunDone);
 }
 
@@ -45,6 +50,26 @@ fn pvh_dry_run() {
 fn no_kernel_is_a_clean_error() {
     let out = Qemu::new("no_kernel", firmware()).append("cocoon.dry-run").run();
     out.assert_serial("no PV kernel given");
+    out.assert_exit(ExitReason::BadInput);
+}
+
+#[test]
+fn malformed_kernel_is_a_clean_error() {
+    let m = dummy_module("not-a-kernel.bin");
+    let out = Qemu::new("malformed_kernel", firmware()).append("cocoon.dry-run").modules(&[m]).run();
+    out.assert_serial("kernel: unknown kernel format (starts 5a 5a 5a 5a");
+    out.assert_exit(ExitReason::BadInput);
+}
+
+#[test]
+fn too_little_memory_is_a_clean_error() {
+    let k = kernel("bookworm");
+    let out = Qemu::new("too_little_memory", firmware())
+        .append("cocoon.dry-run")
+        .mem("80M")
+        .modules(&[k.display().to_string()])
+        .run();
+    out.assert_serial("cocoon: [ERROR]");
     out.assert_exit(ExitReason::BadInput);
 }
 

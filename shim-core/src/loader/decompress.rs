@@ -71,13 +71,22 @@ fn trailer_u32(data: &[u8]) -> Option<u64> {
     (n >= 4).then(|| u32::from_le_bytes(data[n - 4..].try_into().unwrap()) as u64)
 }
 
+/// Room for `additional` more bytes, or a clean error (no allocation may panic:
+/// the firmware decompresses into a bounded arena).
+fn reserve(v: &mut Vec<u8>, additional: usize) -> Result<(), LoadError> {
+    v.try_reserve_exact(additional)
+        .map_err(|_| LoadError::OutOfMemory { what: "the decompressed kernel", size: (v.len() + additional) as u64 })
+}
+
 /// An output buffer sized from the declared length, never past `limit`.
 fn output_for(declared: Option<u64>, limit: u64, what: &'static str) -> Result<Vec<u8>, LoadError> {
+    let mut v = Vec::new();
     match declared {
-        Some(d) if d > limit => Err(LoadError::TooLarge { what, size: d, limit }),
-        Some(d) => Ok(Vec::with_capacity(d as usize)),
-        None => Ok(Vec::new()),
+        Some(d) if d > limit => return Err(LoadError::TooLarge { what, size: d, limit }),
+        Some(d) => reserve(&mut v, d as usize)?,
+        None => {}
     }
+    Ok(v)
 }
 
 fn corrupt(format: &'static str, detail: impl core::fmt::Debug) -> LoadError {
@@ -128,14 +137,49 @@ pub fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, LoadError> {
         return Err(trunc);
     }
     let isize = trailer_u32(data);
-    // ISIZE is the size modulo 2^32; only trust it as a hint for the buffer.
-    let _ = output_for(isize, limit, "decompressed kernel")?;
-    match miniz_oxide::inflate::decompress_to_vec_with_limit(&data[pos..], limit as usize) {
-        Ok(v) => Ok(v),
-        Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            Err(LoadError::TooLarge { what: "decompressed kernel", size: limit + 1, limit })
+    // ISIZE is the size modulo 2^32: only a hint for the first buffer.
+    let mut out = output_for(isize.filter(|&n| n <= limit), limit, "decompressed kernel")?;
+    inflate_raw(&data[pos..], &mut out, limit)?;
+    Ok(out)
+}
+
+/// Raw deflate into `out`, growing it (fallibly) up to `limit` bytes.
+fn inflate_raw(input: &[u8], out: &mut Vec<u8>, limit: u64) -> Result<(), LoadError> {
+    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+    use miniz_oxide::inflate::TINFLStatus;
+    let mut state = alloc::boxed::Box::<DecompressorOxide>::default();
+    let (mut in_pos, mut out_pos) = (0usize, 0usize);
+    loop {
+        if out_pos == out.len() {
+            if out.len() as u64 >= limit {
+                return Err(LoadError::TooLarge { what: "decompressed kernel", size: limit + 1, limit });
+            }
+            let new_len = (out.len().max(32 << 10) * 2).min(limit as usize);
+            if new_len > out.capacity() {
+                reserve(out, new_len - out.len())?;
+            }
+            out.resize(new_len, 0);
         }
-        Err(e) => Err(corrupt("gzip", e.status)),
+        let (status, consumed, written) = decompress(
+            &mut state,
+            &input[in_pos..],
+            out,
+            out_pos,
+            inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        in_pos += consumed;
+        out_pos += written;
+        match status {
+            TINFLStatus::Done => {
+                out.truncate(out_pos);
+                return Ok(());
+            }
+            TINFLStatus::HasMoreOutput => continue,
+            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                return Err(LoadError::Truncated { what: "gzip stream" })
+            }
+            other => return Err(corrupt("gzip", other)),
+        }
     }
 }
 
@@ -161,6 +205,11 @@ pub fn lz4_legacy(data: &[u8], limit: u64) -> Result<Vec<u8>, LoadError> {
         pos += len;
         let start = out.len();
         let room = (limit as usize).saturating_sub(start).min(LZ4_LEGACY_BLOCK_SIZE);
+        // Grow by what this block may need, not by doubling: a kernel is tens of MiB.
+        if out.capacity() < start + room {
+            let more = start + room - out.len();
+            reserve(&mut out, more)?;
+        }
         out.resize(start + room, 0);
         match lz4_flex::block::decompress_into(block, &mut out[start..]) {
             Ok(n) => out.truncate(start + n),
@@ -179,7 +228,9 @@ fn zstd(data: &[u8], limit: u64) -> Result<Vec<u8>, LoadError> {
     // The frames end where the trailer begins; decode into a buffer bounded by the limit.
     let body = &data[..data.len().saturating_sub(4)];
     let cap = declared.map_or(limit, |d| d.min(limit)) as usize;
-    let mut out = vec![0u8; cap];
+    let mut out = Vec::new();
+    reserve(&mut out, cap)?;
+    out.resize(cap, 0);
     let mut dec = ruzstd::decoding::FrameDecoder::new();
     match dec.decode_all(body, &mut out) {
         Ok(n) => {
@@ -208,6 +259,11 @@ fn read_limited<R: lzma_rust2::Read>(
         }
         if out.len() as u64 + n as u64 > limit {
             return Err(LoadError::TooLarge { what: "decompressed kernel", size: (out.len() + n) as u64, limit });
+        }
+        if out.capacity() < out.len() + n {
+            let grow = (out.len() + n).max(out.len() * 2).min(limit as usize) - out.len();
+            let grow = grow.max(n);
+            reserve(&mut out, grow)?;
         }
         out.extend_from_slice(&chunk[..n]);
     }

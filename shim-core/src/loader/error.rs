@@ -31,6 +31,11 @@ pub enum LoadError {
         size: u64,
         limit: u64,
     },
+    /// Cocoon could not allocate a buffer of `size` bytes for `what`.
+    OutOfMemory {
+        what: &'static str,
+        size: u64,
+    },
     /// The decompressed payload is not an ELF file.
     PayloadNotElf,
     /// A 32-bit (PAE) PV kernel.
@@ -89,6 +94,7 @@ impl fmt::Display for LoadError {
             TooLarge { what, size, limit } => {
                 write!(f, "{what} is larger than the {limit} bytes available (at least {size} bytes)")
             }
+            OutOfMemory { what, size } => write!(f, "out of memory: no room for {size} bytes of {what}"),
             PayloadNotElf => write!(f, "the decompressed kernel is not an ELF file"),
             Elf32Unsupported => write!(f, "32-bit (PAE) PV kernels are not supported yet; only 64-bit PV kernels run"),
             WrongElf(w) => write!(f, "not a 64-bit x86 PV kernel: {w}"),
