@@ -5,7 +5,7 @@ use hvm_glue::debug_exit;
 use hvm_glue::serial::force_write;
 use shim_core::platform::ExitReason;
 
-use crate::arch::trap_entry::TrapFrame;
+use shim_core::regs::GuestRegs as TrapFrame;
 
 const NAMES: [&str; 32] = [
     "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "15",

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use buddy_system_allocator::LockedHeap;
 use spin::Mutex;
 
-const HEAP_SIZE: usize = 8 << 20;
+const HEAP_SIZE: usize = 32 << 20;
 
 #[repr(C, align(4096))]
 struct Arena([u8; HEAP_SIZE]);

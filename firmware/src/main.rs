@@ -9,9 +9,11 @@ extern crate alloc;
 mod arch;
 mod fault;
 mod heap;
+mod hw;
 mod logger;
 mod memory;
 mod physmem;
+mod run;
 
 use hvm_glue::bootinfo::{self, BootInfo};
 use hvm_glue::cmdline::{self, FaultInjection, Options};
@@ -23,7 +25,6 @@ use shim_core::loader;
 use shim_core::platform::ExitReason;
 
 use crate::arch::boot::{BOOT_PROTO_MULTIBOOT, BOOT_PROTO_PVH};
-use crate::arch::trap_entry::TrapFrame;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -34,6 +35,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     arch::gdt::init();
     arch::idt::init();
     heap::init();
+    arch::cpu::init_for_guests();
 
     let mem = physmem::DirectMap;
     let parsed = match proto {
@@ -62,6 +64,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
 
     let xen = xen_detect::detect(&NativeCpuid);
     info!("{}", DetectionReport(&xen));
+    arch::timer::init();
 
     run(&boot, &opts)
 }
@@ -76,8 +79,8 @@ fn log_memory(boot: &BootInfo) {
 /// Event channels the standalone backend gives the xenstore and console rings.
 const STORE_EVTCHN: u32 = 1;
 const CONSOLE_EVTCHN: u32 = 2;
-/// Frames Cocoon keeps out of guest RAM: shared_info.
-const COCOON_PAGES: u64 = 1;
+/// Frames Cocoon keeps out of guest RAM: shared_info and the grant-table frames.
+const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
 
 fn run(boot: &BootInfo, opts: &Options) -> ! {
     let Some(kernel) = boot.modules.first() else {
@@ -148,8 +151,7 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
         info!("dry run: domain built, stopping before the guest runs");
         fault::stop(ExitReason::DryRunDone);
     }
-    error!("running a PV kernel is not implemented yet; use cocoon.dry-run");
-    fault::stop(ExitReason::BadInput);
+    run::start(plan, &layout, &entry, STORE_EVTCHN, CONSOLE_EVTCHN)
 }
 
 /// Load the kernel and build the domain; every failure is logged here (no
@@ -225,11 +227,4 @@ fn inject_fault(f: FaultInjection) {
             ),
         }
     }
-}
-
-/// Every interrupt and exception lands here from `trap_common`.
-#[no_mangle]
-extern "C" fn cocoon_trap(frame: &mut TrapFrame) {
-    // Nothing runs below Cocoon yet: any trap is a fault in Cocoon.
-    fault::cocoon_fault(frame)
 }

@@ -109,18 +109,30 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, kernel_len: u64) -> Result<Memor
 /// Guest memory, reached through Cocoon's direct map.
 pub struct DirectMapGuest;
 
-impl GuestMemory for DirectMapGuest {
-    fn frame(&self, mfn: u64) -> &Frame {
+impl DirectMapGuest {
+    pub fn frame_static(&self, mfn: u64) -> &'static Frame {
         assert!(mfn < BOOT_MAPPED_BYTES / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
-        // SAFETY: the frame lies in the direct map and is guest RAM; Cocoon is the only
-        // writer while it builds the domain.
+        // SAFETY: the frame lies in the direct map and is RAM; the guest may change it
+        // concurrently only through its own vCPU, which is not running while Cocoon is.
         unsafe { &*(phys_to_virt(mfn * PAGE_SIZE) as *const Frame) }
     }
 
-    fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
+    #[allow(clippy::mut_from_ref)]
+    pub fn frame_static_mut(&self, mfn: u64) -> &'static mut Frame {
         assert!(mfn < BOOT_MAPPED_BYTES / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
-        // SAFETY: as above; `&mut self` makes this the only reference handed out.
+        // SAFETY: as above; Cocoon runs on one CPU and callers do not keep two
+        // references to the same frame alive across each other.
         unsafe { &mut *(phys_to_virt(mfn * PAGE_SIZE) as *mut Frame) }
+    }
+}
+
+impl GuestMemory for DirectMapGuest {
+    fn frame(&self, mfn: u64) -> &Frame {
+        self.frame_static(mfn)
+    }
+
+    fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
+        self.frame_static_mut(mfn)
     }
 }
 

@@ -30,3 +30,52 @@ impl ExitReason {
         ExitReason::GuestFault,
     ];
 }
+
+/// The CPU and devices underneath, as the PV core needs them. The firmware
+/// implements it over real hardware (and, later, a real Xen); tests over
+/// plain memory. All methods are cheap: they sit on the trap path.
+pub trait Platform: crate::builder::GuestMemory {
+    /// Copy from guest virtual memory in the current address space. `Err` on a fault.
+    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), ()>;
+    /// Copy to guest virtual memory in the current address space. `Err` on a fault.
+    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), ()>;
+
+    /// Load `mfn` (an L4 with Cocoon's slots) into CR3; flushes the TLB.
+    fn load_cr3(&mut self, l4_mfn: u64);
+    fn flush_tlb(&mut self);
+    fn invlpg(&mut self, va: u64);
+
+    fn rdmsr(&mut self, msr: u32) -> u64;
+    fn wrmsr(&mut self, msr: u32, value: u64);
+    /// Exchange the active and inactive GS bases.
+    fn swapgs(&mut self);
+    /// Load a selector into the *user* %gs (null on a bad selector).
+    fn load_user_gs_selector(&mut self, sel: u16);
+    fn set_cr0_ts(&mut self, ts: bool);
+    fn read_cr2(&self) -> u64;
+    fn read_cr0(&self) -> u64;
+    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
+    /// XCR0 bits the CPU supports.
+    fn xcr0_supported(&self) -> u64;
+    fn xsetbv(&mut self, index: u32, value: u64);
+    /// The current XCR0.
+    fn xgetbv(&self) -> u64;
+
+    /// Nanoseconds since Cocoon started, and the TSC behind it.
+    fn now_ns(&self) -> u64;
+    fn rdtsc(&self) -> u64;
+    /// pvclock scale: `(tsc_to_system_mul, tsc_shift)`.
+    fn tsc_scale(&self) -> (u32, i8);
+    /// Wall-clock seconds at `now_ns() == 0`.
+    fn boot_wallclock(&self) -> u64;
+    /// Arm the one timer for `deadline_ns` (or disarm with `None`).
+    fn set_timer(&mut self, deadline_ns: Option<u64>);
+    /// Let interrupts in and wait for one (`sti; hlt; cli`).
+    fn wait_for_interrupt(&mut self);
+
+    fn console_write(&mut self, bytes: &[u8]);
+    fn console_read(&mut self) -> Option<u8>;
+
+    /// End the machine.
+    fn exit(&mut self, reason: ExitReason) -> !;
+}

@@ -20,7 +20,7 @@ pub const BOOT_PROTO_PVH: u32 = 2;
 const MULTIBOOT_HEADER_MAGIC: u32 = 0x1bad_b002;
 const MULTIBOOT_HEADER_FLAGS: u32 = (1 << 0) | (1 << 1) | (1 << 16);
 
-const BOOT_STACK_SIZE: usize = 16 * 1024;
+const BOOT_STACK_SIZE: usize = 128 * 1024;
 const _: () = assert!(BOOT_MAPPED_BYTES == 2048 * (2 << 20));
 
 core::arch::global_asm!(

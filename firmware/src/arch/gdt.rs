@@ -88,6 +88,7 @@ pub fn init() {
         }
         let r0 = &*core::ptr::addr_of!(RING0_STACK);
         tss.rsp[0] = r0.0.as_ptr() as u64 + r0.0.len() as u64;
+        *core::ptr::addr_of_mut!(super::trap_entry::RING0_STACK_TOP) = tss.rsp[0];
 
         let base = FIRST_RESERVED_GDT_ENTRY;
         gdt.0[base + 1] = seg(true, 0, true);
@@ -120,5 +121,18 @@ pub fn init() {
             tss = in(reg) TSS_SELECTOR,
             tmp = out(reg) _,
         );
+    }
+}
+
+/// The part of the GDT that holds the guest's descriptors (entries 0..7168).
+///
+/// # Safety
+/// Call once; the caller becomes the only user of these entries.
+pub unsafe fn guest_part() -> &'static mut [u64] {
+    // SAFETY: per the contract, nobody else holds a reference to these entries;
+    // Cocoon's own descriptors live above FIRST_RESERVED_GDT_ENTRY.
+    unsafe {
+        let gdt = &mut *core::ptr::addr_of_mut!(GDT);
+        &mut gdt.0[..FIRST_RESERVED_GDT_ENTRY]
     }
 }

@@ -30,7 +30,9 @@ pub fn init() {
                 18 => IST_MACHINE_CHECK,
                 _ => 0,
             };
-            idt.0[v] = gate(stub_address(v), ist, 0);
+            // int3, into and int 0x80 may be used from ring 3 (the guest), as on Xen.
+            let dpl = if matches!(v, 3 | 4 | 0x80) { 3 } else { 0 };
+            idt.0[v] = gate(stub_address(v), ist, dpl);
         }
         let ptr = x86_64::structures::DescriptorTablePointer {
             limit: (core::mem::size_of::<Idt>() - 1) as u16,

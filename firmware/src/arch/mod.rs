@@ -1,8 +1,10 @@
 //! x86_64 bring-up: entry, descriptor tables, trap stubs.
 
 pub mod boot;
+pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod timer;
 pub mod trap_entry;
 
 /// Stop this CPU for good.

@@ -1,47 +1,22 @@
-//! Interrupt and exception entry stubs.
+//! Entry stubs: every vector, SYSCALL, and the way back to the guest.
 //!
 //! Every vector gets a stub that makes the stack look the same (an error
 //! code, zero when the CPU pushes none, and the vector number) and jumps to
-//! `trap_common`, which saves the general registers into a [`TrapFrame`] and
-//! calls `cocoon_trap`. The stubs allocate nothing and take no lock.
+//! `trap_common`, which saves the general registers into a
+//! [`GuestRegs`](shim_core::regs::GuestRegs) and calls `cocoon_trap`. SYSCALL
+//! builds the same frame by hand on the ring-0 stack. The stubs allocate
+//! nothing and take no lock.
+//!
+//! Also here: the guest-memory copy routine and the user-%gs load, whose
+//! faults `cocoon_trap` turns into error returns through their fixup labels.
 
-/// Registers as saved by `trap_common`, lowest address first.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TrapFrame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    pub error_code: u64,
-    // Pushed by the CPU.
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
-const _: () = assert!(core::mem::offset_of!(TrapFrame, vector) == 15 * 8);
+use shim_core::regs::ENTRY_SYSCALL;
 
 macro_rules! trap_stubs {
     ($($v:literal)*) => {
         core::arch::global_asm!(
             ".section .text.hot, \"ax\"",
             ".balign 16",
-            ".global trap_stub_table",
             $(
                 concat!("trap_stub_", $v, ":"),
                 concat!(".if ", $v, " == 8 || (", $v, " >= 10 && ", $v, " <= 14) || ", $v, " == 17 || ", $v, " == 21 || ", $v, " == 29 || ", $v, " == 30"),
@@ -54,6 +29,7 @@ macro_rules! trap_stubs {
             )*
             ".section .rodata",
             ".balign 8",
+            ".global trap_stub_table",
             "trap_stub_table:",
             $( concat!(".quad trap_stub_", $v), )*
         );
@@ -63,10 +39,16 @@ macro_rules! trap_stubs {
 trap_stubs!(
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
     32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
+    64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94 95
+    96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112 113 114 115 116 117 118 119 120 121 122 123 124 125 126 127
+    128 129 130 131 132 133 134 135 136 137 138 139 140 141 142 143 144 145 146 147 148 149 150 151 152 153 154 155 156 157 158 159
+    160 161 162 163 164 165 166 167 168 169 170 171 172 173 174 175 176 177 178 179 180 181 182 183 184 185 186 187 188 189 190 191
+    192 193 194 195 196 197 198 199 200 201 202 203 204 205 206 207 208 209 210 211 212 213 214 215 216 217 218 219 220 221 222 223
+    224 225 226 227 228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 247 248 249 250 251 252 253 254 255
 );
 
 /// Number of vectors with a stub in `trap_stub_table`.
-pub const NR_STUBS: usize = 64;
+pub const NR_STUBS: usize = 256;
 
 core::arch::global_asm!(
     r#"
@@ -91,6 +73,8 @@ trap_common:
     push r15
     mov rdi, rsp
     call cocoon_trap
+    .global trap_exit
+trap_exit:
     pop r15
     pop r14
     pop r13
@@ -108,15 +92,105 @@ trap_common:
     pop rax
     add rsp, 16
     iretq
-"#
+
+    /* SYSCALL: rcx = guest rip, r11 = guest rflags, rsp still the guest's. */
+    .balign 16
+    .global syscall_entry
+syscall_entry:
+    mov [rip + syscall_saved_rsp], rsp
+    mov rsp, [rip + RING0_STACK_TOP]
+    push {flat_ss}
+    push [rip + syscall_saved_rsp]
+    push r11
+    push {flat_cs}
+    push rcx
+    push 0
+    push {syscall_vec}
+    jmp trap_common
+
+    /* cocoon_enter_guest(regs): start the guest from a saved frame. */
+    .global cocoon_enter_guest
+cocoon_enter_guest:
+    mov rsp, [rip + RING0_STACK_TOP]
+    sub rsp, 176
+    mov rsi, rdi
+    mov rdi, rsp
+    mov rcx, 22
+    rep movsq
+    jmp trap_exit
+
+    /* u64 cocoon_copy_guest(dst, src, len): 0, or 1 if a fault cut it short. */
+    .global cocoon_copy_guest
+    .global cocoon_copy_guest_insn
+    .global cocoon_copy_guest_fixup
+cocoon_copy_guest:
+    mov rcx, rdx
+cocoon_copy_guest_insn:
+    rep movsb
+    xor eax, eax
+    ret
+cocoon_copy_guest_fixup:
+    mov eax, 1
+    ret
+
+    /* cocoon_load_user_gs(sel): in guest kernel mode, load the user %gs. */
+    .global cocoon_load_user_gs
+    .global cocoon_load_gs_insn
+    .global cocoon_load_gs_fixup
+cocoon_load_user_gs:
+    swapgs
+cocoon_load_gs_insn:
+    mov gs, di
+cocoon_load_gs_done:
+    swapgs
+    ret
+cocoon_load_gs_fixup:
+    xor edi, edi
+    mov gs, di
+    jmp cocoon_load_gs_done
+
+    .section .bss
+    .balign 8
+syscall_saved_rsp:
+    .quad 0
+"#,
+    flat_ss = const shim_core::abi::FLAT_USER_SS as u64,
+    flat_cs = const shim_core::abi::FLAT_KERNEL_CS as u64,
+    syscall_vec = const ENTRY_SYSCALL,
 );
 
 extern "C" {
     static trap_stub_table: [u64; NR_STUBS];
+    pub fn syscall_entry();
+    pub fn cocoon_enter_guest(regs: *const shim_core::regs::GuestRegs) -> !;
+    pub fn cocoon_copy_guest(dst: *mut u8, src: *const u8, len: usize) -> u64;
+    pub fn cocoon_load_user_gs(sel: u16);
+    static cocoon_copy_guest_insn: u8;
+    static cocoon_copy_guest_fixup: u8;
+    static cocoon_load_gs_insn: u8;
+    static cocoon_load_gs_fixup: u8;
 }
+
+/// Top of the ring-0 stack (TSS.RSP0), read by the SYSCALL stub.
+#[no_mangle]
+pub static mut RING0_STACK_TOP: u64 = 0;
 
 /// Address of the stub for `vector`.
 pub fn stub_address(vector: usize) -> u64 {
     // SAFETY: `trap_stub_table` is an immutable table emitted above.
     unsafe { trap_stub_table[vector] }
+}
+
+/// If `rip` faulted inside a routine with a fixup, where to resume.
+pub fn fixup_for(rip: u64) -> Option<u64> {
+    // SAFETY: only the addresses of these labels are taken.
+    unsafe {
+        if rip == &cocoon_copy_guest_insn as *const u8 as u64 {
+            return Some(&cocoon_copy_guest_fixup as *const u8 as u64);
+        }
+        if rip == &cocoon_load_gs_insn as *const u8 as u64 {
+            return Some(&cocoon_load_gs_fixup as *const u8 as u64);
+        }
+    }
+    None
 }

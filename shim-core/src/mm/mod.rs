@@ -1,4 +1,5 @@
 //! Guest memory management: page-table walks (and, to come, the checked
 //! page-table updates of the MMU hypercalls).
 
+pub mod frames;
 pub mod walk;

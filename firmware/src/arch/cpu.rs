@@ -1,0 +1,84 @@
+//! CPU state for running a PV guest: SYSCALL, NX, PAT, the FPU/XSAVE
+//! controls the guest's ring-3 code relies on, and the legacy PIC silenced.
+
+use x86_64::instructions::port::Port;
+use x86_64::registers::model_specific::Msr;
+
+use super::gdt::HYPERVISOR_CS;
+use super::trap_entry::syscall_entry;
+use shim_core::abi::{FLAT_RING3_CS32, XEN_MSR_PAT};
+
+const MSR_EFER: u32 = 0xc000_0080;
+const MSR_STAR: u32 = 0xc000_0081;
+const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_CSTAR: u32 = 0xc000_0083;
+const MSR_SFMASK: u32 = 0xc000_0084;
+const MSR_PAT: u32 = 0x277;
+const EFER_SCE: u64 = 1;
+const EFER_NXE: u64 = 1 << 11;
+/// SYSCALL clears TF, IF, DF, NT, AC (and RF/VM) like Xen's SYSCALL_MASK.
+const SFMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
+
+/// XCR0 bits Cocoon offers a guest: x87, SSE, AVX (when present).
+pub const XCR0_OFFERED: u64 = 0b111;
+
+pub fn cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID has no side effects.
+    let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, sub) };
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+pub fn has_xsave() -> bool {
+    cpuid(1, 0)[2] & (1 << 26) != 0
+}
+
+/// XCR0 bits the CPU supports (within what Cocoon offers).
+pub fn xcr0_supported() -> u64 {
+    if !has_xsave() {
+        return 0;
+    }
+    let r = cpuid(0xd, 0);
+    ((r[3] as u64) << 32 | r[0] as u64) & XCR0_OFFERED
+}
+
+pub fn init_for_guests() {
+    // SAFETY: Cocoon owns these MSRs and control registers; the values set up
+    // SYSCALL into `syscall_entry` with Cocoon's selectors, NX, and the PAT the
+    // PV ABI fixes.
+    unsafe {
+        let mut efer = Msr::new(MSR_EFER);
+        let mut v = efer.read() | EFER_SCE;
+        if cpuid(0x8000_0001, 0)[3] & (1 << 20) != 0 {
+            v |= EFER_NXE;
+        }
+        efer.write(v);
+        // SYSCALL: CS = 0xe008, SS = 0xe010; (SYSRET base 0xe023, never used).
+        Msr::new(MSR_STAR).write(((FLAT_RING3_CS32 as u64) << 48) | ((HYPERVISOR_CS as u64) << 32));
+        Msr::new(MSR_LSTAR).write(syscall_entry as *const () as u64);
+        Msr::new(MSR_CSTAR).write(syscall_entry as *const () as u64);
+        Msr::new(MSR_SFMASK).write(SFMASK);
+        Msr::new(MSR_PAT).write(XEN_MSR_PAT);
+
+        // FPU for the guest: MP, NE; no EM. CR4: OSFXSR, OSXMMEXCPT, OSXSAVE.
+        let mut cr0: u64;
+        core::arch::asm!("mov {}, cr0", out(reg) cr0);
+        cr0 = (cr0 & !(1 << 2)) | (1 << 1) | (1 << 5);
+        core::arch::asm!("mov cr0, {}", in(reg) cr0);
+        let mut cr4: u64;
+        core::arch::asm!("mov {}, cr4", out(reg) cr4);
+        cr4 |= (1 << 9) | (1 << 10);
+        if has_xsave() {
+            cr4 |= 1 << 18;
+        }
+        core::arch::asm!("mov cr4, {}", in(reg) cr4);
+        if has_xsave() {
+            let x = xcr0_supported() & 0b11 | 1;
+            core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") x as u32, in("edx") (x >> 32) as u32);
+        }
+
+        // The legacy PIC: everything masked (the local APIC timer is used).
+        Port::<u8>::new(0x21).write(0xff);
+        Port::<u8>::new(0xa1).write(0xff);
+    }
+}

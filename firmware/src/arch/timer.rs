@@ -1,0 +1,157 @@
+//! Time: the TSC calibrated against the PIT, the local APIC timer (one-shot)
+//! as the one timer interrupt, and the CMOS RTC for the wall clock.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hvm_glue::layout::phys_to_virt;
+use shim_core::time::TimeScale;
+use x86_64::instructions::port::Port;
+
+/// Vector of the local APIC timer, and the spurious vector.
+pub const TIMER_VECTOR: u8 = 0xf0;
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+const PIT_HZ: u64 = 1_193_182;
+const CALIBRATE_MS: u64 = 50;
+
+const APIC_EOI: usize = 0xb0;
+const APIC_SVR: usize = 0xf0;
+const APIC_TPR: usize = 0x80;
+const APIC_LVT_TIMER: usize = 0x320;
+const APIC_TIMER_INIT: usize = 0x380;
+const APIC_TIMER_CUR: usize = 0x390;
+const APIC_TIMER_DIV: usize = 0x3e0;
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+static APIC_HZ: AtomicU64 = AtomicU64::new(0);
+static TSC0: AtomicU64 = AtomicU64::new(0);
+static APIC_BASE: AtomicU64 = AtomicU64::new(0);
+static SCALE: AtomicU64 = AtomicU64::new(0);
+static WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+fn apic_reg(off: usize) -> *mut u32 {
+    (APIC_BASE.load(Ordering::Relaxed) + off as u64) as *mut u32
+}
+
+fn apic_write(off: usize, v: u32) {
+    // SAFETY: the local APIC page is MMIO mapped by the direct map.
+    unsafe { apic_reg(off).write_volatile(v) }
+}
+
+fn apic_read(off: usize) -> u32 {
+    // SAFETY: as above.
+    unsafe { apic_reg(off).read_volatile() }
+}
+
+pub fn eoi() {
+    apic_write(APIC_EOI, 0);
+}
+
+pub fn scale() -> TimeScale {
+    let v = SCALE.load(Ordering::Relaxed);
+    TimeScale { mul: v as u32, shift: (v >> 32) as u8 as i8 }
+}
+
+/// Nanoseconds since calibration, on the same scale the guest's pvclock uses.
+pub fn now_ns() -> u64 {
+    scale().apply(rdtsc().wrapping_sub(TSC0.load(Ordering::Relaxed)))
+}
+
+pub fn wallclock_at_boot() -> u64 {
+    WALLCLOCK.load(Ordering::Relaxed)
+}
+
+/// Calibrate the TSC and the APIC timer against PIT channel 2, enable the
+/// local APIC, and read the RTC.
+pub fn init() {
+    // SAFETY: MSR 0x1b is the APIC base; reading it has no side effects.
+    let base = unsafe { x86_64::registers::model_specific::Msr::new(0x1b).read() } & 0xffff_f000;
+    APIC_BASE.store(phys_to_virt(base), Ordering::Relaxed);
+    apic_write(APIC_SVR, 0x100 | SPURIOUS_VECTOR as u32);
+    apic_write(APIC_TPR, 0);
+    apic_write(APIC_TIMER_DIV, 0b0011); // divide by 16
+    apic_write(APIC_LVT_TIMER, 1 << 16); // masked while calibrating
+
+    let count = (PIT_HZ * CALIBRATE_MS / 1000) as u16;
+    // SAFETY: the PIT and port 0x61 belong to Cocoon (the guest has no I/O ports).
+    let (t0, t1, apic_ticks) = unsafe {
+        let mut p61 = Port::<u8>::new(0x61);
+        let v = p61.read();
+        p61.write((v & !0x02) | 0x01);
+        Port::<u8>::new(0x43).write(0xb0);
+        Port::<u8>::new(0x42).write(count as u8);
+        Port::<u8>::new(0x42).write((count >> 8) as u8);
+        apic_write(APIC_TIMER_INIT, u32::MAX);
+        let t0 = rdtsc();
+        while p61.read() & 0x20 == 0 {}
+        let t1 = rdtsc();
+        let left = apic_read(APIC_TIMER_CUR);
+        (t0, t1, u32::MAX - left)
+    };
+    apic_write(APIC_TIMER_INIT, 0);
+    let tsc = (t1 - t0) * 1000 / CALIBRATE_MS;
+    let apic = apic_ticks as u64 * 1000 / CALIBRATE_MS;
+    TSC_HZ.store(tsc, Ordering::Relaxed);
+    APIC_HZ.store(apic.max(1), Ordering::Relaxed);
+    let s = TimeScale::for_hz(tsc);
+    SCALE.store(s.mul as u64 | ((s.shift as u8 as u64) << 32), Ordering::Relaxed);
+    TSC0.store(rdtsc(), Ordering::Relaxed);
+    WALLCLOCK.store(read_rtc(), Ordering::Relaxed);
+    log::info!(
+        "time: TSC {} MHz, APIC timer {} MHz, wall clock {}",
+        tsc / 1_000_000,
+        apic / 1_000_000,
+        wallclock_at_boot()
+    );
+}
+
+/// Fire TIMER_VECTOR once at `deadline_ns` (on the `now_ns` scale), or never.
+pub fn set_deadline(deadline_ns: Option<u64>) {
+    match deadline_ns {
+        None => apic_write(APIC_TIMER_INIT, 0),
+        Some(t) => {
+            let delta = t.saturating_sub(now_ns()).max(10_000);
+            let ticks = (delta as u128 * APIC_HZ.load(Ordering::Relaxed) as u128 / 1_000_000_000) as u64;
+            apic_write(APIC_LVT_TIMER, TIMER_VECTOR as u32);
+            apic_write(APIC_TIMER_INIT, ticks.clamp(1, u32::MAX as u64) as u32);
+        }
+    }
+}
+
+fn cmos(reg: u8) -> u8 {
+    // SAFETY: the CMOS index/data ports belong to Cocoon.
+    unsafe {
+        Port::<u8>::new(0x70).write(reg);
+        Port::<u8>::new(0x71).read()
+    }
+}
+
+/// Seconds since the Unix epoch, from the RTC.
+fn read_rtc() -> u64 {
+    while cmos(0x0a) & 0x80 != 0 {}
+    let status_b = cmos(0x0b);
+    let bcd = status_b & 0x04 == 0;
+    let conv = |v: u8| if bcd { (v & 0x0f) + (v >> 4) * 10 } else { v } as u64;
+    let (sec, min, mut hour) = (conv(cmos(0x00)), conv(cmos(0x02)), cmos(0x04));
+    let (day, mon, year) = (conv(cmos(0x07)), conv(cmos(0x08)), conv(cmos(0x09)) + 2000);
+    let pm = hour & 0x80 != 0;
+    hour &= 0x7f;
+    let mut hour = conv(hour);
+    if status_b & 0x02 == 0 && pm {
+        hour = (hour + 12) % 24;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mon <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let m = mon as i64;
+    let doy = ((153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5) as u64 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hour * 3600 + min * 60 + sec
+}

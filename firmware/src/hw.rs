@@ -1,0 +1,169 @@
+//! The standalone platform: the PV core's `Platform` over the real (virtual)
+//! CPU, the local APIC timer and COM1.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use hvm_glue::layout::phys_to_virt;
+use hvm_glue::serial::COM1;
+use shim_core::builder::{Frame, GuestMemory};
+use shim_core::platform::{ExitReason, Platform};
+
+use crate::arch::{cpu, timer, trap_entry};
+
+/// Set by the timer interrupt when it arrives while Cocoon itself runs.
+pub static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
+
+pub struct Hw;
+
+impl GuestMemory for Hw {
+    fn frame(&self, mfn: u64) -> &Frame {
+        crate::memory::DirectMapGuest.frame_static(mfn)
+    }
+    fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
+        crate::memory::DirectMapGuest.frame_static_mut(mfn)
+    }
+}
+
+impl Platform for Hw {
+    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), ()> {
+        // SAFETY: `va` was checked to be a guest address (not Cocoon's range); a
+        // fault inside the copy is turned into an error by its fixup.
+        match unsafe { trap_entry::cocoon_copy_guest(buf.as_mut_ptr(), va as *const u8, buf.len()) } {
+            0 => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), ()> {
+        // SAFETY: as above; writes honour the guest's read-only mappings (CR0.WP).
+        match unsafe { trap_entry::cocoon_copy_guest(va as *mut u8, buf.as_ptr(), buf.len()) } {
+            0 => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    fn load_cr3(&mut self, l4_mfn: u64) {
+        // SAFETY: the L4 was validated and carries Cocoon's slots, so Cocoon stays mapped.
+        unsafe { core::arch::asm!("mov cr3, {}", in(reg) l4_mfn << 12) };
+    }
+
+    fn flush_tlb(&mut self) {
+        // SAFETY: reloading CR3 with itself only flushes.
+        unsafe { core::arch::asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _) };
+    }
+
+    fn invlpg(&mut self, va: u64) {
+        // SAFETY: INVLPG only drops a translation.
+        unsafe { core::arch::asm!("invlpg [{}]", in(reg) va) };
+    }
+
+    fn rdmsr(&mut self, msr: u32) -> u64 {
+        // SAFETY: the core only asks for MSRs that exist (segment bases, EFER).
+        unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+    }
+
+    fn wrmsr(&mut self, msr: u32, value: u64) {
+        // SAFETY: the core only writes the segment-base MSRs, with canonical values.
+        unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+    }
+
+    fn swapgs(&mut self) {
+        // SAFETY: Cocoon never uses GS itself; swapping exchanges the guest's two bases.
+        unsafe { core::arch::asm!("swapgs") };
+    }
+
+    fn load_user_gs_selector(&mut self, sel: u16) {
+        // SAFETY: a bad selector faults inside the routine and loads null instead.
+        unsafe { trap_entry::cocoon_load_user_gs(sel) };
+    }
+
+    fn set_cr0_ts(&mut self, ts: bool) {
+        // SAFETY: CR0.TS only makes FPU use trap (Cocoon never uses the FPU).
+        unsafe {
+            if ts {
+                core::arch::asm!("mov {t}, cr0", "or {t}, 8", "mov cr0, {t}", t = out(reg) _);
+            } else {
+                core::arch::asm!("clts");
+            }
+        }
+    }
+
+    fn read_cr2(&self) -> u64 {
+        x86_64::registers::control::Cr2::read_raw()
+    }
+
+    fn read_cr0(&self) -> u64 {
+        x86_64::registers::control::Cr0::read_raw()
+    }
+
+    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        cpu::cpuid(leaf, subleaf)
+    }
+
+    fn xcr0_supported(&self) -> u64 {
+        cpu::xcr0_supported()
+    }
+
+    fn xsetbv(&mut self, index: u32, value: u64) {
+        // SAFETY: the core checked `value` against what the CPU supports.
+        unsafe { core::arch::asm!("xsetbv", in("ecx") index, in("eax") value as u32, in("edx") (value >> 32) as u32) };
+    }
+
+    fn xgetbv(&self) -> u64 {
+        let (lo, hi): (u32, u32);
+        // SAFETY: XGETBV(0) with CR4.OSXSAVE set.
+        unsafe { core::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi) };
+        ((hi as u64) << 32) | lo as u64
+    }
+
+    fn now_ns(&self) -> u64 {
+        timer::now_ns()
+    }
+
+    fn rdtsc(&self) -> u64 {
+        timer::rdtsc()
+    }
+
+    fn tsc_scale(&self) -> (u32, i8) {
+        let s = timer::scale();
+        (s.mul, s.shift)
+    }
+
+    fn boot_wallclock(&self) -> u64 {
+        timer::wallclock_at_boot()
+    }
+
+    fn set_timer(&mut self, deadline_ns: Option<u64>) {
+        timer::set_deadline(deadline_ns);
+    }
+
+    fn wait_for_interrupt(&mut self) {
+        if TIMER_FIRED.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: sti;hlt is atomic with respect to interrupts; the handler only
+        // touches TIMER_FIRED and the APIC when it interrupts Cocoon.
+        unsafe { core::arch::asm!("sti", "hlt", "cli") };
+        TIMER_FIRED.store(false, Ordering::Relaxed);
+    }
+
+    fn console_write(&mut self, bytes: &[u8]) {
+        let mut s = COM1.lock();
+        for &b in bytes {
+            s.write_byte(b);
+        }
+    }
+
+    fn console_read(&mut self) -> Option<u8> {
+        COM1.lock().try_read_byte()
+    }
+
+    fn exit(&mut self, reason: ExitReason) -> ! {
+        crate::fault::stop(reason)
+    }
+}
+
+/// The direct-map address of machine frame `mfn` (for tables Cocoon builds).
+pub fn frame_va(mfn: u64) -> u64 {
+    phys_to_virt(mfn << 12)
+}

@@ -1,0 +1,187 @@
+//! Running the PV guest: the M2P, the domain's state, the first entry, and
+//! the trap dispatcher every later entry goes through.
+
+use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
+
+use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
+use shim_core::abi::*;
+use shim_core::builder::{EntryState, Layout};
+use shim_core::domain::{Domain, DomainSetup, NR_GRANT_FRAMES};
+use shim_core::hypercall::sched;
+use shim_core::mm::frames::PageType;
+use shim_core::platform::{ExitReason, Platform};
+use shim_core::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_MBS};
+use shim_core::traps;
+use shim_core::xenstore::XenStore;
+
+use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::arch::{gdt, trap_entry};
+use crate::hw::{Hw, TIMER_FIRED};
+use crate::memory::MemoryPlan;
+
+static mut DOMAIN: Option<Domain> = None;
+
+/// Page-aligned zeroed frames from Cocoon's heap, as (direct-map address, first MFN).
+fn alloc_frames(n: usize) -> (u64, u64) {
+    let layout = AllocLayout::from_size_align(n * 4096, 4096).expect("frame layout");
+    // SAFETY: a non-zero, page-aligned layout.
+    let p = unsafe { alloc_zeroed(layout) };
+    if p.is_null() {
+        log::error!("out of memory for {n} of Cocoon's own frames");
+        crate::fault::stop(ExitReason::CocoonFault);
+    }
+    (p as u64, virt_to_phys(p as u64) >> 12)
+}
+
+/// Build the read-only M2P and the tables mapping it at MACH2PHYS_VIRT_START.
+/// Returns the table and the L4 entry for slot 256.
+fn build_m2p(max_mfn: u64) -> (&'static mut [u64], u64) {
+    let entries = (max_mfn + 1).next_multiple_of(512) as usize;
+    let pages = entries / 512;
+    let (m2p_va, m2p_mfn) = alloc_frames(pages);
+    let l1s = pages.div_ceil(512);
+    assert!(l1s <= 512, "M2P larger than 1 GiB");
+    let (l1_va, l1_mfn) = alloc_frames(l1s);
+    let (l2_va, l2_mfn) = alloc_frames(1);
+    let (l3_va, l3_mfn) = alloc_frames(1);
+    let table = |va: u64| va as *mut u64;
+    // SAFETY: freshly allocated, zeroed, page-aligned frames owned by Cocoon.
+    unsafe {
+        for i in 0..pages {
+            *table(l1_va).add(i) = ((m2p_mfn + i as u64) << 12) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+        }
+        for i in 0..l1s {
+            *table(l2_va).add(i) = ((l1_mfn + i as u64) << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
+        }
+        *table(l3_va) = (l2_mfn << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
+        let m2p = core::slice::from_raw_parts_mut(m2p_va as *mut u64, entries);
+        (m2p, (l3_mfn << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED)
+    }
+}
+
+/// Cocoon's entries for L4 slots 256..=271 of every guest L4.
+fn hypervisor_l4(m2p_l4e: u64) -> [u64; 16] {
+    let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+    let boot_l4 = crate::hw::frame_va(cr3 >> 12) as *const u64;
+    let mut slots = [0u64; 16];
+    slots[0] = m2p_l4e;
+    // SAFETY: the boot L4 is mapped through the direct map.
+    slots[DIRECT_MAP_L4_SLOT - HYPERVISOR_L4_FIRST] = unsafe { *boot_l4.add(DIRECT_MAP_L4_SLOT) };
+    slots
+}
+
+/// Turn the built domain into a running guest. Never returns.
+pub fn start(plan: MemoryPlan, layout: &Layout, entry: &EntryState, store_port: u32, console_port: u32) -> ! {
+    let mut hw = Hw;
+    let max_mfn = plan.physmap.mfns().iter().copied().chain(plan.cocoon_frames.iter().copied()).max().unwrap_or(0);
+    let (m2p, m2p_l4e) = build_m2p(max_mfn);
+    let mut grant_mfns = [0u64; NR_GRANT_FRAMES];
+    grant_mfns.copy_from_slice(&plan.cocoon_frames[1..1 + NR_GRANT_FRAMES]);
+    for &g in &grant_mfns {
+        hw_zero(g);
+    }
+    let nr_pages = plan.physmap.nr_pages();
+    let console_mfn = plan.physmap.mfn(layout.console.pfn);
+    let store_mfn = plan.physmap.mfn(layout.xenstore.pfn);
+    let setup = DomainSetup {
+        physmap: plan.physmap,
+        shared_info_mfn: plan.cocoon_frames[0],
+        grant_mfns,
+        m2p,
+        // SAFETY: called once; the guest's GDT entries belong to the domain from now on.
+        gdt: unsafe { gdt::guest_part() },
+        hypervisor_l4: hypervisor_l4(m2p_l4e),
+        max_mfn,
+        console_mfn,
+        store_mfn,
+        console_port,
+        store_port,
+        xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
+    };
+    let mut d = Domain::new(setup);
+
+    // The builder's tables: validated, pinned, and the base table (two type references).
+    let l4 = entry.cr3 >> PAGE_SHIFT;
+    for _ in 0..2 {
+        if let Err(e) = d.frames.get_type(&mut hw, l4, PageType::L4) {
+            log::error!("the initial page tables do not validate: {e:?}");
+            crate::fault::stop(ExitReason::CocoonFault);
+        }
+    }
+    let _ = d.frames.pin(l4);
+    d.vcpu.guest_table = l4;
+    d.vcpu.kernel_sp = entry.rsp;
+    for vi in d.shared_info(&mut hw).vcpu_info.iter_mut() {
+        vi.evtchn_upcall_mask = 1;
+    }
+    d.update_time(&mut hw);
+    d.set_wallclock(&mut hw);
+    // A PV vCPU starts with a 10 ms periodic timer (Linux stops it).
+    d.vcpu.periodic_next = hw.now_ns() + d.vcpu.periodic_ns;
+    sched::program_timer(&mut d, &mut hw);
+    hw.load_cr3(l4);
+
+    let regs = GuestRegs {
+        rip: entry.rip,
+        cs: FLAT_KERNEL_CS as u64,
+        rflags: X86_EFLAGS_IF | X86_EFLAGS_MBS,
+        rsp: entry.rsp,
+        ss: FLAT_KERNEL_SS as u64,
+        rsi: entry.rsi,
+        ..Default::default()
+    };
+    log::info!("starting the guest at {:#x}", regs.rip);
+    // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
+    unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
+    // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.
+    unsafe { trap_entry::cocoon_enter_guest(&regs) }
+}
+
+fn hw_zero(mfn: u64) {
+    crate::memory::DirectMapGuest.frame_static_mut(mfn).fill(0);
+}
+
+/// Every interrupt, exception and SYSCALL lands here from `trap_common`.
+#[no_mangle]
+extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
+    let v = regs.vector;
+    if !regs.from_guest() {
+        // Cocoon itself was interrupted or faulted.
+        match v {
+            v if v == TIMER_VECTOR as u64 => {
+                TIMER_FIRED.store(true, core::sync::atomic::Ordering::Relaxed);
+                timer::eoi();
+                return;
+            }
+            v if v == SPURIOUS_VECTOR as u64 => return,
+            13 | 14 => {
+                if let Some(fix) = trap_entry::fixup_for(regs.rip) {
+                    regs.rip = fix;
+                    return;
+                }
+            }
+            v if (32..256).contains(&v) => {
+                timer::eoi();
+                return;
+            }
+            _ => {}
+        }
+        crate::fault::cocoon_fault(regs)
+    }
+    // SAFETY: single CPU, interrupts off in here: the only live reference.
+    let Some(d) = (unsafe { (*core::ptr::addr_of_mut!(DOMAIN)).as_mut() }) else { crate::fault::cocoon_fault(regs) };
+    let mut hw = Hw;
+    match v {
+        v if v == TIMER_VECTOR as u64 => {
+            timer::eoi();
+            sched::tick(d, &mut hw);
+            traps::exit_to_guest(d, &mut hw, regs);
+        }
+        v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(d, &mut hw, regs),
+        v if (32..256).contains(&v) && v != traps::INT80_VECTOR => {
+            timer::eoi();
+            traps::exit_to_guest(d, &mut hw, regs);
+        }
+        _ => traps::guest_entry(d, &mut hw, regs),
+    }
+}

@@ -1,0 +1,438 @@
+//! The one PV domain Cocoon runs, and its one vCPU: everything Xen would
+//! keep in `struct domain` and `struct vcpu`, plus the entry point every trap,
+//! interrupt and hypercall goes through.
+
+use alloc::string::String;
+
+use crate::abi::*;
+use crate::builder::{GuestMemory, PhysMap};
+use crate::events::{self, Backend, EventChannels};
+use crate::mm::frames::{FrameTable, Owner};
+use crate::platform::{ExitReason, Platform};
+use crate::regs::*;
+use crate::xenstore::XenStore;
+
+/// `CALLBACKTYPE_*` (callback.h).
+pub const CALLBACKTYPE_event: u16 = 0;
+pub const CALLBACKTYPE_failsafe: u16 = 1;
+pub const CALLBACKTYPE_syscall: u16 = 2;
+pub const CALLBACKTYPE_syscall32: u16 = 7;
+pub const CALLBACKTYPE_sysenter: u16 = 5;
+pub const CALLBACKTYPE_nmi: u16 = 4;
+pub const CALLBACKF_mask_events: u16 = 1;
+
+/// Trap-bounce flags (`TBF_*`).
+pub const TBF_EXCEPTION_ERRCODE: u8 = 2;
+pub const TBF_INTERRUPT: u8 = 8;
+pub const TBF_FAILSAFE: u8 = 16;
+
+/// VM assists (`VMASST_TYPE_*`) a 64-bit PV guest may enable.
+pub const VMASST_TYPE_4gb_segments: u32 = 0;
+pub const VMASST_TYPE_4gb_segments_notify: u32 = 1;
+pub const VMASST_TYPE_writable_pagetables: u32 = 2;
+pub const VMASST_TYPE_pae_extended_cr3: u32 = 3;
+pub const VMASST_TYPE_architectural_iopl: u32 = 4;
+pub const VMASST_TYPE_runstate_update_flag: u32 = 5;
+pub const VMASST_TYPE_m2p_strict: u32 = 32;
+pub const VMASST_VALID: u64 = 0x3f | (1 << 32);
+
+/// A callback address and whether it masks events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Callback {
+    pub address: u64,
+    pub mask_events: bool,
+}
+
+/// One vCPU's PV state.
+pub struct Vcpu {
+    pub kernel_mode: bool,
+    /// MFN of the kernel and (0 = none) user L4.
+    pub guest_table: u64,
+    pub guest_table_user: u64,
+    pub kernel_ss: u64,
+    pub kernel_sp: u64,
+    pub trap_ctxt: [TrapInfo; 256],
+    pub event: Callback,
+    pub failsafe: Callback,
+    pub syscall: Callback,
+    pub syscall32: Callback,
+    pub sysenter: Callback,
+    pub nmi: Callback,
+    /// Where vcpu_info lives: machine address (in shared_info until registered).
+    pub vcpu_info_maddr: u64,
+    pub vcpu_info_registered: bool,
+    pub virtual_ts: bool,
+    /// The guest's view of CR4.
+    pub cr4: u64,
+    pub iopl: u32,
+    pub debugreg: [u64; 8],
+    pub runstate_va: Option<u64>,
+    pub singleshot: Option<u64>,
+    pub periodic_ns: u64,
+    pub periodic_next: u64,
+    /// SET_LDT: linear base and entry count (0 = none).
+    pub ldt: (u64, u32),
+}
+
+/// Guest descriptor tables as installed by `set_gdt`.
+pub struct GdtState {
+    pub frames: [u64; FIRST_RESERVED_GDT_PAGE],
+    pub nr_frames: usize,
+    pub entries: usize,
+}
+
+/// The guest's console: its ring page and port.
+pub struct ConsoleState {
+    pub mfn: u64,
+    pub port: u32,
+}
+
+/// Cocoon-provided memory the domain needs.
+pub struct DomainSetup {
+    pub physmap: PhysMap,
+    pub shared_info_mfn: u64,
+    pub grant_mfns: [u64; NR_GRANT_FRAMES],
+    /// The M2P table (one u64 per MFN), readable by the guest at MACH2PHYS_VIRT_START.
+    pub m2p: &'static mut [u64],
+    /// Cocoon's GDT (at least FIRST_RESERVED_GDT_ENTRY entries are the guest's).
+    pub gdt: &'static mut [u64],
+    pub hypervisor_l4: [u64; 16],
+    pub max_mfn: u64,
+    pub console_mfn: u64,
+    pub store_mfn: u64,
+    pub console_port: u32,
+    pub store_port: u32,
+    pub xenstore: XenStore,
+}
+
+pub const NR_GRANT_FRAMES: usize = 4;
+
+pub struct Domain {
+    pub physmap: PhysMap,
+    pub frames: FrameTable,
+    pub shared_info_mfn: u64,
+    pub grant_mfns: [u64; NR_GRANT_FRAMES],
+    pub grant_frames_set_up: usize,
+    pub m2p: &'static mut [u64],
+    pub gdt: &'static mut [u64],
+    pub gdt_state: GdtState,
+    pub vcpu: Vcpu,
+    pub evtchn: EventChannels,
+    pub console: ConsoleState,
+    pub store_mfn: u64,
+    pub store_port: u32,
+    pub xenstore: XenStore,
+    pub vm_assist: u64,
+    pub shutdown_code: Option<u32>,
+    /// Hypercall numbers already reported as unknown (log once each).
+    pub unknown_logged: [u64; 2],
+    /// Console output bytes gathered from console_io before a newline.
+    pub log_line: String,
+    pub stats: Stats,
+}
+
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Stats {
+    pub hypercalls: u64,
+    pub traps: u64,
+    pub ptwr_emulations: u64,
+    pub bounces: u64,
+}
+
+impl Domain {
+    pub fn new(s: DomainSetup) -> Self {
+        let mut frames = FrameTable::new(s.max_mfn, s.hypervisor_l4);
+        for &mfn in s.physmap.mfns() {
+            frames.set_owner(mfn, Owner::Guest);
+        }
+        frames.set_owner(s.shared_info_mfn, Owner::SharedWithGuest);
+        for &g in &s.grant_mfns {
+            frames.set_owner(g, Owner::SharedWithGuest);
+        }
+        let mut evtchn = EventChannels::new();
+        evtchn.bind_backend(s.store_port, Backend::Xenstore);
+        evtchn.bind_backend(s.console_port, Backend::Console);
+        let m2p = s.m2p;
+        m2p.fill(INVALID_MFN);
+        for (pfn, &mfn) in s.physmap.mfns().iter().enumerate() {
+            if let Some(e) = m2p.get_mut(mfn as usize) {
+                *e = pfn as u64;
+            }
+        }
+        Domain {
+            physmap: s.physmap,
+            frames,
+            shared_info_mfn: s.shared_info_mfn,
+            grant_mfns: s.grant_mfns,
+            grant_frames_set_up: 0,
+            m2p,
+            gdt: s.gdt,
+            gdt_state: GdtState { frames: [0; FIRST_RESERVED_GDT_PAGE], nr_frames: 0, entries: 0 },
+            vcpu: Vcpu {
+                kernel_mode: true,
+                guest_table: 0,
+                guest_table_user: 0,
+                kernel_ss: FLAT_KERNEL_SS as u64,
+                kernel_sp: 0,
+                trap_ctxt: [TrapInfo::default(); 256],
+                event: Callback::default(),
+                failsafe: Callback::default(),
+                syscall: Callback::default(),
+                syscall32: Callback::default(),
+                sysenter: Callback::default(),
+                nmi: Callback::default(),
+                vcpu_info_maddr: s.shared_info_mfn << PAGE_SHIFT,
+                vcpu_info_registered: false,
+                virtual_ts: false,
+                cr4: 0,
+                iopl: 0,
+                debugreg: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
+                runstate_va: None,
+                singleshot: None,
+                periodic_ns: 10_000_000,
+                periodic_next: 0,
+                ldt: (0, 0),
+            },
+            evtchn,
+            console: ConsoleState { mfn: s.console_mfn, port: s.console_port },
+            store_mfn: s.store_mfn,
+            store_port: s.store_port,
+            xenstore: s.xenstore,
+            vm_assist: 0,
+            shutdown_code: None,
+            unknown_logged: [0; 2],
+            log_line: String::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn nr_pages(&self) -> u64 {
+        self.physmap.nr_pages()
+    }
+
+    /// The shared_info page.
+    pub fn shared_info<'a>(&self, mem: &'a mut impl GuestMemory) -> &'a mut SharedInfo {
+        let f = mem.frame_mut(self.shared_info_mfn);
+        // SAFETY: the frame is 4 KiB, page-aligned, Cocoon-owned; SharedInfo (3136
+        // bytes, plain integers) fits and any bit pattern is valid.
+        unsafe { &mut *(f.as_mut_ptr() as *mut SharedInfo) }
+    }
+
+    /// This vCPU's vcpu_info (in shared_info, or where the guest registered it).
+    pub fn vcpu_info<'a>(&self, mem: &'a mut impl GuestMemory) -> &'a mut VcpuInfo {
+        let ma = self.vcpu.vcpu_info_maddr;
+        let f = mem.frame_mut(ma >> PAGE_SHIFT);
+        let off = (ma & (PAGE_SIZE - 1)) as usize;
+        // SAFETY: `register_vcpu_info` checked the offset is 8-aligned and the 64-byte
+        // struct fits in the page; VcpuInfo is plain integers.
+        unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuInfo) }
+    }
+
+    /// Raise `port` towards the guest.
+    pub fn send_to_guest(&mut self, mem: &mut impl GuestMemory, port: u32) {
+        // Two views of distinct frames (shared_info and vcpu_info may coincide:
+        // then vcpu_info is inside shared_info and is reached through it).
+        let si = self.shared_info(mem) as *mut SharedInfo;
+        let vi = self.vcpu_info(mem) as *mut VcpuInfo;
+        // SAFETY: both point into Cocoon's direct map; when they overlap, vcpu_info
+        // is shared_info.vcpu_info[0], and set_pending touches disjoint fields of each.
+        unsafe { events::set_pending(&mut *si, &mut *vi, port) };
+    }
+
+    pub fn raise_virq(&mut self, mem: &mut impl GuestMemory, virq: u32) {
+        if let Some(&port) = self.evtchn.virq_port.get(virq as usize) {
+            if port != 0 {
+                self.send_to_guest(mem, port);
+            }
+        }
+    }
+
+    /// Update the vCPU's pvclock and the wall clock from the platform.
+    pub fn update_time<P: Platform>(&mut self, p: &mut P) {
+        let (mul, shift) = p.tsc_scale();
+        let (tsc, now) = (p.rdtsc(), p.now_ns());
+        let write = |t: &mut VcpuTimeInfo| {
+            t.version = t.version.wrapping_add(1) | 1;
+            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+            t.tsc_timestamp = tsc;
+            t.system_time = now;
+            t.tsc_to_system_mul = mul;
+            t.tsc_shift = shift;
+            t.flags = XEN_PVCLOCK_TSC_STABLE_BIT;
+            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+            t.version = t.version.wrapping_add(1);
+        };
+        write(&mut self.vcpu_info(p).time);
+        if self.vcpu.vcpu_info_registered {
+            // Keep the legacy slot current too (Linux reads it early).
+            write(&mut self.shared_info(p).vcpu_info[0].time);
+        }
+    }
+
+    pub fn set_wallclock<P: Platform>(&mut self, p: &mut P) {
+        let secs = p.boot_wallclock();
+        let si = self.shared_info(p);
+        si.wc_version = si.wc_version.wrapping_add(1) | 1;
+        si.wc_sec = secs as u32;
+        si.wc_sec_hi = (secs >> 32) as u32;
+        si.wc_nsec = 0;
+        si.wc_version = si.wc_version.wrapping_add(1);
+    }
+
+    /// Switch between guest kernel and user mode (`toggle_guest_mode`).
+    pub fn toggle_guest_mode<P: Platform>(&mut self, p: &mut P) {
+        self.vcpu.kernel_mode = !self.vcpu.kernel_mode;
+        p.swapgs();
+        let table = if self.vcpu.kernel_mode { self.vcpu.guest_table } else { self.vcpu.guest_table_user };
+        p.load_cr3(table);
+    }
+
+    /// Is `va` a guest address (canonical, outside the hypervisor's range)?
+    pub fn guest_va_ok(va: u64, len: u64) -> bool {
+        let end = va.wrapping_add(len);
+        let canonical = |a: u64| ((a as i64) << 16 >> 16) as u64 == a;
+        end >= va
+            && canonical(va)
+            && canonical(end.saturating_sub(1))
+            && (end <= HYPERVISOR_VIRT_START || va >= HYPERVISOR_VIRT_END)
+    }
+
+    pub fn read_guest<P: Platform, T: Copy>(p: &mut P, va: u64) -> Result<T, ()> {
+        let n = core::mem::size_of::<T>();
+        if !Self::guest_va_ok(va, n as u64) {
+            return Err(());
+        }
+        let mut buf = [0u8; 128];
+        assert!(n <= buf.len());
+        p.copy_from_guest(va, &mut buf[..n])?;
+        // SAFETY: `buf` holds `n` initialised bytes; T is plain data (Copy, integers).
+        Ok(unsafe { core::ptr::read_unaligned(buf.as_ptr() as *const T) })
+    }
+
+    pub fn write_guest<P: Platform, T: Copy>(p: &mut P, va: u64, v: &T) -> Result<(), ()> {
+        let n = core::mem::size_of::<T>();
+        if !Self::guest_va_ok(va, n as u64) {
+            return Err(());
+        }
+        // SAFETY: viewing a plain-data value as its bytes.
+        let bytes = unsafe { core::slice::from_raw_parts(v as *const T as *const u8, n) };
+        p.copy_to_guest(va, bytes)
+    }
+
+    /// Build a bounce frame on the guest kernel stack and redirect `regs` to
+    /// `handler` (`create_bounce_frame`). Fails if the guest stack is unusable.
+    pub fn bounce<P: Platform>(
+        &mut self,
+        p: &mut P,
+        regs: &mut GuestRegs,
+        handler: u64,
+        flags: u8,
+        error_code: u64,
+    ) -> Result<(), &'static str> {
+        if handler == 0 {
+            return Err("no handler registered");
+        }
+        self.stats.bounces += 1;
+        let mut cs = regs.cs;
+        let sp = if !self.vcpu.kernel_mode {
+            self.toggle_guest_mode(p);
+            self.vcpu.kernel_sp
+        } else {
+            cs &= !3;
+            regs.rsp
+        };
+        let vi = self.vcpu_info(p);
+        let saved_mask = vi.evtchn_upcall_mask as u64;
+        if flags & TBF_INTERRUPT != 0 {
+            vi.evtchn_upcall_mask = 1;
+        }
+        let mut rflags = regs.rflags & !(X86_EFLAGS_IF | X86_EFLAGS_IOPL);
+        if saved_mask == 0 {
+            rflags |= X86_EFLAGS_IF;
+        }
+        if self.vm_assist & (1 << VMASST_TYPE_architectural_iopl) != 0 {
+            rflags |= (self.vcpu.iopl as u64 & 3) << 12;
+        }
+        let mut frame = [0u64; 13];
+        let mut n = 0;
+        let mut push = |v: u64| {
+            frame[n] = v;
+            n += 1;
+        };
+        push(regs.rcx);
+        push(regs.r11);
+        if flags & TBF_FAILSAFE != 0 {
+            for _ in 0..4 {
+                push(0); // ds, es, fs, gs as loaded: reported null
+            }
+        }
+        if flags & TBF_EXCEPTION_ERRCODE != 0 {
+            push(error_code);
+        }
+        push(regs.rip);
+        push(cs | (saved_mask << 32));
+        push(rflags);
+        push(regs.rsp);
+        push(regs.ss);
+        let base = ((sp & !0xf).wrapping_sub(n as u64 * 8)) & !0;
+        // Frames may not be written into the hypervisor's range.
+        if !Self::guest_va_ok(base, n as u64 * 8) {
+            return Err("guest kernel stack lies in the hypervisor's range");
+        }
+        // SAFETY: viewing the u64 array as bytes.
+        let bytes = unsafe { core::slice::from_raw_parts(frame.as_ptr() as *const u8, n * 8) };
+        if p.copy_to_guest(base, bytes).is_err() {
+            return Err("cannot write the bounce frame to the guest kernel stack");
+        }
+        regs.rip = handler;
+        regs.cs = FLAT_KERNEL_CS as u64;
+        regs.ss = FLAT_KERNEL_SS as u64;
+        regs.rsp = base;
+        regs.rflags &= !(X86_EFLAGS_TF | X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_VM | X86_EFLAGS_AC);
+        Ok(())
+    }
+
+    /// Before any return to the guest: take a pending, unmasked upcall.
+    pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+        let vi = self.vcpu_info(p);
+        if vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0 {
+            let h = self.vcpu.event.address;
+            return self.bounce(p, regs, h, TBF_INTERRUPT, 0);
+        }
+        Ok(())
+    }
+
+    /// Crash the guest: report and end the machine.
+    pub fn crash<P: Platform>(&mut self, p: &mut P, regs: &GuestRegs, why: &str) -> ! {
+        log::error!(
+            "guest crashed: {why}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} ({} mode)\n  \
+             rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} \
+             r8 {:#018x}\n  r9 {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} \
+             r15 {:#018x} vector {:#x} error {:#x}",
+            regs.rip,
+            regs.cs,
+            regs.rflags,
+            regs.rsp,
+            regs.ss,
+            if self.vcpu.kernel_mode { "kernel" } else { "user" },
+            regs.rax,
+            regs.rbx,
+            regs.rcx,
+            regs.rdx,
+            regs.rsi,
+            regs.rdi,
+            regs.rbp,
+            regs.r8,
+            regs.r9,
+            regs.r10,
+            regs.r11,
+            regs.r12,
+            regs.r13,
+            regs.r14,
+            regs.r15,
+            regs.vector,
+            regs.error_code
+        );
+        p.exit(ExitReason::GuestFault)
+    }
+}

@@ -1,0 +1,124 @@
+//! The guest's entry points: trap table, callbacks, and `HYPERVISOR_iret`.
+
+use super::Ret;
+use crate::abi::*;
+use crate::domain::*;
+use crate::platform::Platform;
+use crate::regs::*;
+
+pub const CALLBACKOP_register: u64 = 0;
+pub const CALLBACKOP_unregister: u64 = 1;
+
+fn canonical(a: u64) -> bool {
+    ((a as i64) << 16 >> 16) as u64 == a
+}
+
+/// `set_trap_table`: entries until one with address 0; a NULL list clears all.
+pub fn set_trap_table<P: Platform>(d: &mut Domain, p: &mut P, list: u64) -> i64 {
+    if list == 0 {
+        d.vcpu.trap_ctxt = [TrapInfo::default(); 256];
+        return 0;
+    }
+    for i in 0..256u64 {
+        let Ok(t) = Domain::read_guest::<P, TrapInfo>(p, list + i * 16) else {
+            return -XEN_EFAULT;
+        };
+        if t.address == 0 {
+            break;
+        }
+        d.vcpu.trap_ctxt[t.vector as usize] = t;
+    }
+    0
+}
+
+pub fn set_callbacks(d: &mut Domain, event: u64, failsafe: u64, syscall: u64) -> i64 {
+    d.vcpu.event = Callback { address: event, mask_events: true };
+    d.vcpu.failsafe = Callback { address: failsafe, mask_events: false };
+    d.vcpu.syscall = Callback { address: syscall, mask_events: false };
+    0
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CallbackRegister {
+    ty: u16,
+    flags: u16,
+    _pad: u32,
+    address: u64,
+}
+
+pub fn callback_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    let Ok(r) = Domain::read_guest::<P, CallbackRegister>(p, arg) else {
+        return -XEN_EFAULT;
+    };
+    let cb = match cmd {
+        CALLBACKOP_register => {
+            if !canonical(r.address) {
+                return -XEN_EINVAL;
+            }
+            Callback { address: r.address, mask_events: r.flags & CALLBACKF_mask_events != 0 }
+        }
+        CALLBACKOP_unregister => Callback::default(),
+        _ => return -XEN_ENOSYS,
+    };
+    let slot = match r.ty {
+        CALLBACKTYPE_event => {
+            // The event callback always masks events.
+            d.vcpu.event = Callback { mask_events: true, ..cb };
+            return 0;
+        }
+        CALLBACKTYPE_failsafe => &mut d.vcpu.failsafe,
+        CALLBACKTYPE_syscall => &mut d.vcpu.syscall,
+        CALLBACKTYPE_syscall32 => &mut d.vcpu.syscall32,
+        CALLBACKTYPE_sysenter => &mut d.vcpu.sysenter,
+        CALLBACKTYPE_nmi => &mut d.vcpu.nmi,
+        _ => return -XEN_EINVAL,
+    };
+    *slot = cb;
+    0
+}
+
+/// The frame the guest pushes before `HYPERVISOR_iret`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct IretContext {
+    rax: u64,
+    r11: u64,
+    rcx: u64,
+    flags: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+const _: () = assert!(core::mem::size_of::<IretContext>() == 72);
+
+/// `HYPERVISOR_iret` (`pv/iret.c`).
+pub fn iret<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> Ret {
+    let Ok(f) = Domain::read_guest::<P, IretContext>(p, regs.rsp) else {
+        d.crash(p, regs, "iret: the iret frame is not readable");
+    };
+    if f.cs & 3 == 3 {
+        if d.vcpu.guest_table_user == 0 {
+            d.crash(p, regs, "iret to user mode without a user page table");
+        }
+        d.toggle_guest_mode(p);
+    }
+    regs.rip = f.rip;
+    regs.cs = f.cs | 3;
+    regs.rflags = (f.rflags & !(X86_EFLAGS_IOPL | X86_EFLAGS_VM)) | X86_EFLAGS_IF | X86_EFLAGS_MBS;
+    regs.rsp = f.rsp;
+    regs.ss = f.ss | 3;
+    if f.flags & VGCF_IN_SYSCALL != 0 {
+        // sysret semantics: rcx and r11 carry rip and rflags.
+        regs.rcx = regs.rip;
+        regs.r11 = regs.rflags;
+    } else {
+        regs.rcx = f.rcx;
+        regs.r11 = f.r11;
+    }
+    regs.rax = f.rax;
+    d.vcpu_info(p).evtchn_upcall_mask = (f.rflags & X86_EFLAGS_IF == 0) as u8;
+    Ret::Regs
+}

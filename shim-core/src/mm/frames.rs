@@ -1,0 +1,469 @@
+//! Page ownership and types: what keeps a PV guest from mapping Cocoon's
+//! frames or writing its own live page tables (Xen's `get_page_type` scheme).
+//!
+//! Every machine frame has an owner and, while in use as a page table or
+//! descriptor page, a type with a use count. A frame may take a page-table
+//! type only when nothing maps it writable, and may be mapped writable only
+//! while it has no such type. Tables are validated entry by entry when they
+//! take their type, and release what their entries hold when they lose it.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::abi::*;
+use crate::builder::GuestMemory;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    None,
+    Guest,
+    /// Cocoon's frames the guest may map writable (shared_info, grant frames).
+    SharedWithGuest,
+}
+
+/// Page types (levels 1-4 are page tables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PageType {
+    None = 0,
+    L1 = 1,
+    L2 = 2,
+    L3 = 3,
+    L4 = 4,
+    SegDesc = 5,
+}
+
+impl PageType {
+    pub fn table(level: u8) -> PageType {
+        match level {
+            1 => PageType::L1,
+            2 => PageType::L2,
+            3 => PageType::L3,
+            _ => PageType::L4,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FrameInfo {
+    pub owner: Owner,
+    pub ty: PageType,
+    pub type_count: u32,
+    pub pinned: bool,
+    /// L1 entries mapping this frame writable.
+    pub writable: u32,
+}
+
+const EMPTY: FrameInfo =
+    FrameInfo { owner: Owner::None, ty: PageType::None, type_count: 0, pinned: false, writable: 0 };
+
+/// Why a page-table operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmError {
+    /// Not a frame the guest may use.
+    NotOwned(u64),
+    /// The frame already has another type, or is mapped writable.
+    TypeConflict(u64),
+    /// A writable mapping of a page table or descriptor page.
+    WritableTable(u64),
+    /// Superpage or reserved bits.
+    BadEntry(u64),
+    ReservedSlot,
+}
+
+impl MmError {
+    pub fn errno(self) -> i64 {
+        -XEN_EINVAL
+    }
+}
+
+/// Bits a guest may not set in an L1 entry (beyond the address): none of the
+/// software/reserved bits Xen keeps for itself, and no global mappings (the
+/// kernel/user switch reloads CR3 and must flush everything).
+const L1_STRIP: u64 = _PAGE_GLOBAL;
+/// Bits that make an L2-L4 entry unusable for a PV guest.
+const LX_DISALLOW: u64 = _PAGE_PSE;
+
+/// The whole frame table, indexed by machine frame.
+pub struct FrameTable {
+    info: Vec<FrameInfo>,
+    /// Cocoon's L4 entries for slots 256..=271, written into every guest L4.
+    pub hypervisor_l4: [u64; 16],
+}
+
+#[inline]
+fn entry_mfn(e: u64) -> u64 {
+    (e & PADDR_MASK) >> PAGE_SHIFT
+}
+
+impl FrameTable {
+    pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
+        FrameTable { info: vec![EMPTY; max_mfn as usize + 1], hypervisor_l4 }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.info.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+
+    pub fn set_owner(&mut self, mfn: u64, owner: Owner) {
+        self.info[mfn as usize].owner = owner;
+    }
+
+    pub fn get(&self, mfn: u64) -> Option<&FrameInfo> {
+        self.info.get(mfn as usize)
+    }
+
+    pub fn owned_by_guest(&self, mfn: u64) -> bool {
+        matches!(self.get(mfn), Some(f) if f.owner == Owner::Guest)
+    }
+
+    fn mappable(&self, mfn: u64) -> bool {
+        matches!(self.get(mfn), Some(f) if f.owner != Owner::None)
+    }
+
+    /// Adjust a guest L1 entry the way Xen does for a 64-bit PV guest: the
+    /// guest kernel runs in ring 3, so every present mapping must be user-accessible.
+    pub fn adjust_l1e(e: u64) -> u64 {
+        if e & _PAGE_PRESENT == 0 {
+            return e;
+        }
+        let mut e = e & !L1_STRIP;
+        if e & _PAGE_USER == 0 {
+            e |= _PAGE_USER | _PAGE_GUEST_KERNEL;
+        }
+        e
+    }
+
+    pub fn adjust_lxe(e: u64) -> u64 {
+        if e & _PAGE_PRESENT == 0 {
+            e
+        } else {
+            e | _PAGE_USER
+        }
+    }
+
+    /// Take the references a new L1 entry needs.
+    pub fn get_l1e(&mut self, e: u64) -> Result<(), MmError> {
+        if e & _PAGE_PRESENT == 0 {
+            return Ok(());
+        }
+        let mfn = entry_mfn(e);
+        if !self.mappable(mfn) {
+            return Err(MmError::NotOwned(mfn));
+        }
+        if e & _PAGE_RW != 0 {
+            let f = &mut self.info[mfn as usize];
+            if f.type_count > 0 && f.ty != PageType::None {
+                return Err(MmError::WritableTable(mfn));
+            }
+            f.writable += 1;
+        }
+        Ok(())
+    }
+
+    pub fn put_l1e(&mut self, e: u64) {
+        if e & _PAGE_PRESENT != 0 && e & _PAGE_RW != 0 {
+            if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
+                f.writable = f.writable.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Take the references an entry of a level-`level` table (2..=4) needs.
+    pub fn get_lxe(&mut self, mem: &mut impl GuestMemory, level: u8, e: u64) -> Result<bool, MmError> {
+        if e & _PAGE_PRESENT == 0 {
+            return Ok(false);
+        }
+        if e & LX_DISALLOW != 0 {
+            return Err(MmError::BadEntry(e));
+        }
+        self.get_type(mem, entry_mfn(e), PageType::table(level - 1))
+    }
+
+    pub fn put_lxe(&mut self, mem: &mut impl GuestMemory, e: u64) {
+        if e & _PAGE_PRESENT != 0 {
+            self.put_type(mem, entry_mfn(e));
+        }
+    }
+
+    /// Is slot `i` of an L4 the guest's (not the hypervisor's)?
+    #[inline]
+    pub fn is_guest_l4_slot(i: usize) -> bool {
+        !(HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST).contains(&i)
+    }
+
+    /// Give `mfn` the type `ty` (validating it if it had none). Returns true
+    /// when the frame newly became a page table (the caller must flush the TLB
+    /// so that no stale writable translation survives).
+    pub fn get_type(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<bool, MmError> {
+        let Some(f) = self.info.get(mfn as usize).copied() else {
+            return Err(MmError::NotOwned(mfn));
+        };
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        if f.type_count > 0 {
+            if f.ty != ty {
+                return Err(MmError::TypeConflict(mfn));
+            }
+            self.info[mfn as usize].type_count += 1;
+            return Ok(false);
+        }
+        if f.writable > 0 {
+            return Err(MmError::TypeConflict(mfn));
+        }
+        {
+            let fm = &mut self.info[mfn as usize];
+            fm.ty = ty;
+            fm.type_count = 1;
+        }
+        if let Err(e) = self.validate(mem, mfn, ty) {
+            let fm = &mut self.info[mfn as usize];
+            fm.ty = PageType::None;
+            fm.type_count = 0;
+            return Err(e);
+        }
+        Ok(ty != PageType::SegDesc)
+    }
+
+    pub fn put_type(&mut self, mem: &mut impl GuestMemory, mfn: u64) {
+        let Some(f) = self.info.get_mut(mfn as usize) else { return };
+        if f.type_count == 0 {
+            return;
+        }
+        f.type_count -= 1;
+        if f.type_count == 0 {
+            let ty = f.ty;
+            f.ty = PageType::None;
+            self.devalidate(mem, mfn, ty);
+        }
+    }
+
+    fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
+        let level = match ty {
+            PageType::L1 => 1,
+            PageType::L2 => 2,
+            PageType::L3 => 3,
+            PageType::L4 => 4,
+            _ => return Ok(()),
+        };
+        for i in 0..L1_PAGETABLE_ENTRIES {
+            if level == 4 && !Self::is_guest_l4_slot(i) {
+                continue;
+            }
+            let e = mem.read_u64(mfn, i);
+            let r = if level == 1 {
+                self.get_l1e(e).map(|_| Self::adjust_l1e(e))
+            } else {
+                self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
+            };
+            match r {
+                Ok(adj) => {
+                    if adj != e {
+                        mem.write_u64(mfn, i, adj);
+                    }
+                }
+                Err(err) => {
+                    // Undo the entries already taken.
+                    for j in 0..i {
+                        if level == 4 && !Self::is_guest_l4_slot(j) {
+                            continue;
+                        }
+                        let ej = mem.read_u64(mfn, j);
+                        if level == 1 {
+                            self.put_l1e(ej);
+                        } else {
+                            self.put_lxe(mem, ej);
+                        }
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        if level == 4 {
+            for (k, slot) in (HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST).enumerate() {
+                mem.write_u64(mfn, slot, self.hypervisor_l4[k]);
+            }
+        }
+        Ok(())
+    }
+
+    fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) {
+        let level = match ty {
+            PageType::L1 => 1,
+            PageType::L2 => 2,
+            PageType::L3 => 3,
+            PageType::L4 => 4,
+            _ => return,
+        };
+        for i in 0..L1_PAGETABLE_ENTRIES {
+            if level == 4 && !Self::is_guest_l4_slot(i) {
+                continue;
+            }
+            let e = mem.read_u64(mfn, i);
+            if level == 1 {
+                self.put_l1e(e);
+            } else {
+                self.put_lxe(mem, e);
+            }
+        }
+    }
+
+    pub fn pin(&mut self, mfn: u64) -> Result<(), MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.pinned {
+            return Err(MmError::TypeConflict(mfn));
+        }
+        f.pinned = true;
+        Ok(())
+    }
+
+    pub fn unpin(&mut self, mfn: u64) -> bool {
+        match self.info.get_mut(mfn as usize) {
+            Some(f) if f.pinned => {
+                f.pinned = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Replace entry `index` of the typed table `mfn` with `new` (unadjusted),
+    /// taking the new entry's references before dropping the old one's.
+    /// With `preserve_ad`, the old accessed/dirty bits are kept.
+    pub fn update_entry(
+        &mut self,
+        mem: &mut impl GuestMemory,
+        mfn: u64,
+        index: usize,
+        new: u64,
+        preserve_ad: bool,
+    ) -> Result<bool, MmError> {
+        let f = *self.info.get(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        let old = mem.read_u64(mfn, index);
+        let new = if preserve_ad { new | (old & (_PAGE_ACCESSED | _PAGE_DIRTY)) } else { new };
+        let mut promoted = false;
+        let adj = match (f.ty, f.type_count > 0) {
+            (PageType::L1, true) => {
+                self.get_l1e(new)?;
+                self.put_l1e(old);
+                Self::adjust_l1e(new)
+            }
+            (PageType::L2 | PageType::L3 | PageType::L4, true) => {
+                let level = f.ty as u8;
+                if level == 4 && !Self::is_guest_l4_slot(index) {
+                    return Err(MmError::ReservedSlot);
+                }
+                let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
+                if unchanged {
+                    // Same target: only flags change; no new reference.
+                } else {
+                    promoted = self.get_lxe(mem, level, new)?;
+                    self.put_lxe(mem, old);
+                }
+                Self::adjust_lxe(new)
+            }
+            (PageType::SegDesc, true) => return Err(MmError::TypeConflict(mfn)),
+            // Not a live table: an ordinary guest page.
+            _ => {
+                if f.owner != Owner::Guest {
+                    return Err(MmError::NotOwned(mfn));
+                }
+                new
+            }
+        };
+        mem.write_u64(mfn, index, adj);
+        Ok(promoted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::VecMemory;
+
+    fn setup() -> (FrameTable, VecMemory) {
+        let mut ft = FrameTable::new(64, [0x1234_5003; 16]);
+        for m in 0..48 {
+            ft.set_owner(m, Owner::Guest);
+        }
+        (ft, VecMemory::new(0, 65))
+    }
+
+    fn e(mfn: u64, flags: u64) -> u64 {
+        (mfn << 12) | flags
+    }
+
+    #[test]
+    fn l1_validation_adjusts_and_counts() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(10, 0, e(20, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(10, 1, e(21, _PAGE_PRESENT | _PAGE_GLOBAL));
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        assert_eq!(mem.read_u64(10, 0), e(20, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_GUEST_KERNEL));
+        assert_eq!(mem.read_u64(10, 1) & _PAGE_GLOBAL, 0);
+        assert_eq!(ft.get(20).unwrap().writable, 1);
+        // A frame mapped writable cannot become a table.
+        assert_eq!(ft.get_type(&mut mem, 20, PageType::L1), Err(MmError::TypeConflict(20)));
+        ft.put_type(&mut mem, 10);
+        assert_eq!(ft.get(20).unwrap().writable, 0);
+        ft.get_type(&mut mem, 20, PageType::L1).unwrap();
+    }
+
+    #[test]
+    fn tables_cannot_be_mapped_writable_or_point_outside() {
+        let (mut ft, mut mem) = setup();
+        ft.get_type(&mut mem, 11, PageType::L1).unwrap();
+        mem.write_u64(12, 0, e(11, _PAGE_PRESENT | _PAGE_RW));
+        assert_eq!(ft.get_type(&mut mem, 12, PageType::L1), Err(MmError::WritableTable(11)));
+        mem.write_u64(12, 0, e(11, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 12, PageType::L1).unwrap();
+        // Cocoon's frames (not owned) cannot be mapped at all.
+        mem.write_u64(13, 0, e(50, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 13, PageType::L1), Err(MmError::NotOwned(50)));
+        assert_eq!(ft.get(13).unwrap().type_count, 0, "failed validation leaves no type");
+    }
+
+    #[test]
+    fn hierarchy_and_reserved_slots() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(1, 511, e(2, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(1, 260, e(40, _PAGE_PRESENT)); // guest junk in a hypervisor slot: ignored
+        mem.write_u64(2, 510, e(3, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(3, 0, e(4, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(4, 0, e(30, _PAGE_PRESENT | _PAGE_RW));
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert_eq!(ft.get(4).unwrap().ty, PageType::L1);
+        assert_eq!(mem.read_u64(1, 260), 0x1234_5003, "Cocoon's slot written");
+        assert_ne!(mem.read_u64(2, 510) & _PAGE_USER, 0);
+        // Writing a hypervisor slot is refused.
+        assert_eq!(ft.update_entry(&mut mem, 1, 256, e(5, _PAGE_PRESENT), false), Err(MmError::ReservedSlot));
+        // Superpages are refused.
+        assert!(matches!(
+            ft.update_entry(&mut mem, 3, 1, e(6, _PAGE_PRESENT | _PAGE_PSE), false),
+            Err(MmError::BadEntry(_))
+        ));
+        // Dropping the top releases everything.
+        ft.put_type(&mut mem, 1);
+        for m in [2, 3, 4] {
+            assert_eq!(ft.get(m).unwrap().type_count, 0);
+        }
+        assert_eq!(ft.get(30).unwrap().writable, 0);
+    }
+
+    #[test]
+    fn update_entry_on_plain_and_typed_pages() {
+        let (mut ft, mut mem) = setup();
+        ft.update_entry(&mut mem, 7, 3, 0xdead, false).unwrap();
+        assert_eq!(mem.read_u64(7, 3), 0xdead);
+        ft.get_type(&mut mem, 8, PageType::L1).unwrap();
+        mem.write_u64(8, 5, e(9, _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_USER));
+        ft.update_entry(&mut mem, 8, 5, e(9, _PAGE_PRESENT | _PAGE_USER), true).unwrap();
+        assert_ne!(mem.read_u64(8, 5) & _PAGE_DIRTY, 0, "A/D preserved");
+        assert!(ft.update_entry(&mut mem, 8, 6, e(8, _PAGE_PRESENT | _PAGE_RW), false).is_err(), "self-map writable");
+    }
+}

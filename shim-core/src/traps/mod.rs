@@ -1,0 +1,187 @@
+//! Every entry from the guest: hypercalls, guest syscalls, exceptions and
+//! software interrupts, bounced or emulated as Xen does, and the pending-event
+//! check on the way back.
+
+pub mod cpuid;
+pub mod decode;
+pub mod emulate;
+pub mod ptwr;
+
+use crate::abi::*;
+use crate::domain::*;
+use crate::hypercall::{self, Ret};
+use crate::platform::Platform;
+use crate::regs::*;
+
+pub const TRAP_divide_error: u64 = 0;
+pub const TRAP_debug: u64 = 1;
+pub const TRAP_nmi: u64 = 2;
+pub const TRAP_int3: u64 = 3;
+pub const TRAP_invalid_op: u64 = 6;
+pub const TRAP_no_device: u64 = 7;
+pub const TRAP_double_fault: u64 = 8;
+pub const TRAP_gp_fault: u64 = 13;
+pub const TRAP_page_fault: u64 = 14;
+pub const TRAP_machine_check: u64 = 18;
+/// The software interrupt Linux uses for 32-bit system calls.
+pub const INT80_VECTOR: u64 = 0x80;
+
+/// #PF error-code bits.
+pub const PFEC_present: u64 = 1;
+pub const PFEC_write_access: u64 = 2;
+pub const PFEC_user_mode: u64 = 4;
+pub const PFEC_reserved_bit: u64 = 8;
+pub const PFEC_insn_fetch: u64 = 16;
+
+pub const fn has_error_code(v: u64) -> bool {
+    matches!(v, 8 | 10..=14 | 17 | 21 | 29 | 30)
+}
+
+/// Bounce exception `vector` into the guest's trap table.
+pub fn inject<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, vector: u64, error_code: u64) {
+    let t = d.vcpu.trap_ctxt[vector as usize];
+    let mut flags = 0;
+    if has_error_code(vector) {
+        flags |= TBF_EXCEPTION_ERRCODE;
+    }
+    if t.flags & TI_IF_MASK != 0 {
+        flags |= TBF_INTERRUPT;
+    }
+    if let Err(why) = d.bounce(p, regs, t.address, flags, error_code) {
+        let msg = alloc::format!("cannot deliver exception {vector} ({why})");
+        d.crash(p, regs, &msg);
+    }
+}
+
+/// The guest executed `int n` (or took a DPL-3 gate): deliver through trap_ctxt[n]
+/// if the guest allowed it from this mode, else #GP as the hardware would.
+fn soft_interrupt<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, n: u64, insn_len: u64) {
+    let t = d.vcpu.trap_ctxt[n as usize];
+    // Guest kernel mode counts as ring 1 for the DPL check (PERMIT_SOFTINT).
+    let ring = if d.vcpu.kernel_mode { 1 } else { 3 };
+    if t.address != 0 && (t.flags & TI_DPL_MASK) >= ring {
+        regs.rip += insn_len;
+        let flags = if t.flags & TI_IF_MASK != 0 { TBF_INTERRUPT } else { 0 };
+        if let Err(why) = d.bounce(p, regs, t.address, flags, 0) {
+            let msg = alloc::format!("cannot deliver int {n:#x} ({why})");
+            d.crash(p, regs, &msg);
+        }
+    } else {
+        inject(d, p, regs, TRAP_gp_fault, (n << 3) | 2);
+    }
+}
+
+/// Handle an entry from the guest (ring 3). On return, `regs` is what the
+/// guest resumes with.
+pub fn guest_entry<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    d.stats.traps += 1;
+    match regs.vector {
+        ENTRY_SYSCALL => syscall(d, p, regs),
+        TRAP_page_fault => page_fault(d, p, regs),
+        TRAP_gp_fault => general_protection(d, p, regs),
+        TRAP_invalid_op => {
+            if !emulate::forced_cpuid(d, p, regs) {
+                inject(d, p, regs, TRAP_invalid_op, 0);
+            }
+        }
+        TRAP_no_device => {
+            // Virtual CR0.TS: the guest's own #NM handler does the lazy FPU work.
+            if d.vcpu.virtual_ts {
+                d.vcpu.virtual_ts = false;
+                p.set_cr0_ts(false);
+            }
+            inject(d, p, regs, TRAP_no_device, 0);
+        }
+        TRAP_int3 | 4 => soft_interrupt(d, p, regs, regs.vector, 0),
+        INT80_VECTOR => soft_interrupt(d, p, regs, INT80_VECTOR, 0),
+        TRAP_nmi | TRAP_machine_check => {
+            log::warn!("vector {} while the guest ran: ignored", regs.vector);
+        }
+        TRAP_double_fault => d.crash(p, regs, "double fault"),
+        v if v < 32 => inject(d, p, regs, v, regs.error_code),
+        _ => {}
+    }
+    exit_to_guest(d, p, regs);
+}
+
+/// The last thing before returning to the guest.
+pub fn exit_to_guest<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    if let Err(why) = d.deliver_events(p, regs) {
+        let msg = alloc::format!("cannot deliver an event upcall ({why})");
+        d.crash(p, regs, &msg);
+    }
+}
+
+fn syscall<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    if d.vcpu.kernel_mode {
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
+        if let Ret::Value(v) = hypercall::dispatch(d, p, regs, regs.rax, args) {
+            regs.rax = v as u64;
+        }
+        return;
+    }
+    // A system call of a guest process: into the guest kernel's syscall entry.
+    let cb = d.vcpu.syscall;
+    if cb.address == 0 {
+        // No entry point: #UD at the syscall instruction.
+        regs.rip -= 2;
+        inject(d, p, regs, TRAP_invalid_op, 0);
+        return;
+    }
+    let flags = if cb.mask_events { TBF_INTERRUPT } else { 0 };
+    if let Err(why) = d.bounce(p, regs, cb.address, flags, 0) {
+        let msg = alloc::format!("cannot deliver a system call ({why})");
+        d.crash(p, regs, &msg);
+    }
+    regs.rflags &= !X86_EFLAGS_DF;
+}
+
+fn page_fault<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    let cr2 = p.read_cr2();
+    let ec = regs.error_code;
+    if d.vcpu.kernel_mode
+        && ec & (PFEC_present | PFEC_write_access | PFEC_insn_fetch | PFEC_reserved_bit)
+            == PFEC_present | PFEC_write_access
+        && d.vm_assist & (1 << VMASST_TYPE_writable_pagetables) != 0
+        && ptwr::emulate(d, p, regs, cr2)
+    {
+        return;
+    }
+    d.vcpu_info(p).arch.cr2 = cr2;
+    // The hardware says "user" for both guest modes; only guest user mode is.
+    let ec = if d.vcpu.kernel_mode { ec & !PFEC_user_mode } else { ec | PFEC_user_mode };
+    inject(d, p, regs, TRAP_page_fault, ec);
+}
+
+fn general_protection<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    // Decode rather than trust the error code alone (TCG and CPUs differ).
+    let mut b = [0u8; 16];
+    let got = fetch(p, regs.rip, &mut b);
+    if let Some(insn) = decode::decode(&b[..got]) {
+        if !insn.two_byte && insn.opcode == 0xcd {
+            soft_interrupt(d, p, regs, insn.imm & 0xff, insn.len as u64);
+            return;
+        }
+        if regs.error_code == 0 && emulate::privileged(d, p, regs, &insn) {
+            return;
+        }
+    }
+    inject(d, p, regs, TRAP_gp_fault, regs.error_code);
+}
+
+/// Read up to `buf.len()` instruction bytes at `rip` (fewer at a page end).
+pub fn fetch<P: Platform>(p: &mut P, rip: u64, buf: &mut [u8]) -> usize {
+    if !Domain::guest_va_ok(rip, buf.len() as u64) {
+        return 0;
+    }
+    if p.copy_from_guest(rip, buf).is_ok() {
+        return buf.len();
+    }
+    let first = (PAGE_SIZE - (rip & (PAGE_SIZE - 1))) as usize;
+    let n = first.min(buf.len());
+    if p.copy_from_guest(rip, &mut buf[..n]).is_ok() {
+        n
+    } else {
+        0
+    }
+}
