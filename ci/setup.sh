@@ -40,7 +40,7 @@ qemu_ok || { log "qemu-system-x86_64 >= 8 is required"; exit 1; }
 
 need_pkgs=()
 command -v cpio >/dev/null 2>&1 || need_pkgs+=(cpio)
-command -v busybox >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q "statically linked" || need_pkgs+=(busybox-static file)
 command -v readelf >/dev/null 2>&1 || need_pkgs+=(binutils)
 command -v lz4 >/dev/null 2>&1 || need_pkgs+=(lz4)
 command -v xz >/dev/null 2>&1 || need_pkgs+=(xz-utils)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build a busybox initramfs for the guest and print its path.
+#   make-initramfs.sh test   the acceptance test (/init runs the checks, powers off)
+#   make-initramfs.sh shell  an interactive busybox shell on hvc0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-test}
+src=ci/initramfs/init-$kind
+[ -f "$src" ] || { echo "unknown initramfs kind '$kind'" >&2; exit 1; }
+bb=$(command -v busybox || true)
+[ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q "statically linked" || bb=/bin/busybox
+[ -x "$bb" ] || { echo "busybox-static is missing: run ci/setup.sh" >&2; exit 1; }
+out_dir=${COCOON_CACHE:-$HOME/.cache/cocoon}/initramfs
+mkdir -p "$out_dir"
+out=$out_dir/$kind.cpio.gz
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,etc}
+cp "$bb" "$stage/bin/busybox"
+for app in $("$stage/bin/busybox" --list); do
+  [ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
+done
+cp "$src" "$stage/init"
+chmod 755 "$stage/init"
+mknod -m 600 "$stage/dev/console" c 5 1
+mknod -m 666 "$stage/dev/null" c 1 3
+mknod -m 666 "$stage/dev/zero" c 1 5
+mknod -m 600 "$stage/dev/hvc0" c 229 0
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9 >"$out.tmp")
+mv "$out.tmp" "$out"
+echo "$out"
