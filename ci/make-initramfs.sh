@@ -26,6 +26,7 @@ mknod -m 600 "$stage/dev/console" c 5 1
 mknod -m 666 "$stage/dev/null" c 1 3
 mknod -m 666 "$stage/dev/zero" c 1 5
 mknod -m 600 "$stage/dev/hvc0" c 229 0
-(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9 >"$out.tmp")
-mv "$out.tmp" "$out"
+tmp=$(mktemp "$out_dir/.$kind.XXXXXX")
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9 >"$tmp")
+mv "$tmp" "$out"
 echo "$out"

@@ -56,6 +56,33 @@ pub fn kernel(suite: &str) -> PathBuf {
     p
 }
 
+/// A guest initramfs built by `ci/make-initramfs.sh KIND` (`test` or `shell`).
+pub fn initramfs(kind: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, p)) = built.iter().find(|(k, _)| k == kind) {
+        return p.clone();
+    }
+    let out = Command::new("bash")
+        .arg(workspace_root().join("ci/make-initramfs.sh"))
+        .arg(kind)
+        .output()
+        .expect("run ci/make-initramfs.sh");
+    assert!(out.status.success(), "make-initramfs failed: {}", String::from_utf8_lossy(&out.stderr));
+    let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    built.push((kind.to_string(), p.clone()));
+    p
+}
+
+/// Lines of a guest console log that show the kernel went wrong.
+pub fn kernel_trouble(serial: &str) -> Vec<&str> {
+    serial
+        .lines()
+        .filter(|l| !l.starts_with("cocoon:"))
+        .filter(|l| ["BUG", "WARNING", "Oops", "panic", "Call Trace"].iter().any(|w| l.contains(w)))
+        .collect()
+}
+
 /// A copy of the firmware without its multiboot header, so QEMU's `-kernel`
 /// takes the PVH entry (QEMU prefers multiboot when both are present; real
 /// PVH loaders such as Xen's ignore the multiboot header).

@@ -1,0 +1,56 @@
+//! Debian's unmodified PV cloud kernels, run inside Cocoon on plain QEMU
+//! (standalone backend) to userspace, with the acceptance checks of /init.
+
+use std::time::Duration;
+
+use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, ExitReason, Qemu};
+
+fn run_acceptance(suite: &str) {
+    let k = kernel(suite);
+    let init = initramfs("test");
+    let out = Qemu::new(&format!("linux_{suite}"), firmware())
+        .arg("-cpu")
+        .arg("max")
+        .modules(&[format!("{} console=hvc0", k.display()), init.display().to_string()])
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_serial("Hypervisor detected: Xen PV");
+    out.assert_serial("on Xen");
+    out.assert_serial("xen:events: Using 2-level ABI");
+    out.assert_serial("COCOON-TEST: init started");
+    out.assert_serial("COCOON-TEST: fork-exec 200 ok");
+    out.assert_serial("COCOON-TEST: pipe ping-pong 100 ok");
+    out.assert_serial("COCOON-TEST: 64 MiB touched ok");
+    out.assert_serial("COCOON-TEST: sleep 1 took");
+    out.assert_serial("COCOON-TEST: PASS");
+    out.assert_serial("guest shut down: poweroff");
+    let trouble = kernel_trouble(&out.serial);
+    assert!(trouble.is_empty(), "kernel log has trouble ({}):\n{}", out.log_path.display(), trouble.join("\n"));
+    out.assert_exit(ExitReason::GuestPoweroff);
+    eprintln!("{suite}: guest ran to poweroff in {:?}", out.elapsed);
+}
+
+#[test]
+fn bookworm_6_1_runs_to_userspace() {
+    run_acceptance("bookworm");
+}
+
+#[test]
+fn bullseye_5_10_runs_to_userspace() {
+    run_acceptance("bullseye");
+}
+
+/// A guest that panics (no root file system) ends QEMU with the crash status.
+#[test]
+fn guest_panic_ends_with_crash_status() {
+    let k = kernel("bookworm");
+    let out = Qemu::new("linux_panic", firmware())
+        .arg("-cpu")
+        .arg("max")
+        .modules(&[format!("{} console=hvc0 root=/dev/nonexistent", k.display())])
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_serial("Kernel panic - not syncing");
+    out.assert_serial("guest shut down: crash (reason 3)");
+    out.assert_exit(ExitReason::GuestCrash);
+}
