@@ -11,7 +11,7 @@ fw=$(bash ci/build-firmware.sh)
 suite=${COCOON_SUITE:-bookworm}
 mods="$kernels/$suite/vmlinuz console=hvc0"
 if [ -x ci/make-initramfs.sh ]; then
-  initrd=$(bash ci/make-initramfs.sh shell)
+  initrd=$(bash ci/make-initramfs.sh "${COCOON_INITRAMFS_KIND:-shell}")
   mods="$mods,$initrd"
 fi
 echo "== booting Cocoon ($fw) with the $suite cloud kernel; Ctrl-A X quits" >&2

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use hvm_glue::layout::phys_to_virt;
 use hvm_glue::serial::COM1;
 use shim_core::builder::{Frame, GuestMemory};
-use shim_core::platform::{ExitReason, Platform};
+use shim_core::platform::{ExitReason, Fault, Platform};
 
 use crate::arch::{cpu, timer, trap_entry};
 
@@ -25,20 +25,20 @@ impl GuestMemory for Hw {
 }
 
 impl Platform for Hw {
-    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), ()> {
+    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
         // SAFETY: `va` was checked to be a guest address (not Cocoon's range); a
         // fault inside the copy is turned into an error by its fixup.
         match unsafe { trap_entry::cocoon_copy_guest(buf.as_mut_ptr(), va as *const u8, buf.len()) } {
             0 => Ok(()),
-            _ => Err(()),
+            _ => Err(Fault),
         }
     }
 
-    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), ()> {
+    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), Fault> {
         // SAFETY: as above; writes honour the guest's read-only mappings (CR0.WP).
         match unsafe { trap_entry::cocoon_copy_guest(va as *mut u8, buf.as_ptr(), buf.len()) } {
             0 => Ok(()),
-            _ => Err(()),
+            _ => Err(Fault),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::abi::*;
 use crate::builder::{GuestMemory, PhysMap};
 use crate::events::{self, Backend, EventChannels};
 use crate::mm::frames::{FrameTable, Owner};
-use crate::platform::{ExitReason, Platform};
+use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::*;
 use crate::xenstore::XenStore;
 
@@ -297,10 +297,10 @@ impl Domain {
             && (end <= HYPERVISOR_VIRT_START || va >= HYPERVISOR_VIRT_END)
     }
 
-    pub fn read_guest<P: Platform, T: Copy>(p: &mut P, va: u64) -> Result<T, ()> {
+    pub fn read_guest<P: Platform, T: Copy>(p: &mut P, va: u64) -> Result<T, Fault> {
         let n = core::mem::size_of::<T>();
         if !Self::guest_va_ok(va, n as u64) {
-            return Err(());
+            return Err(Fault);
         }
         let mut buf = [0u8; 128];
         assert!(n <= buf.len());
@@ -309,10 +309,10 @@ impl Domain {
         Ok(unsafe { core::ptr::read_unaligned(buf.as_ptr() as *const T) })
     }
 
-    pub fn write_guest<P: Platform, T: Copy>(p: &mut P, va: u64, v: &T) -> Result<(), ()> {
+    pub fn write_guest<P: Platform, T: Copy>(p: &mut P, va: u64, v: &T) -> Result<(), Fault> {
         let n = core::mem::size_of::<T>();
         if !Self::guest_va_ok(va, n as u64) {
-            return Err(());
+            return Err(Fault);
         }
         // SAFETY: viewing a plain-data value as its bytes.
         let bytes = unsafe { core::slice::from_raw_parts(v as *const T as *const u8, n) };
@@ -374,7 +374,7 @@ impl Domain {
         push(rflags);
         push(regs.rsp);
         push(regs.ss);
-        let base = ((sp & !0xf).wrapping_sub(n as u64 * 8)) & !0;
+        let base = (sp & !0xf).wrapping_sub(n as u64 * 8);
         // Frames may not be written into the hypervisor's range.
         if !Self::guest_va_ok(base, n as u64 * 8) {
             return Err("guest kernel stack lies in the hypervisor's range");

@@ -31,14 +31,18 @@ impl ExitReason {
     ];
 }
 
+/// A guest memory access faulted (unmapped, read-only, or not the guest's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault;
+
 /// The CPU and devices underneath, as the PV core needs them. The firmware
 /// implements it over real hardware (and, later, a real Xen); tests over
 /// plain memory. All methods are cheap: they sit on the trap path.
 pub trait Platform: crate::builder::GuestMemory {
     /// Copy from guest virtual memory in the current address space. `Err` on a fault.
-    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), ()>;
+    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Fault>;
     /// Copy to guest virtual memory in the current address space. `Err` on a fault.
-    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), ()>;
+    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), Fault>;
 
     /// Load `mfn` (an L4 with Cocoon's slots) into CR3; flushes the TLB.
     fn load_cr3(&mut self, l4_mfn: u64);

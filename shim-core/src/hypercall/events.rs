@@ -4,7 +4,7 @@ use super::unknown_op;
 use crate::abi::*;
 use crate::domain::Domain;
 use crate::events::*;
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const EVTCHNOP_bind_interdomain: u64 = 0;
 pub const EVTCHNOP_bind_virq: u64 = 1;
@@ -28,7 +28,7 @@ fn read<P: Platform, T: Copy>(p: &mut P, arg: u64) -> Result<T, i64> {
 fn write<P: Platform, T: Copy>(p: &mut P, arg: u64, v: &T) -> i64 {
     match Domain::write_guest(p, arg, v) {
         Ok(()) => 0,
-        Err(()) => -XEN_EFAULT,
+        Err(Fault) => -XEN_EFAULT,
     }
 }
 

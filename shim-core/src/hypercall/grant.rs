@@ -3,7 +3,7 @@
 
 use crate::abi::*;
 use crate::domain::{Domain, NR_GRANT_FRAMES};
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const GNTTABOP_map_grant_ref: u64 = 0;
 pub const GNTTABOP_unmap_grant_ref: u64 = 1;
@@ -26,7 +26,7 @@ pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64
             let out = (nr, NR_GRANT_FRAMES as u32, GNTST_okay as u16 as u32);
             match Domain::write_guest(p, uop + 4, &[out.0, out.1, out.2]) {
                 Ok(()) => 0,
-                Err(()) => -XEN_EFAULT,
+                Err(Fault) => -XEN_EFAULT,
             }
         }
         GNTTABOP_setup_table => {
@@ -66,12 +66,12 @@ pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64
                     let _ = Domain::write_guest(p, uop, &1u32);
                     -XEN_EINVAL
                 }
-                Err(()) => -XEN_EFAULT,
+                Err(Fault) => -XEN_EFAULT,
             }
         }
         GNTTABOP_get_version => match Domain::write_guest(p, uop + 4, &1u32) {
             Ok(()) => 0,
-            Err(()) => -XEN_EFAULT,
+            Err(Fault) => -XEN_EFAULT,
         },
         // Backend operations: there is no other domain to grant to.
         GNTTABOP_map_grant_ref | GNTTABOP_unmap_grant_ref | GNTTABOP_copy | GNTTABOP_transfer => -XEN_EOPNOTSUPP,

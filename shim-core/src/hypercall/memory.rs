@@ -3,7 +3,7 @@
 use super::unknown_op;
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const XENMEM_increase_reservation: u64 = 0;
 pub const XENMEM_decrease_reservation: u64 = 1;
@@ -44,7 +44,7 @@ pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> 
             match Domain::read_guest::<P, u16>(p, arg) {
                 Ok(DOMID_SELF) | Ok(0) => nr,
                 Ok(_) => -XEN_ESRCH,
-                Err(()) => -XEN_EFAULT,
+                Err(Fault) => -XEN_EFAULT,
             }
         }
         XENMEM_maximum_ram_page => d.frames.len() as i64 - 1,

@@ -2,7 +2,7 @@
 
 use crate::abi::*;
 use crate::domain::*;
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const CONSOLEIO_write: u64 = 0;
 pub const CONSOLEIO_read: u64 = 1;
@@ -106,7 +106,7 @@ pub fn physdev_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) ->
                 0
             }
             Ok(_) => -XEN_EINVAL,
-            Err(()) => -XEN_EFAULT,
+            Err(Fault) => -XEN_EFAULT,
         },
         PHYSDEVOP_set_iobitmap => 0,
         _ => -XEN_ENOSYS,

@@ -171,7 +171,7 @@ fn new_baseptr<P: Platform>(d: &mut Domain, p: &mut P, mfn: u64, user: bool) -> 
     }
     let slot = if user { &mut d.vcpu.guest_table_user } else { &mut d.vcpu.guest_table };
     let old = core::mem::replace(slot, mfn);
-    if user == !d.vcpu.kernel_mode {
+    if user != d.vcpu.kernel_mode {
         p.load_cr3(mfn);
     }
     if old != 0 {

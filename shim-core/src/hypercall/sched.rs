@@ -4,7 +4,7 @@ use super::unknown_op;
 use crate::abi::*;
 use crate::domain::Domain;
 use crate::events::VIRQ_TIMER;
-use crate::platform::{ExitReason, Platform};
+use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::GuestRegs;
 
 pub const SCHEDOP_yield: u64 = 0;
@@ -141,7 +141,7 @@ pub fn sched_op<P: Platform>(d: &mut Domain, p: &mut P, _regs: &mut GuestRegs, c
                 d.shutdown_code = Some(r);
                 0
             }
-            Err(()) => -XEN_EFAULT,
+            Err(Fault) => -XEN_EFAULT,
         },
         SCHEDOP_poll => -XEN_ENOSYS,
         other => unknown_op("sched_op", other),

@@ -3,7 +3,7 @@
 use super::unknown_op;
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const VCPUOP_initialise: u64 = 0;
 pub const VCPUOP_up: u64 = 1;
@@ -57,7 +57,7 @@ pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg:
             let r = RunstateInfo { state: 0, _pad: 0, state_entry_time: 0, time: [p.now_ns(), 0, 0, 0] };
             match Domain::write_guest(p, arg, &r) {
                 Ok(()) => 0,
-                Err(()) => -XEN_EFAULT,
+                Err(Fault) => -XEN_EFAULT,
             }
         }
         VCPUOP_register_vcpu_info => {

@@ -2,7 +2,7 @@
 
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::platform::Platform;
+use crate::platform::{Fault, Platform};
 
 pub const XENVER_version: u64 = 0;
 pub const XENVER_extraversion: u64 = 1;
@@ -45,7 +45,7 @@ pub fn xen_version<P: Platform>(_d: &mut Domain, p: &mut P, cmd: u64, arg: u64) 
         XENVER_commandline => put_str(p, arg, b"", 1024),
         XENVER_platform_parameters => match Domain::write_guest(p, arg, &HYPERVISOR_VIRT_START) {
             Ok(()) => 0,
-            Err(()) => -XEN_EFAULT,
+            Err(Fault) => -XEN_EFAULT,
         },
         XENVER_get_features => {
             let Ok(idx) = Domain::read_guest::<P, u32>(p, arg) else {
@@ -56,13 +56,13 @@ pub fn xen_version<P: Platform>(_d: &mut Domain, p: &mut P, cmd: u64, arg: u64) 
             }
             match Domain::write_guest(p, arg + 4, &COCOON_FEATURES) {
                 Ok(()) => 0,
-                Err(()) => -XEN_EFAULT,
+                Err(Fault) => -XEN_EFAULT,
             }
         }
         XENVER_pagesize => PAGE_SIZE as i64,
         XENVER_guest_handle => match Domain::write_guest(p, arg, &[0u8; 16]) {
             Ok(()) => 0,
-            Err(()) => -XEN_EFAULT,
+            Err(Fault) => -XEN_EFAULT,
         },
         _ => -XEN_ENOSYS,
     }

@@ -79,11 +79,7 @@ pub fn guest_entry<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs)
         ENTRY_SYSCALL => syscall(d, p, regs),
         TRAP_page_fault => page_fault(d, p, regs),
         TRAP_gp_fault => general_protection(d, p, regs),
-        TRAP_invalid_op => {
-            if !emulate::forced_cpuid(d, p, regs) {
-                inject(d, p, regs, TRAP_invalid_op, 0);
-            }
-        }
+        TRAP_invalid_op => invalid_op(d, p, regs),
         TRAP_no_device => {
             // Virtual CR0.TS: the guest's own #NM handler does the lazy FPU work.
             if d.vcpu.virtual_ts {
@@ -102,6 +98,12 @@ pub fn guest_entry<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs)
         _ => {}
     }
     exit_to_guest(d, p, regs);
+}
+
+fn invalid_op<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+    if !emulate::forced_cpuid(d, p, regs) {
+        inject(d, p, regs, TRAP_invalid_op, 0);
+    }
 }
 
 /// The last thing before returning to the guest.

@@ -35,7 +35,7 @@ fn compute(insn: &Insn, regs: &GuestRegs, old: u64, size: usize) -> Option<Outco
         if v & (1 << (size * 8 - 1)) != 0 {
             f |= 1 << 7;
         }
-        if (v as u8).count_ones() % 2 == 0 {
+        if (v as u8).count_ones().is_multiple_of(2) {
             f |= 1 << 2;
         }
         Some((FLAGS_ARITH, f))
@@ -114,7 +114,7 @@ pub fn emulate<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, cr2
     }
     let size = operand_size(&insn);
     // Naturally aligned, inside one entry.
-    if cr2 % size as u64 != 0 {
+    if !cr2.is_multiple_of(size as u64) {
         return false;
     }
     let entry_ma = (t.mfn << PAGE_SHIFT) | (cr2 & (PAGE_SIZE - 1) & !7);
