@@ -278,3 +278,151 @@ pub fn verify_domain(
         assert_eq!(&mem.frame(first_mfn)[..n], &data[..n], "initrd bytes");
     }
 }
+
+/// A `Platform` over [`VecMemory`], for host tests of the PV core: guest
+/// virtual accesses walk the current page tables (honouring read-only
+/// mappings), MSRs and the GS swap are plain fields, time is set by the test,
+/// and `exit` panics with the reason.
+pub struct MockPlatform {
+    pub mem: VecMemory,
+    pub cr3: u64,
+    pub msrs: alloc::collections::BTreeMap<u32, u64>,
+    pub gs_swaps: u64,
+    pub flushes: u64,
+    pub now: u64,
+    pub timer: Option<u64>,
+    pub console_out: Vec<u8>,
+    pub console_in: alloc::collections::VecDeque<u8>,
+    pub cr0_ts: bool,
+    pub cr2: u64,
+    pub xcr0: u64,
+}
+
+impl MockPlatform {
+    pub fn new(mem: VecMemory) -> Self {
+        MockPlatform {
+            mem,
+            cr3: 0,
+            msrs: Default::default(),
+            gs_swaps: 0,
+            flushes: 0,
+            now: 1_000_000,
+            timer: None,
+            console_out: Vec::new(),
+            console_in: Default::default(),
+            cr0_ts: false,
+            cr2: 0,
+            xcr0: 1,
+        }
+    }
+
+    fn walk(&mut self, va: u64, write: bool) -> Result<(u64, usize), crate::platform::Fault> {
+        let t = crate::mm::walk::translate(&self.mem, self.cr3, va).map_err(|_| crate::platform::Fault)?;
+        if write && !t.writable {
+            return Err(crate::platform::Fault);
+        }
+        Ok((t.mfn, (va & 0xfff) as usize))
+    }
+}
+
+impl GuestMemory for MockPlatform {
+    fn frame(&self, mfn: u64) -> &Frame {
+        self.mem.frame(mfn)
+    }
+    fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
+        self.mem.frame_mut(mfn)
+    }
+}
+
+impl crate::platform::Platform for MockPlatform {
+    fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), crate::platform::Fault> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let (mfn, off) = self.walk(va + i as u64, false)?;
+            *b = self.mem.frame(mfn)[off];
+        }
+        Ok(())
+    }
+    fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), crate::platform::Fault> {
+        for (i, b) in buf.iter().enumerate() {
+            let (mfn, off) = self.walk(va + i as u64, true)?;
+            self.mem.frame_mut(mfn)[off] = *b;
+        }
+        Ok(())
+    }
+    fn load_cr3(&mut self, l4_mfn: u64) {
+        self.cr3 = l4_mfn;
+        self.flushes += 1;
+    }
+    fn flush_tlb(&mut self) {
+        self.flushes += 1;
+    }
+    fn invlpg(&mut self, _va: u64) {}
+    fn rdmsr(&mut self, msr: u32) -> u64 {
+        self.msrs.get(&msr).copied().unwrap_or(0)
+    }
+    fn wrmsr(&mut self, msr: u32, value: u64) {
+        self.msrs.insert(msr, value);
+    }
+    fn swapgs(&mut self) {
+        self.gs_swaps += 1;
+        let a = self.rdmsr(0xc000_0101);
+        let b = self.rdmsr(0xc000_0102);
+        self.wrmsr(0xc000_0101, b);
+        self.wrmsr(0xc000_0102, a);
+    }
+    fn load_user_gs_selector(&mut self, _sel: u16) {}
+    fn set_cr0_ts(&mut self, ts: bool) {
+        self.cr0_ts = ts;
+    }
+    fn read_cr2(&self) -> u64 {
+        self.cr2
+    }
+    fn read_cr0(&self) -> u64 {
+        0x8005_0033 | if self.cr0_ts { 8 } else { 0 }
+    }
+    fn cpuid(&self, leaf: u32, _subleaf: u32) -> [u32; 4] {
+        match leaf {
+            1 => [0x806f8, 0x0800, 0xffff_ffff, 0xffff_ffff],
+            _ => [0x11, 0x22, 0x33, 0x44],
+        }
+    }
+    fn xcr0_supported(&self) -> u64 {
+        0b111
+    }
+    fn xsetbv(&mut self, _index: u32, value: u64) {
+        self.xcr0 = value;
+    }
+    fn xgetbv(&self) -> u64 {
+        self.xcr0
+    }
+    fn now_ns(&self) -> u64 {
+        self.now
+    }
+    fn rdtsc(&self) -> u64 {
+        self.now * 2
+    }
+    fn tsc_scale(&self) -> (u32, i8) {
+        (0x8000_0000, 0)
+    }
+    fn boot_wallclock(&self) -> u64 {
+        1_700_000_000
+    }
+    fn set_timer(&mut self, deadline_ns: Option<u64>) {
+        self.timer = deadline_ns;
+    }
+    fn wait_for_interrupt(&mut self) {
+        // Time passes until the armed timer.
+        if let Some(t) = self.timer {
+            self.now = self.now.max(t);
+        }
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console_out.extend_from_slice(bytes);
+    }
+    fn console_read(&mut self) -> Option<u8> {
+        self.console_in.pop_front()
+    }
+    fn exit(&mut self, reason: crate::platform::ExitReason) -> ! {
+        panic!("platform exit: {reason:?}")
+    }
+}

@@ -1,0 +1,471 @@
+//! The PV core on the host: hypercalls, bounces, iret, event delivery,
+//! emulation and the MMU checks, against a mock platform whose guest
+//! accesses walk the real page tables the builder made.
+
+use shim_core::abi::*;
+use shim_core::builder::{build, DomainConfig, EntryState, GuestMemory, Layout, PhysMap};
+use shim_core::domain::{Domain, DomainSetup, NR_GRANT_FRAMES};
+use shim_core::loader;
+use shim_core::mm::frames::PageType;
+use shim_core::mm::walk::translate;
+use shim_core::platform::Platform;
+use shim_core::regs::*;
+use shim_core::testing::*;
+use shim_core::traps;
+use shim_core::xenstore::XenStore;
+
+const PAGES: u64 = 8192; // 32 MiB
+const BASE: u64 = 0x100;
+const SHARED: u64 = BASE + PAGES;
+/// A free, writable kernel address for hypercall arguments (the synthetic kernel's bss).
+const BUF: u64 = SYNTH_VIRT_BASE + 0x100_5000;
+const STACK_TOP: u64 = SYNTH_VIRT_BASE + 0x100_7ff0;
+
+struct Guest {
+    d: Domain,
+    p: MockPlatform,
+    layout: Layout,
+    entry: EntryState,
+}
+
+fn boot() -> Guest {
+    let elf = SynthKernel::linux_like().to_elf();
+    let kernel = loader::load(&elf, PAGES * 4096).unwrap();
+    let map = PhysMap::from_extents(&[(BASE, PAGES)]);
+    let mut mem = VecMemory::new(0, SHARED + 1 + NR_GRANT_FRAMES as u64);
+    let cfg = DomainConfig { cmdline: "", initrd: None, shared_info_mfn: SHARED, store_evtchn: 1, console_evtchn: 2 };
+    let (layout, entry) = build(&kernel, &map, &mut mem, &cfg).unwrap();
+    let mut grant = [0u64; NR_GRANT_FRAMES];
+    for (i, g) in grant.iter_mut().enumerate() {
+        *g = SHARED + 1 + i as u64;
+    }
+    let console_mfn = map.mfn(layout.console.pfn);
+    let store_mfn = map.mfn(layout.xenstore.pfn);
+    let setup = DomainSetup {
+        physmap: map,
+        shared_info_mfn: SHARED,
+        grant_mfns: grant,
+        m2p: Box::leak(vec![0u64; 16384].into_boxed_slice()),
+        gdt: Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice()),
+        hypervisor_l4: [0; 16],
+        max_mfn: SHARED + NR_GRANT_FRAMES as u64,
+        console_mfn,
+        store_mfn,
+        console_port: 2,
+        store_port: 1,
+        xenstore: XenStore::new(1, "test", PAGES * 4),
+    };
+    let mut d = Domain::new(setup);
+    let mut p = MockPlatform::new(mem);
+    let l4 = entry.cr3 >> 12;
+    d.frames.get_type(&mut p, l4, PageType::L4).unwrap();
+    d.frames.get_type(&mut p, l4, PageType::L4).unwrap();
+    d.frames.pin(l4).unwrap();
+    d.vcpu.guest_table = l4;
+    d.vcpu.kernel_sp = entry.rsp;
+    d.shared_info(&mut p).vcpu_info[0].evtchn_upcall_mask = 1;
+    p.load_cr3(l4);
+    Guest { d, p, layout, entry }
+}
+
+/// Registers of the guest kernel at some instruction, on its boot stack.
+fn kregs(_g: &Guest) -> GuestRegs {
+    GuestRegs {
+        rip: SYNTH_VIRT_BASE + 0x100_0100,
+        cs: FLAT_KERNEL_CS as u64,
+        rflags: X86_EFLAGS_IF | X86_EFLAGS_MBS,
+        rsp: STACK_TOP,
+        ss: FLAT_KERNEL_SS as u64,
+        ..Default::default()
+    }
+}
+
+fn hypercall(g: &mut Guest, nr: u64, args: [u64; 5]) -> i64 {
+    let mut r = kregs(g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = nr;
+    (r.rdi, r.rsi, r.rdx, r.r10, r.r8) = (args[0], args[1], args[2], args[3], args[4]);
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    r.rax as i64
+}
+
+fn put<T: Copy>(g: &mut Guest, va: u64, v: &T) {
+    Domain::write_guest(&mut g.p, va, v).unwrap();
+}
+
+fn get<T: Copy>(g: &mut Guest, va: u64) -> T {
+    Domain::read_guest::<MockPlatform, T>(&mut g.p, va).unwrap()
+}
+
+fn l1e_of(g: &mut Guest, va: u64) -> u64 {
+    translate(&g.p.mem, g.d.vcpu.guest_table, va).unwrap().l1e
+}
+
+#[test]
+fn version_features_and_unknown_hypercalls() {
+    let mut g = boot();
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [0; 5]), 0x0004_0011);
+    put(&mut g, BUF, &[0u32, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [6, BUF, 0, 0, 0]), 0);
+    let f: [u32; 2] = get(&mut g, BUF);
+    assert_eq!(f[1], (1 << XENFEAT_mmu_pt_update_preserve_ad) | (1 << XENFEAT_gnttab_map_avail_bits));
+    assert_eq!(hypercall(&mut g, 99, [0; 5]), -XEN_ENOSYS);
+    assert_eq!(hypercall(&mut g, 99, [0; 5]), -XEN_ENOSYS);
+    // A bad pointer is -EFAULT, never a crash.
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [6, 0x1234_0000, 0, 0, 0]), -XEN_EFAULT);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [6, HYPERVISOR_VIRT_START + 64, 0, 0, 0]), -XEN_EFAULT);
+}
+
+#[test]
+fn mmu_update_checks_every_entry() {
+    let mut g = boot();
+    let va = SYNTH_VIRT_BASE + 0x100_4000;
+    let l1_ma = {
+        // The machine address of the L1 entry for `va`, by walking the tables.
+        let l4 = g.d.vcpu.guest_table;
+        let l3 = (g.p.mem.read_u64(l4, 511) & PADDR_MASK) >> 12;
+        let l2 = (g.p.mem.read_u64(l3, 510) & PADDR_MASK) >> 12;
+        let l1 = (g.p.mem.read_u64(l2, ((va >> 21) & 511) as usize) & PADDR_MASK) >> 12;
+        (l1 << 12) | (((va >> 12) & 511) * 8)
+    };
+    let pt_mfn = g.entry.cr3 >> 12;
+    let data_mfn = BASE + 0x100;
+    let try_update = |g: &mut Guest, val: u64| {
+        put(g, BUF, &[l1_ma, val]);
+        hypercall(g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0])
+    };
+    // A plain data page, writable: fine, and the entry gains U (kernel runs in ring 3).
+    assert_eq!(try_update(&mut g, (data_mfn << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+    assert_ne!(l1e_of(&mut g, va) & _PAGE_USER, 0);
+    // The L4 writable: refused.
+    assert_eq!(try_update(&mut g, (pt_mfn << 12) | _PAGE_PRESENT | _PAGE_RW), -XEN_EINVAL);
+    // ... read-only is fine.
+    assert_eq!(try_update(&mut g, (pt_mfn << 12) | _PAGE_PRESENT), 0);
+    // Cocoon's M2P/other frames outside the guest: refused even read-only.
+    assert_eq!(try_update(&mut g, (0x5u64 << 12) | _PAGE_PRESENT), -XEN_EINVAL);
+    // shared_info is Cocoon's but the guest may map it writable.
+    assert_eq!(try_update(&mut g, (SHARED << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+}
+
+const DOMID_SELF_U64: u64 = 0x7ff0;
+
+#[test]
+fn pin_refuses_a_table_with_writable_mappings() {
+    let mut g = boot();
+    // The synthetic kernel's data page is mapped writable by the initial tables.
+    let data_pfn = (SYNTH_VIRT_BASE + 0x100_3000 - SYNTH_VIRT_BASE) >> 12;
+    let mfn = BASE + data_pfn;
+    put(&mut g, BUF, &[MMUEXT_PIN_L1, mfn, 0u64]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
+    // A free page (past the mapping) pins fine, twice is an error, unpin works.
+    let free = BASE + PAGES - 10;
+    put(&mut g, BUF, &[MMUEXT_PIN_L1, free, 0u64]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
+    put(&mut g, BUF, &[4u64 /* UNPIN */, free, 0u64]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+    assert_eq!(g.d.frames.get(free).unwrap().type_count, 0);
+}
+
+const MMUEXT_PIN_L1: u64 = 0;
+
+#[test]
+fn page_fault_bounces_with_xen_frame() {
+    let mut g = boot();
+    let handler = SYNTH_VIRT_BASE + 0x100_0200;
+    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: TI_IF_MASK, cs: 0xe033, _pad: 0, address: handler };
+    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PF_USER | PF_PRESENT | PF_WRITE; // hardware says "user": the kernel runs in ring 3
+    r.rcx = 0x1111;
+    r.r11 = 0x2222;
+    g.p.cr2 = 0xdead_b000;
+    let (rip, rsp) = (r.rip, r.rsp);
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, handler);
+    assert_eq!((r.cs, r.ss), (FLAT_KERNEL_CS as u64, FLAT_KERNEL_SS as u64));
+    let frame: [u64; 8] = get(&mut g, r.rsp);
+    assert_eq!(frame[0..2], [0x1111, 0x2222]);
+    assert_eq!(frame[2], PF_PRESENT | PF_WRITE, "U cleared for a kernel-mode fault");
+    assert_eq!(frame[3], rip);
+    assert_eq!(frame[4], FLAT_KERNEL_CS as u64 & !3, "kernel context: RPL 0, saved mask 0");
+    assert_ne!(frame[5] & X86_EFLAGS_IF, 0, "IF reflects the unmasked events");
+    assert_eq!(frame[6..8], [rsp, FLAT_KERNEL_SS as u64]);
+    assert_eq!(r.rsp, (rsp & !0xf) - 64);
+    assert_eq!(g.d.vcpu_info(&mut g.p).arch.cr2, 0xdead_b000);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1, "TI_IF_MASK masks events");
+}
+
+const PF_PRESENT: u64 = 1;
+const PF_WRITE: u64 = 2;
+const PF_USER: u64 = 4;
+
+#[test]
+fn fault_without_handler_crashes_the_guest_cleanly() {
+    let mut g = boot();
+    let mut r = kregs(&g);
+    r.vector = 0;
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
+    let msg = res.unwrap_err();
+    let msg = msg.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("GuestFault"), "{msg}");
+}
+
+/// Guest user mode needs a user L4: pin an empty one (Cocoon adds its slots).
+fn enter_user_mode(g: &mut Guest) -> u64 {
+    let user_l4 = BASE + PAGES - 20;
+    put(g, BUF, &[3u64 /* PIN_L4 */, user_l4, 0u64, 15 /* NEW_USER_BASEPTR */, user_l4, 0]);
+    assert_eq!(hypercall(g, __HYPERVISOR_mmuext_op, [BUF, 2, 0, DOMID_SELF_U64, 0]), 0);
+    user_l4
+}
+
+#[test]
+fn iret_to_user_and_syscall_back() {
+    let mut g = boot();
+    let user_l4 = enter_user_mode(&mut g);
+    let kernel_l4 = g.d.vcpu.guest_table;
+    g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
+    // iret frame: rax, r11, rcx, flags, rip, cs, rflags, rsp, ss
+    let sp = STACK_TOP - 0x100;
+    put(&mut g, sp, &[7u64, 0x11, 0x22, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    let swaps = g.p.gs_swaps;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert!(!g.d.vcpu.kernel_mode);
+    assert_eq!(g.p.cr3, user_l4);
+    assert_eq!(g.p.gs_swaps, swaps + 1);
+    assert_eq!((r.rip, r.cs, r.rsp, r.ss, r.rax, r.rcx, r.r11), (0x40_1000, 0x33, 0x7fff_0000, 0x2b, 7, 0x22, 0x11));
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 0, "IF set in the frame unmasks");
+
+    // A user syscall goes to the syscall callback on the kernel stack, in kernel mode.
+    let cb = SYNTH_VIRT_BASE + 0x100_0300;
+    g.d.vcpu.syscall = shim_core::domain::Callback { address: cb, mask_events: true };
+    let mut u = GuestRegs {
+        vector: ENTRY_SYSCALL,
+        rip: 0x40_1002,
+        cs: 0x33,
+        rsp: 0x7fff_0000,
+        ss: 0x2b,
+        rflags: 0x246 | X86_EFLAGS_DF,
+        rcx: 0x40_1002,
+        r11: 0x246,
+        ..Default::default()
+    };
+    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
+    assert!(g.d.vcpu.kernel_mode);
+    assert_eq!(g.p.cr3, kernel_l4);
+    assert_eq!(u.rip, cb);
+    assert_eq!(u.rflags & X86_EFLAGS_DF, 0);
+    let frame: [u64; 7] = get(&mut g, u.rsp);
+    assert_eq!(frame, [0x40_1002, 0x246, 0x40_1002, 0x33, 0x246 | X86_EFLAGS_DF | X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    assert!(u.rsp < STACK_TOP - 0x800 && u.rsp >= STACK_TOP - 0x800 - 64);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1);
+}
+
+#[test]
+fn iret_to_user_without_user_tables_crashes() {
+    let mut g = boot();
+    let sp = STACK_TOP - 0x100;
+    put(&mut g, sp, &[0u64, 0, 0, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
+    assert!(res.is_err());
+}
+
+#[test]
+fn pending_event_is_delivered_on_the_way_out() {
+    let mut g = boot();
+    let cb = SYNTH_VIRT_BASE + 0x100_0400;
+    g.d.vcpu.event = shim_core::domain::Callback { address: cb, mask_events: true };
+    // bind VIRQ_TIMER: {virq, vcpu, port}
+    put(&mut g, BUF, &[0u32, 0, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [1, BUF, 0, 0, 0]), 0);
+    let port: [u32; 3] = get(&mut g, BUF);
+    assert!(port[2] > 2);
+    g.d.raise_virq(&mut g.p, 0);
+    // Masked: nothing happens.
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_xen_version;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_ne!(r.rip, cb);
+    // Unmasked: the upcall lands on top of the hypercall's return.
+    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_xen_version;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, cb);
+    assert_eq!(r.rax, 0x0004_0011, "the hypercall result is kept");
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1);
+    let si = g.d.shared_info(&mut g.p);
+    assert_ne!(si.evtchn_pending[0] & (1 << port[2]), 0);
+}
+
+#[test]
+fn software_interrupts_follow_the_trap_table_dpl() {
+    let mut g = boot();
+    let _ = enter_user_mode(&mut g);
+    g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
+    let h80 = SYNTH_VIRT_BASE + 0x100_0500;
+    let hgp = SYNTH_VIRT_BASE + 0x100_0600;
+    g.d.vcpu.trap_ctxt[13] = TrapInfo { vector: 13, flags: 0, cs: 0, _pad: 0, address: hgp };
+    g.d.vcpu.trap_ctxt[0x80] = TrapInfo { vector: 0x80, flags: 3, cs: 0, _pad: 0, address: h80 };
+    g.d.vcpu.kernel_mode = false;
+    g.p.cr3 = g.d.vcpu.guest_table_user;
+    let mut u = GuestRegs {
+        vector: 0x80,
+        rip: 0x40_1002,
+        cs: 0x33,
+        rsp: 0x7fff_0000,
+        ss: 0x2b,
+        rflags: 0x202,
+        ..Default::default()
+    };
+    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
+    assert_eq!(u.rip, h80);
+    // DPL 0: #GP with the int's error code.
+    g.d.vcpu.trap_ctxt[0x80].flags = 0;
+    g.d.vcpu.kernel_mode = false;
+    g.p.cr3 = g.d.vcpu.guest_table_user;
+    let mut u = GuestRegs {
+        vector: 0x80,
+        rip: 0x40_1002,
+        cs: 0x33,
+        rsp: 0x7fff_0000,
+        ss: 0x2b,
+        rflags: 0x202,
+        ..Default::default()
+    };
+    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
+    assert_eq!(u.rip, hgp);
+    let frame: [u64; 3] = get(&mut g, u.rsp);
+    assert_eq!(frame[2], (0x80 << 3) | 2);
+}
+
+/// Place instruction bytes at a kernel address (through the machine frame).
+fn code(g: &mut Guest, va: u64, bytes: &[u8]) {
+    let t = translate(&g.p.mem, g.d.vcpu.guest_table, va).unwrap();
+    let off = (va & 0xfff) as usize;
+    g.p.mem.frame_mut(t.mfn)[off..off + bytes.len()].copy_from_slice(bytes);
+}
+
+#[test]
+fn forced_cpuid_and_msr_emulation() {
+    let mut g = boot();
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    code(&mut g, rip, &[0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2]);
+    let mut r = kregs(&g);
+    r.vector = 6;
+    r.rax = 0x4000_0000;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!((r.rax, r.rbx, r.rip), (0x4000_0002, 0x566e_6558, rip + 7));
+    // wrmsr GS_BASE, before any trap table exists (Linux's first instruction).
+    code(&mut g, rip, &[0x0f, 0x30]);
+    let mut r = kregs(&g);
+    r.vector = 13;
+    r.rcx = 0xc000_0101;
+    r.rax = 0x8765_4321;
+    r.rdx = 0xffff_ffff;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, rip + 2);
+    assert_eq!(g.p.msrs[&0xc000_0101], 0xffff_ffff_8765_4321);
+    // rdmsr of the PAT gives Xen's fixed value.
+    code(&mut g, rip, &[0x0f, 0x32]);
+    let mut r = kregs(&g);
+    r.vector = 13;
+    r.rcx = 0x277;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!((r.rdx << 32) | r.rax, XEN_MSR_PAT);
+}
+
+#[test]
+fn writes_to_live_l1_tables_are_emulated() {
+    let mut g = boot();
+    g.d.vm_assist |= 1 << shim_core::domain::VMASST_TYPE_writable_pagetables;
+    // The L1 mapping the kernel image is itself mapped (read-only) in the initial mapping.
+    let l1_pfn = g.layout.page_tables.pfn + 3; // L4, L3, L2, then the first L1
+    let l1_va = g.layout.va_of_pfn(l1_pfn);
+    let l1_mfn = BASE + l1_pfn;
+    assert_eq!(g.d.frames.get(l1_mfn).unwrap().ty, PageType::L1);
+    let target_va = l1_va + 8 * 100; // entry 100
+    let old = g.p.mem.read_u64(l1_mfn, 100);
+    // mov %rsi,(%rdi) with a new read-only mapping of a data frame.
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    code(&mut g, rip, &[0x48, 0x89, 0x37]);
+    let new = ((BASE + 0x200) << 12) | _PAGE_PRESENT;
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.rdi = target_va;
+    r.rsi = new;
+    g.p.cr2 = target_va;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, rip + 3, "emulated, not bounced");
+    assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
+    // xchg returns the old entry.
+    code(&mut g, rip, &[0x48, 0x87, 0x07]);
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.rdi = target_va;
+    r.rax = old;
+    g.p.cr2 = target_va;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rax & PADDR_MASK, new & PADDR_MASK);
+    assert_eq!(g.p.mem.read_u64(l1_mfn, 100), old);
+    // Mapping the L1 itself writable through a PTE write is refused: the #PF is bounced.
+    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
+    code(&mut g, rip, &[0x48, 0x89, 0x37]);
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.rdi = target_va;
+    r.rsi = (l1_mfn << 12) | _PAGE_PRESENT | _PAGE_RW;
+    g.p.cr2 = target_va;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0700);
+}
+
+#[test]
+fn console_output_and_input() {
+    let mut g = boot();
+    // console_io write goes straight out.
+    put(&mut g, BUF, b"hello\n");
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_console_io, [0, 6, BUF, 0, 0]), 6);
+    assert!(g.p.console_out.ends_with(b"hello\n"));
+    // Input typed on the console reaches the guest's ring and raises its port.
+    g.p.console_in.extend(b"ls\r");
+    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    let ring = g.p.mem.frame(g.d.console.mfn);
+    assert_eq!(&ring[..3], b"ls\r");
+    assert_ne!(g.d.shared_info(&mut g.p).evtchn_pending[0] & (1 << 2), 0);
+}
+
+#[test]
+fn block_waits_for_the_timer() {
+    let mut g = boot();
+    put(&mut g, BUF, &[0u32, 0, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [1, BUF, 0, 0, 0]), 0);
+    g.d.vcpu.periodic_ns = 0;
+    // set_singleshot_timer(now + 5 ms), then block.
+    let deadline = g.p.now + 5_000_000;
+    put(&mut g, BUF + 64, &[deadline, 0u64]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_vcpu_op, [8, 0, BUF + 64, 0, 0]), 0);
+    let cb = SYNTH_VIRT_BASE + 0x100_0400;
+    g.d.vcpu.event = shim_core::domain::Callback { address: cb, mask_events: true };
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_sched_op;
+    r.rdi = 1; // SCHEDOP_block
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert!(g.p.now >= deadline, "blocked until the deadline");
+    assert_eq!(r.rip, cb, "woken by the timer event");
+}
