@@ -309,6 +309,18 @@ fn pending_event_is_delivered_on_the_way_out() {
     assert_ne!(si.evtchn_pending[0] & (1 << port[2]), 0);
 }
 
+fn int80_from_user() -> GuestRegs {
+    GuestRegs {
+        vector: 0x80,
+        rip: 0x40_1002,
+        cs: 0x33,
+        rsp: 0x7fff_0000,
+        ss: 0x2b,
+        rflags: 0x202,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn software_interrupts_follow_the_trap_table_dpl() {
     let mut g = boot();
@@ -320,30 +332,14 @@ fn software_interrupts_follow_the_trap_table_dpl() {
     g.d.vcpu.trap_ctxt[0x80] = TrapInfo { vector: 0x80, flags: 3, cs: 0, _pad: 0, address: h80 };
     g.d.vcpu.kernel_mode = false;
     g.p.cr3 = g.d.vcpu.guest_table_user;
-    let mut u = GuestRegs {
-        vector: 0x80,
-        rip: 0x40_1002,
-        cs: 0x33,
-        rsp: 0x7fff_0000,
-        ss: 0x2b,
-        rflags: 0x202,
-        ..Default::default()
-    };
+    let mut u = int80_from_user();
     traps::guest_entry(&mut g.d, &mut g.p, &mut u);
     assert_eq!(u.rip, h80);
     // DPL 0: #GP with the int's error code.
     g.d.vcpu.trap_ctxt[0x80].flags = 0;
     g.d.vcpu.kernel_mode = false;
     g.p.cr3 = g.d.vcpu.guest_table_user;
-    let mut u = GuestRegs {
-        vector: 0x80,
-        rip: 0x40_1002,
-        cs: 0x33,
-        rsp: 0x7fff_0000,
-        ss: 0x2b,
-        rflags: 0x202,
-        ..Default::default()
-    };
+    let mut u = int80_from_user();
     traps::guest_entry(&mut g.d, &mut g.p, &mut u);
     assert_eq!(u.rip, hgp);
     let frame: [u64; 3] = get(&mut g, u.rsp);

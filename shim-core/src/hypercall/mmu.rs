@@ -77,31 +77,27 @@ pub fn pt_update<P: Platform>(d: &mut Domain, p: &mut P, ptr: u64, val: u64, pre
     }
 }
 
-pub fn mmu_update<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+/// Run `op` over `count` guest records of type `T` at `list` (mmu_update and
+/// mmuext_op share this), reporting how many succeeded through `pdone`.
+fn batch<P: Platform, T: Copy>(
+    d: &mut Domain,
+    p: &mut P,
+    (list, count, pdone, dom): (u64, u64, u64, u64),
+    mut op: impl FnMut(&mut Domain, &mut P, &T) -> i64,
+) -> i64 {
     if dom != DOMID_SELF && dom != 0 {
         return -XEN_EPERM;
     }
     let count = count & !MMU_UPDATE_PREEMPTED;
+    let size = core::mem::size_of::<T>() as u64;
     let mut done = 0u64;
     let mut rc = 0;
     for i in 0..count {
-        let Ok(u) = Domain::read_guest::<P, MmuUpdate>(p, list + i * 16) else {
+        let Ok(rec) = Domain::read_guest::<P, T>(p, list + i * size) else {
             rc = -XEN_EFAULT;
             break;
         };
-        rc = match u.ptr & 3 {
-            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(d, p, u.ptr & !3, u.val, false),
-            MMU_PT_UPDATE_PRESERVE_AD => pt_update(d, p, u.ptr & !3, u.val, true),
-            _ => {
-                let mfn = u.ptr >> PAGE_SHIFT;
-                if d.frames.owned_by_guest(mfn) && (mfn as usize) < d.m2p.len() {
-                    d.m2p[mfn as usize] = u.val;
-                    0
-                } else {
-                    -XEN_EINVAL
-                }
-            }
-        };
+        rc = op(d, p, &rec);
         if rc != 0 {
             break;
         }
@@ -111,6 +107,22 @@ pub fn mmu_update<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64,
         return -XEN_EFAULT;
     }
     rc
+}
+
+pub fn mmu_update<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+    batch(d, p, (list, count, pdone, dom), |d, p, u: &MmuUpdate| match u.ptr & 3 {
+        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(d, p, u.ptr & !3, u.val, false),
+        MMU_PT_UPDATE_PRESERVE_AD => pt_update(d, p, u.ptr & !3, u.val, true),
+        _ => {
+            let mfn = u.ptr >> PAGE_SHIFT;
+            if d.frames.owned_by_guest(mfn) && (mfn as usize) < d.m2p.len() {
+                d.m2p[mfn as usize] = u.val;
+                0
+            } else {
+                -XEN_EINVAL
+            }
+        }
+    })
 }
 
 /// The machine address of the L1 entry mapping `va` in the current kernel tables.
@@ -181,28 +193,13 @@ fn new_baseptr<P: Platform>(d: &mut Domain, p: &mut P, mfn: u64, user: bool) -> 
 }
 
 pub fn mmuext_op<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
-    if dom != DOMID_SELF && dom != 0 {
-        return -XEN_EPERM;
-    }
-    let count = count & !MMU_UPDATE_PREEMPTED;
-    let mut done = 0u64;
-    let mut rc = 0;
-    for i in 0..count {
-        let Ok(op) = Domain::read_guest::<P, MmuextOp>(p, list + i * 24) else {
-            rc = -XEN_EFAULT;
-            break;
-        };
-        rc = one_mmuext(d, p, &op);
+    batch(d, p, (list, count, pdone, dom), |d, p, op: &MmuextOp| {
+        let rc = one_mmuext(d, p, op);
         if rc != 0 {
             log::debug!("mmuext_op cmd {} arg {:#x} failed: {rc}", op.cmd, op.arg1);
-            break;
         }
-        done += 1;
-    }
-    if pdone != 0 && Domain::write_guest(p, pdone, &done).is_err() {
-        return -XEN_EFAULT;
-    }
-    rc
+        rc
+    })
 }
 
 fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
