@@ -2,6 +2,8 @@
 # Build a busybox initramfs for the guest and print its path.
 #   make-initramfs.sh test   the acceptance test (/init runs the checks, powers off)
 #   make-initramfs.sh shell  an interactive busybox shell on hvc0
+#   make-initramfs.sh bench  runs guestbench (ci/guestbench) and powers off
+#   make-initramfs.sh matrix a nested-Xen matrix guest: markers and guestbench, then idle
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-test}
@@ -20,6 +22,7 @@ cp "$bb" "$stage/bin/busybox"
 for app in $("$stage/bin/busybox" --list); do
   [ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done
+gcc -O2 -static -o "$stage/bin/guestbench" ci/guestbench/guestbench.c
 cp "$src" "$stage/init"
 chmod 755 "$stage/init"
 mknod -m 600 "$stage/dev/console" c 5 1

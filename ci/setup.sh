@@ -46,6 +46,7 @@ command -v lz4 >/dev/null 2>&1 || need_pkgs+=(lz4)
 command -v xz >/dev/null 2>&1 || need_pkgs+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need_pkgs+=(zstd)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt_update
   log "installing ${need_pkgs[*]}"
