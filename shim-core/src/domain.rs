@@ -12,28 +12,7 @@ use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::*;
 use crate::xenstore::XenStore;
 
-/// `CALLBACKTYPE_*` (callback.h).
-pub const CALLBACKTYPE_event: u16 = 0;
-pub const CALLBACKTYPE_failsafe: u16 = 1;
-pub const CALLBACKTYPE_syscall: u16 = 2;
-pub const CALLBACKTYPE_syscall32: u16 = 7;
-pub const CALLBACKTYPE_sysenter: u16 = 5;
-pub const CALLBACKTYPE_nmi: u16 = 4;
-pub const CALLBACKF_mask_events: u16 = 1;
-
-/// Trap-bounce flags (`TBF_*`).
-pub const TBF_EXCEPTION_ERRCODE: u8 = 2;
-pub const TBF_INTERRUPT: u8 = 8;
-pub const TBF_FAILSAFE: u8 = 16;
-
 /// VM assists (`VMASST_TYPE_*`) a 64-bit PV guest may enable.
-pub const VMASST_TYPE_4gb_segments: u32 = 0;
-pub const VMASST_TYPE_4gb_segments_notify: u32 = 1;
-pub const VMASST_TYPE_writable_pagetables: u32 = 2;
-pub const VMASST_TYPE_pae_extended_cr3: u32 = 3;
-pub const VMASST_TYPE_architectural_iopl: u32 = 4;
-pub const VMASST_TYPE_runstate_update_flag: u32 = 5;
-pub const VMASST_TYPE_m2p_strict: u32 = 32;
 pub const VMASST_VALID: u64 = 0x3f | (1 << 32);
 
 /// A callback address and whether it masks events.

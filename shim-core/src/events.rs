@@ -4,10 +4,7 @@
 
 use crate::abi::{SharedInfo, VcpuInfo, EVTCHN_2L_NR_CHANNELS};
 
-/// VIRQ numbers (`xen.h`).
-pub const VIRQ_TIMER: u32 = 0;
-pub const VIRQ_DEBUG: u32 = 1;
-pub const VIRQ_CONSOLE: u32 = 2;
+/// VIRQ numbers Cocoon binds (`VIRQ_*` are in `abi`).
 pub const NR_VIRQS: usize = 24;
 
 /// Ports this small implementation hands out (Linux needs a dozen).
@@ -30,13 +27,6 @@ pub enum Backend {
     Console,
     Xenstore,
 }
-
-/// `EVTCHNSTAT_*`.
-pub const EVTCHNSTAT_CLOSED: u32 = 0;
-pub const EVTCHNSTAT_UNBOUND: u32 = 1;
-pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
-pub const EVTCHNSTAT_VIRQ: u32 = 4;
-pub const EVTCHNSTAT_IPI: u32 = 5;
 
 pub struct EventChannels {
     pub ports: [Port; NR_PORTS],
@@ -119,6 +109,7 @@ pub fn unmask(shared: &mut SharedInfo, vcpu: &mut VcpuInfo, port: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::VIRQ_TIMER;
 
     fn zeroed() -> (alloc::boxed::Box<SharedInfo>, VcpuInfo) {
         // SAFETY: SharedInfo is plain integers; all-zero is a valid value.

@@ -3,35 +3,13 @@
 //! over the guest's ring page, a flat tree of paths, watches and
 //! (trivial, always-succeeding) transactions.
 
+use crate::abi::*;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::builder::{Frame, GuestMemory};
-
-pub const XS_CONTROL: u32 = 0;
-pub const XS_DIRECTORY: u32 = 1;
-pub const XS_READ: u32 = 2;
-pub const XS_GET_PERMS: u32 = 3;
-pub const XS_WATCH: u32 = 4;
-pub const XS_UNWATCH: u32 = 5;
-pub const XS_TRANSACTION_START: u32 = 6;
-pub const XS_TRANSACTION_END: u32 = 7;
-pub const XS_INTRODUCE: u32 = 8;
-pub const XS_RELEASE: u32 = 9;
-pub const XS_GET_DOMAIN_PATH: u32 = 10;
-pub const XS_WRITE: u32 = 11;
-pub const XS_MKDIR: u32 = 12;
-pub const XS_RM: u32 = 13;
-pub const XS_SET_PERMS: u32 = 14;
-pub const XS_WATCH_EVENT: u32 = 15;
-pub const XS_ERROR: u32 = 16;
-pub const XS_IS_DOMAIN_INTRODUCED: u32 = 17;
-pub const XS_RESUME: u32 = 18;
-pub const XS_SET_TARGET: u32 = 19;
-pub const XS_RESET_WATCHES: u32 = 21;
-pub const XS_DIRECTORY_PART: u32 = 22;
 
 const XENSTORE_RING_SIZE: u32 = 1024;
 const REQ: usize = 0;

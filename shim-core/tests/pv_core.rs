@@ -155,19 +155,17 @@ fn pin_refuses_a_table_with_writable_mappings() {
     // The synthetic kernel's data page is mapped writable by the initial tables.
     let data_pfn = (SYNTH_VIRT_BASE + 0x100_3000 - SYNTH_VIRT_BASE) >> 12;
     let mfn = BASE + data_pfn;
-    put(&mut g, BUF, &[MMUEXT_PIN_L1, mfn, 0u64]);
+    put(&mut g, BUF, &[MMUEXT_PIN_L1_TABLE as u64, mfn, 0u64]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
     // A free page (past the mapping) pins fine, twice is an error, unpin works.
     let free = BASE + PAGES - 10;
-    put(&mut g, BUF, &[MMUEXT_PIN_L1, free, 0u64]);
+    put(&mut g, BUF, &[MMUEXT_PIN_L1_TABLE as u64, free, 0u64]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
     put(&mut g, BUF, &[4u64 /* UNPIN */, free, 0u64]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
     assert_eq!(g.d.frames.get(free).unwrap().type_count, 0);
 }
-
-const MMUEXT_PIN_L1: u64 = 0;
 
 #[test]
 fn page_fault_bounces_with_xen_frame() {
@@ -177,7 +175,7 @@ fn page_fault_bounces_with_xen_frame() {
     g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
     let mut r = kregs(&g);
     r.vector = 14;
-    r.error_code = PF_USER | PF_PRESENT | PF_WRITE; // hardware says "user": the kernel runs in ring 3
+    r.error_code = PFEC_user_mode | PFEC_present | PFEC_write_access; // hardware says "user": the kernel runs in ring 3
     r.rcx = 0x1111;
     r.r11 = 0x2222;
     g.p.cr2 = 0xdead_b000;
@@ -187,7 +185,7 @@ fn page_fault_bounces_with_xen_frame() {
     assert_eq!((r.cs, r.ss), (FLAT_KERNEL_CS as u64, FLAT_KERNEL_SS as u64));
     let frame: [u64; 8] = get(&mut g, r.rsp);
     assert_eq!(frame[0..2], [0x1111, 0x2222]);
-    assert_eq!(frame[2], PF_PRESENT | PF_WRITE, "U cleared for a kernel-mode fault");
+    assert_eq!(frame[2], PFEC_present | PFEC_write_access, "U cleared for a kernel-mode fault");
     assert_eq!(frame[3], rip);
     assert_eq!(frame[4], FLAT_KERNEL_CS as u64 & !3, "kernel context: RPL 0, saved mask 0");
     assert_ne!(frame[5] & X86_EFLAGS_IF, 0, "IF reflects the unmasked events");
@@ -196,10 +194,6 @@ fn page_fault_bounces_with_xen_frame() {
     assert_eq!(g.d.vcpu_info(&mut g.p).arch.cr2, 0xdead_b000);
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1, "TI_IF_MASK masks events");
 }
-
-const PF_PRESENT: u64 = 1;
-const PF_WRITE: u64 = 2;
-const PF_USER: u64 = 4;
 
 #[test]
 fn fault_without_handler_crashes_the_guest_cleanly() {
@@ -385,7 +379,7 @@ fn forced_cpuid_and_msr_emulation() {
 #[test]
 fn writes_to_live_l1_tables_are_emulated() {
     let mut g = boot();
-    g.d.vm_assist |= 1 << shim_core::domain::VMASST_TYPE_writable_pagetables;
+    g.d.vm_assist |= 1 << VMASST_TYPE_writable_pagetables;
     // The L1 mapping the kernel image is itself mapped (read-only) in the initial mapping.
     let l1_pfn = g.layout.page_tables.pfn + 3; // L4, L3, L2, then the first L1
     let l1_va = g.layout.va_of_pfn(l1_pfn);
@@ -399,7 +393,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     let new = ((BASE + 0x200) << 12) | _PAGE_PRESENT;
     let mut r = kregs(&g);
     r.vector = 14;
-    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
     r.rdi = target_va;
     r.rsi = new;
     g.p.cr2 = target_va;
@@ -410,7 +404,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     code(&mut g, rip, &[0x48, 0x87, 0x07]);
     let mut r = kregs(&g);
     r.vector = 14;
-    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
     r.rdi = target_va;
     r.rax = old;
     g.p.cr2 = target_va;
@@ -422,7 +416,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     code(&mut g, rip, &[0x48, 0x89, 0x37]);
     let mut r = kregs(&g);
     r.vector = 14;
-    r.error_code = PF_PRESENT | PF_WRITE | PF_USER;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
     r.rdi = target_va;
     r.rsi = (l1_mfn << 12) | _PAGE_PRESENT | _PAGE_RW;
     g.p.cr2 = target_va;

@@ -177,3 +177,198 @@ pub const INVALID_P2M_ENTRY: u64 = !0;
 
 // --- hvm/start_info.h (PVH) ---------------------------------------------------------
 pub const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
+
+// --- mmu_update / mmuext_op / update_va_mapping (xen.h) ---
+pub const MMU_NORMAL_PT_UPDATE: u64 = 0;
+pub const MMU_MACHPHYS_UPDATE: u64 = 1;
+pub const MMU_PT_UPDATE_PRESERVE_AD: u64 = 2;
+pub const MMU_PT_UPDATE_NO_TRANSLATE: u64 = 3;
+pub const MMUEXT_PIN_L1_TABLE: u32 = 0;
+pub const MMUEXT_PIN_L2_TABLE: u32 = 1;
+pub const MMUEXT_PIN_L3_TABLE: u32 = 2;
+pub const MMUEXT_PIN_L4_TABLE: u32 = 3;
+pub const MMUEXT_UNPIN_TABLE: u32 = 4;
+pub const MMUEXT_NEW_BASEPTR: u32 = 5;
+pub const MMUEXT_TLB_FLUSH_LOCAL: u32 = 6;
+pub const MMUEXT_INVLPG_LOCAL: u32 = 7;
+pub const MMUEXT_TLB_FLUSH_MULTI: u32 = 8;
+pub const MMUEXT_INVLPG_MULTI: u32 = 9;
+pub const MMUEXT_TLB_FLUSH_ALL: u32 = 10;
+pub const MMUEXT_INVLPG_ALL: u32 = 11;
+pub const MMUEXT_FLUSH_CACHE: u32 = 12;
+pub const MMUEXT_SET_LDT: u32 = 13;
+pub const MMUEXT_NEW_USER_BASEPTR: u32 = 15;
+pub const MMUEXT_CLEAR_PAGE: u32 = 16;
+pub const MMUEXT_COPY_PAGE: u32 = 17;
+pub const MMUEXT_FLUSH_CACHE_GLOBAL: u32 = 18;
+pub const MMUEXT_MARK_SUPER: u32 = 19;
+pub const MMUEXT_UNMARK_SUPER: u32 = 20;
+pub const UVMF_NONE: u64 = 0;
+pub const UVMF_TLB_FLUSH: u64 = 1;
+pub const UVMF_INVLPG: u64 = 2;
+pub const UVMF_FLUSHTYPE_MASK: u64 = 3;
+
+// --- memory_op (memory.h) ---
+pub const XENMEM_increase_reservation: u64 = 0;
+pub const XENMEM_decrease_reservation: u64 = 1;
+pub const XENMEM_maximum_ram_page: u64 = 2;
+pub const XENMEM_current_reservation: u64 = 3;
+pub const XENMEM_maximum_reservation: u64 = 4;
+pub const XENMEM_machphys_mfn_list: u64 = 5;
+pub const XENMEM_populate_physmap: u64 = 6;
+pub const XENMEM_add_to_physmap: u64 = 7;
+pub const XENMEM_memory_map: u64 = 9;
+pub const XENMEM_machine_memory_map: u64 = 10;
+pub const XENMEM_exchange: u64 = 11;
+pub const XENMEM_machphys_mapping: u64 = 12;
+pub const XENMEM_maximum_gpfn: u64 = 14;
+
+// --- xen_version (version.h) ---
+pub const XENVER_version: u64 = 0;
+pub const XENVER_extraversion: u64 = 1;
+pub const XENVER_compile_info: u64 = 2;
+pub const XENVER_capabilities: u64 = 3;
+pub const XENVER_changeset: u64 = 4;
+pub const XENVER_platform_parameters: u64 = 5;
+pub const XENVER_get_features: u64 = 6;
+pub const XENVER_pagesize: u64 = 7;
+pub const XENVER_guest_handle: u64 = 8;
+pub const XENVER_commandline: u64 = 9;
+pub const XENVER_build_id: u64 = 10;
+
+// --- vcpu_op (vcpu.h) ---
+pub const VCPUOP_initialise: u64 = 0;
+pub const VCPUOP_up: u64 = 1;
+pub const VCPUOP_down: u64 = 2;
+pub const VCPUOP_is_up: u64 = 3;
+pub const VCPUOP_get_runstate_info: u64 = 4;
+pub const VCPUOP_register_runstate_memory_area: u64 = 5;
+pub const VCPUOP_set_periodic_timer: u64 = 6;
+pub const VCPUOP_stop_periodic_timer: u64 = 7;
+pub const VCPUOP_set_singleshot_timer: u64 = 8;
+pub const VCPUOP_stop_singleshot_timer: u64 = 9;
+pub const VCPUOP_register_vcpu_info: u64 = 10;
+pub const VCPUOP_register_vcpu_time_memory_area: u64 = 13;
+
+// --- sched_op (sched.h) ---
+pub const SCHEDOP_yield: u64 = 0;
+pub const SCHEDOP_block: u64 = 1;
+pub const SCHEDOP_shutdown: u64 = 2;
+pub const SCHEDOP_poll: u64 = 3;
+pub const SCHEDOP_shutdown_code: u64 = 5;
+pub const SHUTDOWN_poweroff: u32 = 0;
+pub const SHUTDOWN_reboot: u32 = 1;
+pub const SHUTDOWN_suspend: u32 = 2;
+pub const SHUTDOWN_crash: u32 = 3;
+pub const SHUTDOWN_watchdog: u32 = 4;
+
+// --- event_channel_op (event_channel.h) ---
+pub const EVTCHNOP_bind_interdomain: u64 = 0;
+pub const EVTCHNOP_bind_virq: u64 = 1;
+pub const EVTCHNOP_bind_pirq: u64 = 2;
+pub const EVTCHNOP_close: u64 = 3;
+pub const EVTCHNOP_send: u64 = 4;
+pub const EVTCHNOP_status: u64 = 5;
+pub const EVTCHNOP_alloc_unbound: u64 = 6;
+pub const EVTCHNOP_bind_ipi: u64 = 7;
+pub const EVTCHNOP_bind_vcpu: u64 = 8;
+pub const EVTCHNOP_unmask: u64 = 9;
+pub const EVTCHNOP_reset: u64 = 10;
+pub const EVTCHNOP_init_control: u64 = 11;
+pub const EVTCHNOP_expand_array: u64 = 12;
+pub const EVTCHNOP_set_priority: u64 = 13;
+
+// --- grant_table_op (grant_table.h) ---
+pub const GNTTABOP_map_grant_ref: u64 = 0;
+pub const GNTTABOP_unmap_grant_ref: u64 = 1;
+pub const GNTTABOP_setup_table: u64 = 2;
+pub const GNTTABOP_dump_table: u64 = 3;
+pub const GNTTABOP_transfer: u64 = 4;
+pub const GNTTABOP_copy: u64 = 5;
+pub const GNTTABOP_query_size: u64 = 6;
+pub const GNTTABOP_set_version: u64 = 8;
+pub const GNTTABOP_get_version: u64 = 10;
+
+// --- console_io, set_segment_base, physdev_op (xen.h, physdev.h) ---
+pub const CONSOLEIO_write: u64 = 0;
+pub const CONSOLEIO_read: u64 = 1;
+pub const SEGBASE_FS: u64 = 0;
+pub const SEGBASE_GS_USER: u64 = 1;
+pub const SEGBASE_GS_KERNEL: u64 = 2;
+pub const SEGBASE_GS_USER_SEL: u64 = 3;
+pub const PHYSDEVOP_set_iopl: u64 = 6;
+pub const PHYSDEVOP_set_iobitmap: u64 = 7;
+
+// --- callback_op (callback.h) ---
+pub const CALLBACKOP_register: u64 = 0;
+pub const CALLBACKOP_unregister: u64 = 1;
+
+// --- callbacks, trap bounces, VM assists (callback.h, xen.h) ---
+pub const CALLBACKTYPE_event: u16 = 0;
+pub const CALLBACKTYPE_failsafe: u16 = 1;
+pub const CALLBACKTYPE_syscall: u16 = 2;
+pub const CALLBACKTYPE_syscall32: u16 = 7;
+pub const CALLBACKTYPE_sysenter: u16 = 5;
+pub const CALLBACKTYPE_nmi: u16 = 4;
+pub const CALLBACKF_mask_events: u16 = 1;
+pub const TBF_EXCEPTION_ERRCODE: u8 = 2;
+pub const TBF_INTERRUPT: u8 = 8;
+pub const TBF_FAILSAFE: u8 = 16;
+pub const VMASST_TYPE_4gb_segments: u32 = 0;
+pub const VMASST_TYPE_4gb_segments_notify: u32 = 1;
+pub const VMASST_TYPE_writable_pagetables: u32 = 2;
+pub const VMASST_TYPE_pae_extended_cr3: u32 = 3;
+pub const VMASST_TYPE_architectural_iopl: u32 = 4;
+pub const VMASST_TYPE_runstate_update_flag: u32 = 5;
+pub const VMASST_TYPE_m2p_strict: u32 = 32;
+
+// --- VIRQs and event-channel status (xen.h, event_channel.h) ---
+pub const VIRQ_TIMER: u32 = 0;
+pub const VIRQ_DEBUG: u32 = 1;
+pub const VIRQ_CONSOLE: u32 = 2;
+pub const EVTCHNSTAT_CLOSED: u32 = 0;
+pub const EVTCHNSTAT_UNBOUND: u32 = 1;
+pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
+pub const EVTCHNSTAT_VIRQ: u32 = 4;
+pub const EVTCHNSTAT_IPI: u32 = 5;
+
+// --- xenstore wire protocol (io/xs_wire.h) ---
+pub const XS_CONTROL: u32 = 0;
+pub const XS_DIRECTORY: u32 = 1;
+pub const XS_READ: u32 = 2;
+pub const XS_GET_PERMS: u32 = 3;
+pub const XS_WATCH: u32 = 4;
+pub const XS_UNWATCH: u32 = 5;
+pub const XS_TRANSACTION_START: u32 = 6;
+pub const XS_TRANSACTION_END: u32 = 7;
+pub const XS_INTRODUCE: u32 = 8;
+pub const XS_RELEASE: u32 = 9;
+pub const XS_GET_DOMAIN_PATH: u32 = 10;
+pub const XS_WRITE: u32 = 11;
+pub const XS_MKDIR: u32 = 12;
+pub const XS_RM: u32 = 13;
+pub const XS_SET_PERMS: u32 = 14;
+pub const XS_WATCH_EVENT: u32 = 15;
+pub const XS_ERROR: u32 = 16;
+pub const XS_IS_DOMAIN_INTRODUCED: u32 = 17;
+pub const XS_RESUME: u32 = 18;
+pub const XS_SET_TARGET: u32 = 19;
+pub const XS_RESET_WATCHES: u32 = 21;
+pub const XS_DIRECTORY_PART: u32 = 22;
+
+// --- x86 trap vectors and #PF error bits (Xen names) ---
+pub const TRAP_divide_error: u64 = 0;
+pub const TRAP_debug: u64 = 1;
+pub const TRAP_nmi: u64 = 2;
+pub const TRAP_int3: u64 = 3;
+pub const TRAP_invalid_op: u64 = 6;
+pub const TRAP_no_device: u64 = 7;
+pub const TRAP_double_fault: u64 = 8;
+pub const TRAP_gp_fault: u64 = 13;
+pub const TRAP_page_fault: u64 = 14;
+pub const TRAP_machine_check: u64 = 18;
+pub const PFEC_present: u64 = 1;
+pub const PFEC_write_access: u64 = 2;
+pub const PFEC_user_mode: u64 = 4;
+pub const PFEC_reserved_bit: u64 = 8;
+pub const PFEC_insn_fetch: u64 = 16;

@@ -6,9 +6,6 @@ use crate::domain::*;
 use crate::platform::Platform;
 use crate::regs::*;
 
-pub const CALLBACKOP_register: u64 = 0;
-pub const CALLBACKOP_unregister: u64 = 1;
-
 fn canonical(a: u64) -> bool {
     ((a as i64) << 16 >> 16) as u64 == a
 }

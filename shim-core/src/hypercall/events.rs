@@ -6,21 +6,6 @@ use crate::domain::Domain;
 use crate::events::*;
 use crate::platform::{Fault, Platform};
 
-pub const EVTCHNOP_bind_interdomain: u64 = 0;
-pub const EVTCHNOP_bind_virq: u64 = 1;
-pub const EVTCHNOP_bind_pirq: u64 = 2;
-pub const EVTCHNOP_close: u64 = 3;
-pub const EVTCHNOP_send: u64 = 4;
-pub const EVTCHNOP_status: u64 = 5;
-pub const EVTCHNOP_alloc_unbound: u64 = 6;
-pub const EVTCHNOP_bind_ipi: u64 = 7;
-pub const EVTCHNOP_bind_vcpu: u64 = 8;
-pub const EVTCHNOP_unmask: u64 = 9;
-pub const EVTCHNOP_reset: u64 = 10;
-pub const EVTCHNOP_init_control: u64 = 11;
-pub const EVTCHNOP_expand_array: u64 = 12;
-pub const EVTCHNOP_set_priority: u64 = 13;
-
 fn read<P: Platform, T: Copy>(p: &mut P, arg: u64) -> Result<T, i64> {
     Domain::read_guest::<P, T>(p, arg).map_err(|_| -XEN_EFAULT)
 }

@@ -5,15 +5,6 @@ use crate::abi::*;
 use crate::domain::{Domain, NR_GRANT_FRAMES};
 use crate::platform::{Fault, Platform};
 
-pub const GNTTABOP_map_grant_ref: u64 = 0;
-pub const GNTTABOP_unmap_grant_ref: u64 = 1;
-pub const GNTTABOP_setup_table: u64 = 2;
-pub const GNTTABOP_dump_table: u64 = 3;
-pub const GNTTABOP_transfer: u64 = 4;
-pub const GNTTABOP_copy: u64 = 5;
-pub const GNTTABOP_query_size: u64 = 6;
-pub const GNTTABOP_set_version: u64 = 8;
-pub const GNTTABOP_get_version: u64 = 10;
 const GNTST_okay: i16 = 0;
 const GNTST_general_error: i16 = -1;
 const GNTST_bad_domain: i16 = -2;

@@ -5,19 +5,6 @@ use crate::abi::*;
 use crate::domain::Domain;
 use crate::platform::{Fault, Platform};
 
-pub const XENMEM_increase_reservation: u64 = 0;
-pub const XENMEM_decrease_reservation: u64 = 1;
-pub const XENMEM_maximum_ram_page: u64 = 2;
-pub const XENMEM_current_reservation: u64 = 3;
-pub const XENMEM_maximum_reservation: u64 = 4;
-pub const XENMEM_machphys_mfn_list: u64 = 5;
-pub const XENMEM_populate_physmap: u64 = 6;
-pub const XENMEM_add_to_physmap: u64 = 7;
-pub const XENMEM_memory_map: u64 = 9;
-pub const XENMEM_machine_memory_map: u64 = 10;
-pub const XENMEM_exchange: u64 = 11;
-pub const XENMEM_machphys_mapping: u64 = 12;
-pub const XENMEM_maximum_gpfn: u64 = 14;
 const DOMID_SELF: u16 = 0x7ff0;
 
 #[repr(C)]

@@ -4,20 +4,9 @@ use crate::abi::*;
 use crate::domain::*;
 use crate::platform::{Fault, Platform};
 
-pub const CONSOLEIO_write: u64 = 0;
-pub const CONSOLEIO_read: u64 = 1;
-
-pub const SEGBASE_FS: u64 = 0;
-pub const SEGBASE_GS_USER: u64 = 1;
-pub const SEGBASE_GS_KERNEL: u64 = 2;
-pub const SEGBASE_GS_USER_SEL: u64 = 3;
-
 pub const MSR_FS_BASE: u32 = 0xc000_0100;
 pub const MSR_GS_BASE: u32 = 0xc000_0101;
 pub const MSR_SHADOW_GS_BASE: u32 = 0xc000_0102;
-
-pub const PHYSDEVOP_set_iopl: u64 = 6;
-pub const PHYSDEVOP_set_iobitmap: u64 = 7;
 
 pub fn set_debugreg(d: &mut Domain, reg: u64, value: u64) -> i64 {
     match reg {

@@ -5,37 +5,6 @@ use crate::domain::Domain;
 use crate::mm::frames::PageType;
 use crate::platform::Platform;
 
-pub const MMU_NORMAL_PT_UPDATE: u64 = 0;
-pub const MMU_MACHPHYS_UPDATE: u64 = 1;
-pub const MMU_PT_UPDATE_PRESERVE_AD: u64 = 2;
-pub const MMU_PT_UPDATE_NO_TRANSLATE: u64 = 3;
-
-pub const MMUEXT_PIN_L1_TABLE: u32 = 0;
-pub const MMUEXT_PIN_L2_TABLE: u32 = 1;
-pub const MMUEXT_PIN_L3_TABLE: u32 = 2;
-pub const MMUEXT_PIN_L4_TABLE: u32 = 3;
-pub const MMUEXT_UNPIN_TABLE: u32 = 4;
-pub const MMUEXT_NEW_BASEPTR: u32 = 5;
-pub const MMUEXT_TLB_FLUSH_LOCAL: u32 = 6;
-pub const MMUEXT_INVLPG_LOCAL: u32 = 7;
-pub const MMUEXT_TLB_FLUSH_MULTI: u32 = 8;
-pub const MMUEXT_INVLPG_MULTI: u32 = 9;
-pub const MMUEXT_TLB_FLUSH_ALL: u32 = 10;
-pub const MMUEXT_INVLPG_ALL: u32 = 11;
-pub const MMUEXT_FLUSH_CACHE: u32 = 12;
-pub const MMUEXT_SET_LDT: u32 = 13;
-pub const MMUEXT_NEW_USER_BASEPTR: u32 = 15;
-pub const MMUEXT_CLEAR_PAGE: u32 = 16;
-pub const MMUEXT_COPY_PAGE: u32 = 17;
-pub const MMUEXT_FLUSH_CACHE_GLOBAL: u32 = 18;
-pub const MMUEXT_MARK_SUPER: u32 = 19;
-pub const MMUEXT_UNMARK_SUPER: u32 = 20;
-
-pub const UVMF_NONE: u64 = 0;
-pub const UVMF_TLB_FLUSH: u64 = 1;
-pub const UVMF_INVLPG: u64 = 2;
-pub const UVMF_FLUSHTYPE_MASK: u64 = 3;
-
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 const DOMID_SELF: u64 = 0x7ff0;
 

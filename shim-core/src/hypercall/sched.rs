@@ -3,21 +3,8 @@
 use super::unknown_op;
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::events::VIRQ_TIMER;
 use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::GuestRegs;
-
-pub const SCHEDOP_yield: u64 = 0;
-pub const SCHEDOP_block: u64 = 1;
-pub const SCHEDOP_shutdown: u64 = 2;
-pub const SCHEDOP_poll: u64 = 3;
-pub const SCHEDOP_shutdown_code: u64 = 5;
-
-pub const SHUTDOWN_poweroff: u32 = 0;
-pub const SHUTDOWN_reboot: u32 = 1;
-pub const SHUTDOWN_suspend: u32 = 2;
-pub const SHUTDOWN_crash: u32 = 3;
-pub const SHUTDOWN_watchdog: u32 = 4;
 
 /// How often Cocoon looks at its console input while the guest runs or idles.
 pub const POLL_NS: u64 = 10_000_000;

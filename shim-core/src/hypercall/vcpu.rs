@@ -5,19 +5,6 @@ use crate::abi::*;
 use crate::domain::Domain;
 use crate::platform::{Fault, Platform};
 
-pub const VCPUOP_initialise: u64 = 0;
-pub const VCPUOP_up: u64 = 1;
-pub const VCPUOP_down: u64 = 2;
-pub const VCPUOP_is_up: u64 = 3;
-pub const VCPUOP_get_runstate_info: u64 = 4;
-pub const VCPUOP_register_runstate_memory_area: u64 = 5;
-pub const VCPUOP_set_periodic_timer: u64 = 6;
-pub const VCPUOP_stop_periodic_timer: u64 = 7;
-pub const VCPUOP_set_singleshot_timer: u64 = 8;
-pub const VCPUOP_stop_singleshot_timer: u64 = 9;
-pub const VCPUOP_register_vcpu_info: u64 = 10;
-pub const VCPUOP_register_vcpu_time_memory_area: u64 = 13;
-
 /// `struct vcpu_runstate_info`: state, state_entry_time, time[4].
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -4,18 +4,6 @@ use crate::abi::*;
 use crate::domain::Domain;
 use crate::platform::{Fault, Platform};
 
-pub const XENVER_version: u64 = 0;
-pub const XENVER_extraversion: u64 = 1;
-pub const XENVER_compile_info: u64 = 2;
-pub const XENVER_capabilities: u64 = 3;
-pub const XENVER_changeset: u64 = 4;
-pub const XENVER_platform_parameters: u64 = 5;
-pub const XENVER_get_features: u64 = 6;
-pub const XENVER_pagesize: u64 = 7;
-pub const XENVER_guest_handle: u64 = 8;
-pub const XENVER_commandline: u64 = 9;
-pub const XENVER_build_id: u64 = 10;
-
 /// The Xen interface version Cocoon implements.
 pub const COCOON_XEN_MAJOR: u64 = 4;
 pub const COCOON_XEN_MINOR: u64 = 17;

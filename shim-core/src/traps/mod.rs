@@ -13,25 +13,8 @@ use crate::hypercall::{self, Ret};
 use crate::platform::Platform;
 use crate::regs::*;
 
-pub const TRAP_divide_error: u64 = 0;
-pub const TRAP_debug: u64 = 1;
-pub const TRAP_nmi: u64 = 2;
-pub const TRAP_int3: u64 = 3;
-pub const TRAP_invalid_op: u64 = 6;
-pub const TRAP_no_device: u64 = 7;
-pub const TRAP_double_fault: u64 = 8;
-pub const TRAP_gp_fault: u64 = 13;
-pub const TRAP_page_fault: u64 = 14;
-pub const TRAP_machine_check: u64 = 18;
 /// The software interrupt Linux uses for 32-bit system calls.
 pub const INT80_VECTOR: u64 = 0x80;
-
-/// #PF error-code bits.
-pub const PFEC_present: u64 = 1;
-pub const PFEC_write_access: u64 = 2;
-pub const PFEC_user_mode: u64 = 4;
-pub const PFEC_reserved_bit: u64 = 8;
-pub const PFEC_insn_fetch: u64 = 16;
 
 pub const fn has_error_code(v: u64) -> bool {
     matches!(v, 8 | 10..=14 | 17 | 21 | 29 | 30)
