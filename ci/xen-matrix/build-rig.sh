@@ -8,10 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 suite=$1
+# Xen version, and the package with the HVM device model (bullseye's Xen uses
+# qemu-system-x86; qemu-system-xen exists from bookworm on).
 case "$suite" in
-  bullseye) xv=4.14 ;;
-  bookworm) xv=4.17 ;;
-  trixie) xv=4.20 ;;
+  bullseye) xv=4.14 dm=qemu-system-x86 ;;
+  bookworm) xv=4.17 dm=qemu-system-xen ;;
+  trixie) xv=4.20 dm=qemu-system-xen ;;
   *) echo "unknown suite $suite" >&2; exit 1 ;;
 esac
 log() { printf '[build-rig %s] %s\n' "$suite" "$*" >&2; }
@@ -30,7 +32,7 @@ mkdir -p "$out"
 root=$out/root
 log "debootstrap (about 1-2 minutes)"
 debootstrap --variant=minbase \
-  --include=xen-utils-$xv,xen-utils-common,xen-hypervisor-$xv-amd64,qemu-system-xen,seabios,busybox,kmod,iproute2,procps,linux-image-amd64 \
+  --include=xen-utils-$xv,xen-utils-common,xen-hypervisor-$xv-amd64,$dm,seabios,busybox,kmod,iproute2,procps,linux-image-amd64 \
   "$suite" "$root" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1 ||
   { log "debootstrap failed: see $out/debootstrap.log"; tail -5 "$out/debootstrap.log" >&2; exit 1; }
 gunzip -c "$root"/boot/xen-$xv-amd64.gz >"$out/xen"
