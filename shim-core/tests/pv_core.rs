@@ -217,6 +217,7 @@ fn enter_user_mode(g: &mut Guest) -> u64 {
 #[test]
 fn iret_to_user_and_syscall_back() {
     let mut g = boot();
+    linux_user_segments(&mut g);
     let user_l4 = enter_user_mode(&mut g);
     let kernel_l4 = g.d.vcpu.guest_table;
     g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
@@ -258,6 +259,28 @@ fn iret_to_user_and_syscall_back() {
     assert_eq!(frame, [0x40_1002, 0x246, 0x40_1002, 0x33, 0x246 | X86_EFLAGS_DF | X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
     assert!(u.rsp < STACK_TOP - 0x800 && u.rsp >= STACK_TOP - 0x800 - 64);
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1);
+}
+
+/// Linux's user code and data descriptors (GDT entries 6 and 5: 0x33, 0x2b).
+fn linux_user_segments(g: &mut Guest) {
+    g.d.gdt[5] = 0x00cf_f300_0000_ffff;
+    g.d.gdt[6] = 0x00af_fb00_0000_ffff;
+    g.d.gdt_state.entries = 16;
+}
+
+#[test]
+fn iret_with_a_bad_selector_stops_the_guest_not_cocoon() {
+    let mut g = boot();
+    let _ = enter_user_mode(&mut g);
+    // 0x33 names nothing yet: no GDT installed.
+    let sp = STACK_TOP - 0x100;
+    put(&mut g, sp, &[0u64, 0, 0, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
+    assert!(res.unwrap_err().downcast_ref::<String>().unwrap().contains("GuestFault"));
 }
 
 #[test]
@@ -318,6 +341,7 @@ fn int80_from_user() -> GuestRegs {
 #[test]
 fn software_interrupts_follow_the_trap_table_dpl() {
     let mut g = boot();
+    linux_user_segments(&mut g);
     let _ = enter_user_mode(&mut g);
     g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
     let h80 = SYNTH_VIRT_BASE + 0x100_0500;

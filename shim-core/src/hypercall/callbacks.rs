@@ -91,11 +91,40 @@ struct IretContext {
 }
 const _: () = assert!(core::mem::size_of::<IretContext>() == 72);
 
+/// Would `iretq` accept `sel` as a ring-3 code (or stack) selector? Cocoon's
+/// own flat selectors, or a present DPL-3 descriptor of the right kind in the
+/// guest's GDT. (Xen lets the CPU fault and bounces to the failsafe callback;
+/// Cocoon checks first, so a bad frame never faults inside Cocoon.)
+fn selector_ok(d: &Domain, sel: u64, code: bool) -> bool {
+    let sel = sel as u16;
+    if sel & 4 != 0 {
+        return false; // LDT selectors: Cocoon supports no LDT
+    }
+    let flat: &[u16] = if code { &[FLAT_RING3_CS64, FLAT_RING3_CS32] } else { &[FLAT_RING3_SS64] };
+    if flat.contains(&sel) {
+        return true;
+    }
+    let idx = (sel >> 3) as usize;
+    if idx == 0 || idx >= d.gdt_state.entries {
+        return false;
+    }
+    let desc = d.gdt[idx];
+    let present = desc & (1 << 47) != 0;
+    let dpl3 = (desc >> 45) & 3 == 3;
+    let is_code = desc & (1 << 43) != 0;
+    let writable = desc & (1 << 41) != 0;
+    present && dpl3 && desc & (1 << 44) != 0 && if code { is_code } else { !is_code && writable }
+}
+
 /// `HYPERVISOR_iret` (`pv/iret.c`).
 pub fn iret<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> Ret {
     let Ok(f) = Domain::read_guest::<P, IretContext>(p, regs.rsp) else {
         d.crash(p, regs, "iret: the iret frame is not readable");
     };
+    if !selector_ok(d, f.cs | 3, true) || !selector_ok(d, f.ss | 3, false) || !Domain::guest_va_ok(f.rip, 1) {
+        let msg = alloc::format!("iret to a bad frame: cs {:#x} ss {:#x} rip {:#x}", f.cs, f.ss, f.rip);
+        d.crash(p, regs, &msg);
+    }
     if f.cs & 3 == 3 {
         if d.vcpu.guest_table_user == 0 {
             d.crash(p, regs, "iret to user mode without a user page table");
