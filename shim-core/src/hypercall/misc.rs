@@ -36,7 +36,7 @@ pub fn get_debugreg(d: &mut Domain, reg: u64) -> i64 {
     }
 }
 
-pub fn console_io<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, count: u64, buf: u64) -> i64 {
+pub fn console_io<P: Platform>(p: &mut P, cmd: u64, count: u64, buf: u64) -> i64 {
     match cmd {
         CONSOLEIO_write => {
             let mut done = 0;
@@ -50,7 +50,6 @@ pub fn console_io<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, count: u64, 
                 p.console_write(&chunk[..n]);
                 done += n as u64;
             }
-            let _ = d;
             count as i64
         }
         CONSOLEIO_read => 0,

@@ -58,7 +58,7 @@ pub fn dispatch<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, nr
         __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_set_timer_op => sched::set_timer_op(d, p, a[0]).into(),
         __HYPERVISOR_xen_version => version::xen_version(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_console_io => misc::console_io(d, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_grant_table_op => grant::grant_table_op(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_vm_assist => misc::vm_assist(d, a[0], a[1]).into(),
         __HYPERVISOR_iret => callbacks::iret(d, p, regs),

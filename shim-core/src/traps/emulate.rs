@@ -49,7 +49,7 @@ pub fn forced_cpuid<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs
     true
 }
 
-fn read_msr<P: Platform>(d: &Domain, p: &mut P, msr: u32) -> Option<u64> {
+fn read_msr<P: Platform>(p: &mut P, msr: u32) -> Option<u64> {
     Some(match msr {
         MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE => p.rdmsr(msr),
         MSR_EFER => EFER_SCE | EFER_LME | EFER_LMA | (p.rdmsr(MSR_EFER) & EFER_NX),
@@ -59,10 +59,7 @@ fn read_msr<P: Platform>(d: &Domain, p: &mut P, msr: u32) -> Option<u64> {
         MSR_IA32_TSC => p.rdtsc(),
         MSR_STAR | MSR_LSTAR | MSR_CSTAR | MSR_SYSCALL_MASK => 0,
         MSR_TSC_AUX => 0,
-        _ => {
-            let _ = d;
-            return None;
-        }
+        _ => return None,
     })
 }
 
@@ -89,7 +86,7 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
         match i.opcode {
             0x32 => {
                 // rdmsr: unknown MSRs #GP (Linux's *_safe accessors expect that).
-                let Some(v) = read_msr(d, p, regs.rcx as u32) else { return false };
+                let Some(v) = read_msr(p, regs.rcx as u32) else { return false };
                 regs.rax = v & 0xffff_ffff;
                 regs.rdx = v >> 32;
             }
