@@ -268,32 +268,34 @@ fn linux_user_segments(g: &mut Guest) {
     g.d.gdt_state.entries = 16;
 }
 
+/// `HYPERVISOR_iret` to user code at 0x401000 (cs 0x33, ss 0x2b); the outcome.
+fn iret_to_user(g: &mut Guest) -> std::thread::Result<()> {
+    let sp = STACK_TOP - 0x100;
+    put(g, sp, &[0u64, 0, 0, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    let mut r = kregs(g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)))
+}
+
+fn assert_guest_fault(res: std::thread::Result<()>) {
+    let err = res.expect_err("the guest should have been stopped");
+    assert!(err.downcast_ref::<String>().unwrap().contains("GuestFault"));
+}
+
 #[test]
 fn iret_with_a_bad_selector_stops_the_guest_not_cocoon() {
     let mut g = boot();
     let _ = enter_user_mode(&mut g);
     // 0x33 names nothing yet: no GDT installed.
-    let sp = STACK_TOP - 0x100;
-    put(&mut g, sp, &[0u64, 0, 0, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
-    let mut r = kregs(&g);
-    r.vector = ENTRY_SYSCALL;
-    r.rax = __HYPERVISOR_iret;
-    r.rsp = sp;
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
-    assert!(res.unwrap_err().downcast_ref::<String>().unwrap().contains("GuestFault"));
+    assert_guest_fault(iret_to_user(&mut g));
 }
 
 #[test]
 fn iret_to_user_without_user_tables_crashes() {
     let mut g = boot();
-    let sp = STACK_TOP - 0x100;
-    put(&mut g, sp, &[0u64, 0, 0, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
-    let mut r = kregs(&g);
-    r.vector = ENTRY_SYSCALL;
-    r.rax = __HYPERVISOR_iret;
-    r.rsp = sp;
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
-    assert!(res.is_err());
+    assert_guest_fault(iret_to_user(&mut g));
 }
 
 #[test]

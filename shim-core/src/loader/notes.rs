@@ -6,7 +6,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use object::elf::{FileHeader64, PT_NOTE, SHT_NOTE};
-use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::read::elf::{FileHeader, NoteIterator, ProgramHeader, SectionHeader};
 use object::LittleEndian as LE;
 
 use super::elf::ElfImage;
@@ -220,17 +220,21 @@ pub fn read(elf: &ElfImage) -> Result<XenNotes, LoadError> {
     let data = elf.data;
     let bad = |detail| LoadError::BadNote { note: 0, detail };
 
-    let mut n = XenNotes::default();
-    let phdrs = hdr.program_headers(LE, data).map_err(|_| bad("program headers unreadable"))?;
-    for ph in phdrs.iter().filter(|p| p.p_type(LE) == PT_NOTE) {
-        let Some(mut notes) = ph.notes(LE, data).map_err(|_| bad("note segment lies outside the file"))? else {
-            continue;
-        };
-        while let Some(note) = notes.next().map_err(|_| bad("note sizes run past the note segment"))? {
+    // Every "Xen" note of one segment or section.
+    let take = |n: &mut XenNotes, notes: Option<NoteIterator<'_, FileHeader64<LE>>>| -> Result<(), LoadError> {
+        let Some(mut notes) = notes else { return Ok(()) };
+        while let Some(note) = notes.next().map_err(|_| bad("note sizes run past their segment or section"))? {
             if note.name() == b"Xen" {
                 n.apply(note.n_type(LE), note.desc())?;
             }
         }
+        Ok(())
+    };
+
+    let mut n = XenNotes::default();
+    let phdrs = hdr.program_headers(LE, data).map_err(|_| bad("program headers unreadable"))?;
+    for ph in phdrs.iter().filter(|p| p.p_type(LE) == PT_NOTE) {
+        take(&mut n, ph.notes(LE, data).map_err(|_| bad("note segment lies outside the file"))?)?;
     }
     if !n.raw.is_empty() {
         n.source = Some(NoteSource::ProgramHeaders);
@@ -239,14 +243,7 @@ pub fn read(elf: &ElfImage) -> Result<XenNotes, LoadError> {
 
     let sections = hdr.sections(LE, data).map_err(|_| LoadError::BadElf("section headers lie outside the file"))?;
     for sh in sections.iter().filter(|s| s.sh_type(LE) == SHT_NOTE) {
-        let Some(mut notes) = sh.notes(LE, data).map_err(|_| bad("note section lies outside the file"))? else {
-            continue;
-        };
-        while let Some(note) = notes.next().map_err(|_| bad("note sizes run past the note section"))? {
-            if note.name() == b"Xen" {
-                n.apply(note.n_type(LE), note.desc())?;
-            }
-        }
+        take(&mut n, sh.notes(LE, data).map_err(|_| bad("note section lies outside the file"))?)?;
     }
     if !n.raw.is_empty() {
         n.source = Some(NoteSource::Sections);
