@@ -64,7 +64,10 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
 
     let xen = xen_detect::detect(&NativeCpuid);
     info!("{}", DetectionReport(&xen));
-    arch::timer::init();
+    if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
+        error!("time: {e}; Cocoon needs a timer to run a guest");
+        fault::stop(ExitReason::CocoonFault);
+    }
 
     run(&boot, &opts)
 }

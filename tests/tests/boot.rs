@@ -97,3 +97,19 @@ fn other_faults_in_cocoon_are_reported() {
         out.assert_exit(ExitReason::CocoonFault);
     }
 }
+
+/// No PIT and no TSC rate in CPUID: a clear error and a clean stop, not a hang.
+#[test]
+fn no_time_source_is_a_clean_error() {
+    let k = kernel("bookworm");
+    let out = Qemu::new("no_time_source", firmware())
+        .arg("-M")
+        .arg("pc,pit=off")
+        .arg("-cpu")
+        .arg("qemu64")
+        .append("cocoon.dry-run")
+        .modules(&[k.display().to_string()])
+        .run();
+    out.assert_serial("time: no PIT and no TSC rate in CPUID");
+    out.assert_exit(ExitReason::CocoonFault);
+}

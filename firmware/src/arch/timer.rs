@@ -22,7 +22,6 @@ const APIC_TIMER_INIT: usize = 0x380;
 const APIC_TIMER_CUR: usize = 0x390;
 const APIC_TIMER_DIV: usize = 0x3e0;
 
-static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static APIC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC0: AtomicU64 = AtomicU64::new(0);
 static APIC_BASE: AtomicU64 = AtomicU64::new(0);
@@ -66,9 +65,63 @@ pub fn wallclock_at_boot() -> u64 {
     WALLCLOCK.load(Ordering::Relaxed)
 }
 
-/// Calibrate the TSC and the APIC timer against PIT channel 2, enable the
-/// local APIC, and read the RTC.
-pub fn init() {
+/// TSC rates outside this range mean the measurement went wrong.
+const TSC_HZ_SANE: core::ops::RangeInclusive<u64> = 50_000_000..=20_000_000_000;
+
+/// The TSC rate measured against PIT channel 2, or `None` when there is no
+/// working PIT (a Xen PVH domain has none): the wait is bounded.
+fn tsc_hz_from_pit() -> Option<u64> {
+    let count = (PIT_HZ * CALIBRATE_MS / 1000) as u16;
+    // SAFETY: the PIT and port 0x61 belong to Cocoon (the guest has no I/O ports).
+    let (t0, t1) = unsafe {
+        let mut p61 = Port::<u8>::new(0x61);
+        let v = p61.read();
+        p61.write((v & !0x02) | 0x01);
+        Port::<u8>::new(0x43).write(0xb0);
+        Port::<u8>::new(0x42).write(count as u8);
+        Port::<u8>::new(0x42).write((count >> 8) as u8);
+        let t0 = rdtsc();
+        // At most ~1e10 cycles (seconds on any CPU) before giving up on the PIT.
+        while p61.read() & 0x20 == 0 {
+            if rdtsc().wrapping_sub(t0) > 10_000_000_000 {
+                return None;
+            }
+        }
+        (t0, rdtsc())
+    };
+    Some((t1 - t0) * 1000 / CALIBRATE_MS).filter(|hz| TSC_HZ_SANE.contains(hz))
+}
+
+/// The TSC rate the CPU (or Xen) states: Xen's leaf base+3 (kHz), else leaf
+/// 0x15 (crystal ratio), else leaf 0x16 (base MHz).
+fn tsc_hz_from_cpuid(xen_base: Option<u32>) -> Option<u64> {
+    let c = super::cpu::cpuid;
+    if let Some(base) = xen_base {
+        let khz = c(base + 3, 0)[2] as u64;
+        if khz != 0 {
+            return Some(khz * 1000);
+        }
+    }
+    let max = c(0, 0)[0];
+    if max >= 0x15 {
+        let [den, num, crystal, _] = c(0x15, 0);
+        if den != 0 && num != 0 && crystal != 0 {
+            return Some(crystal as u64 * num as u64 / den as u64);
+        }
+    }
+    if max >= 0x16 {
+        let mhz = c(0x16, 0)[0] as u64;
+        if mhz != 0 {
+            return Some(mhz * 1_000_000);
+        }
+    }
+    None
+}
+
+/// Calibrate the TSC (PIT, else what CPUID states) and the APIC timer (against
+/// the TSC), enable the local APIC, and read the RTC. `xen_base` is Xen's
+/// CPUID base when Cocoon runs on Xen.
+pub fn init(xen_base: Option<u32>) -> Result<(), &'static str> {
     // SAFETY: MSR 0x1b is the APIC base; reading it has no side effects.
     let base = unsafe { x86_64::registers::model_specific::Msr::new(0x1b).read() } & 0xffff_f000;
     APIC_BASE.store(phys_to_virt(base), Ordering::Relaxed);
@@ -77,37 +130,37 @@ pub fn init() {
     apic_write(APIC_TIMER_DIV, 0b0011); // divide by 16
     apic_write(APIC_LVT_TIMER, 1 << 16); // masked while calibrating
 
-    let count = (PIT_HZ * CALIBRATE_MS / 1000) as u16;
-    // SAFETY: the PIT and port 0x61 belong to Cocoon (the guest has no I/O ports).
-    let (t0, t1, apic_ticks) = unsafe {
-        let mut p61 = Port::<u8>::new(0x61);
-        let v = p61.read();
-        p61.write((v & !0x02) | 0x01);
-        Port::<u8>::new(0x43).write(0xb0);
-        Port::<u8>::new(0x42).write(count as u8);
-        Port::<u8>::new(0x42).write((count >> 8) as u8);
-        apic_write(APIC_TIMER_INIT, u32::MAX);
-        let t0 = rdtsc();
-        while p61.read() & 0x20 == 0 {}
-        let t1 = rdtsc();
-        let left = apic_read(APIC_TIMER_CUR);
-        (t0, t1, u32::MAX - left)
+    let (tsc, source) = match tsc_hz_from_pit() {
+        Some(hz) => (hz, "PIT"),
+        None => (
+            tsc_hz_from_cpuid(xen_base)
+                .filter(|hz| TSC_HZ_SANE.contains(hz))
+                .ok_or("no PIT and no TSC rate in CPUID")?,
+            "CPUID",
+        ),
     };
+    // APIC timer ticks over 10 ms of TSC.
+    apic_write(APIC_TIMER_INIT, u32::MAX);
+    let t0 = rdtsc();
+    while rdtsc().wrapping_sub(t0) < tsc / 100 {}
+    let apic_ticks = u32::MAX - apic_read(APIC_TIMER_CUR);
     apic_write(APIC_TIMER_INIT, 0);
-    let tsc = (t1 - t0) * 1000 / CALIBRATE_MS;
-    let apic = apic_ticks as u64 * 1000 / CALIBRATE_MS;
-    TSC_HZ.store(tsc, Ordering::Relaxed);
-    APIC_HZ.store(apic.max(1), Ordering::Relaxed);
+    let apic = apic_ticks as u64 * 100;
+    if apic == 0 {
+        return Err("the local APIC timer does not count");
+    }
+    APIC_HZ.store(apic, Ordering::Relaxed);
     let s = TimeScale::for_hz(tsc);
     SCALE.store(s.mul as u64 | ((s.shift as u8 as u64) << 32), Ordering::Relaxed);
     TSC0.store(rdtsc(), Ordering::Relaxed);
     WALLCLOCK.store(read_rtc(), Ordering::Relaxed);
     log::info!(
-        "time: TSC {} MHz, APIC timer {} MHz, wall clock {}",
+        "time: TSC {} MHz (from the {source}), APIC timer {} MHz, wall clock {}",
         tsc / 1_000_000,
         apic / 1_000_000,
         wallclock_at_boot()
     );
+    Ok(())
 }
 
 /// Fire TIMER_VECTOR once at `deadline_ns` (on the `now_ns` scale), or never.
