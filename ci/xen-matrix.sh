@@ -61,7 +61,7 @@ run_column() {
       stage=guests deadline=$((t0 + limit))
     fi
     if [ "$(date +%s)" -gt $deadline ]; then
-      echo "MATRIX: suite=$suite stage=$stage result=timeout after $(($(date +%s) - t0)) s" | tee -a "$run/serial.log"
+      echo "MATRIX: stage=$stage result=timeout after_s=$(($(date +%s) - t0))" | tee -a "$run/serial.log"
       break
     fi
   done
