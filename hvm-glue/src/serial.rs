@@ -17,12 +17,22 @@ impl Serial {
         Serial { port: None }
     }
 
-    /// Program the UART (115200 8N1, FIFOs on).
+    /// Program the UART (115200 8N1, FIFOs on), if there is one: a Xen PVH
+    /// domain has none, and its empty ports read as all ones (which would look
+    /// like an endless stream of input).
     pub fn init(&mut self) {
+        if !uart_present() {
+            self.port = None;
+            return;
+        }
         // SAFETY: COM1's ports belong to Cocoon; nothing else drives them.
         let mut p = unsafe { SerialPort::new(COM1_BASE) };
         p.init();
         self.port = Some(p);
+    }
+
+    pub fn present(&self) -> bool {
+        self.port.is_some()
     }
 
     pub fn write_byte(&mut self, b: u8) {
@@ -53,6 +63,25 @@ impl fmt::Write for Serial {
         }
         Ok(())
     }
+}
+
+/// A 16550 keeps what is written to its scratch register (offset 7).
+fn uart_present() -> bool {
+    #[cfg(target_os = "none")]
+    {
+        use x86_64::instructions::port::Port;
+        let mut scratch: Port<u8> = Port::new(COM1_BASE + 7);
+        // SAFETY: the scratch register has no side effects.
+        unsafe {
+            scratch.write(0x5a);
+            let a = scratch.read();
+            scratch.write(0xa5);
+            let b = scratch.read();
+            a == 0x5a && b == 0xa5
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    true
 }
 
 /// The one COM1 of the machine.

@@ -186,7 +186,17 @@ fn cmos(reg: u8) -> u8 {
 
 /// Seconds since the Unix epoch, from the RTC.
 fn read_rtc() -> u64 {
-    while cmos(0x0a) & 0x80 != 0 {}
+    // No RTC (a Xen PVH domain has none) reads all ones: no wall clock then.
+    if cmos(0x0a) == 0xff && cmos(0x0b) == 0xff {
+        return 0;
+    }
+    // Wait out an update in progress, but not forever.
+    let t0 = rdtsc();
+    while cmos(0x0a) & 0x80 != 0 {
+        if rdtsc().wrapping_sub(t0) > 10_000_000_000 {
+            return 0;
+        }
+    }
     let status_b = cmos(0x0b);
     let bcd = status_b & 0x04 == 0;
     let conv = |v: u8| if bcd { (v & 0x0f) + (v >> 4) * 10 } else { v } as u64;
