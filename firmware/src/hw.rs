@@ -152,6 +152,8 @@ impl Platform for Hw {
         for &b in bytes {
             s.write_byte(b);
         }
+        drop(s);
+        hvm_glue::xen_hvm::console_write(bytes, false);
     }
 
     fn console_read(&mut self) -> Option<u8> {

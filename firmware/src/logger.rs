@@ -13,8 +13,7 @@ impl log::Log for SerialLogger {
 
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            let mut s = COM1.lock();
-            let _ = writeln!(s, "cocoon: [{:<5}] {}", r.level(), r.args());
+            let _ = writeln!(Console, "cocoon: [{:<5}] {}", r.level(), r.args());
         }
     }
 
@@ -22,6 +21,23 @@ impl log::Log for SerialLogger {
 }
 
 static LOGGER: SerialLogger = SerialLogger;
+
+/// Cocoon's console: COM1 when there is one, and Xen's PV console of this
+/// domain when Cocoon runs on Xen.
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let _ = COM1.lock().write_str(s);
+        for (i, line) in s.split('\n').enumerate() {
+            if i > 0 {
+                hvm_glue::xen_hvm::console_write(b"\r\n", false);
+            }
+            hvm_glue::xen_hvm::console_write(line.as_bytes(), false);
+        }
+        Ok(())
+    }
+}
 
 pub fn init() {
     COM1.lock().init();

@@ -63,6 +63,9 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     }
 
     let xen = xen_detect::detect(&NativeCpuid);
+    if let Some(x) = &xen {
+        xen_bringup(x);
+    }
     info!("{}", DetectionReport(&xen));
     if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
@@ -70,6 +73,25 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     }
 
     run(&boot, &opts)
+}
+
+/// On Xen: the hypercall page, then this domain's PV console for Cocoon's log.
+/// (Forwarding the guest's devices to the Xen underneath is issue 6.)
+fn xen_bringup(x: &xen_detect::XenInfo) {
+    let layout = core::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
+    // SAFETY: a page-sized, page-aligned allocation; it stays Cocoon's for good.
+    let page = unsafe { alloc::alloc::alloc_zeroed(layout) } as u64;
+    if page == 0 {
+        error!("xen: no memory for the hypercall page");
+        return;
+    }
+    hvm_glue::xen_hvm::install_hypercall_page(x, page, hvm_glue::layout::virt_to_phys(page));
+    match hvm_glue::xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12)) {
+        Some((pfn, port)) => {
+            info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {pfn:#x}, port {port})")
+        }
+        None => info!("xen: hypercall page installed; this domain has no PV console"),
+    }
 }
 
 fn log_memory(boot: &BootInfo) {

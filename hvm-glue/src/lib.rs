@@ -3,6 +3,7 @@
 //! Everything here is `no_std`; the pure logic (CPUID signature parsing, boot
 //! information parsing, command-line options) is unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
+#![allow(non_upper_case_globals)]
 
 extern crate alloc;
 
@@ -12,3 +13,4 @@ pub mod debug_exit;
 pub mod layout;
 pub mod serial;
 pub mod xen_detect;
+pub mod xen_hvm;

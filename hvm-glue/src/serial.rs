@@ -95,5 +95,13 @@ pub fn force_write(args: fmt::Arguments) {
         // SAFETY: only called on the fatal path, which never returns to the holder.
         unsafe { COM1.force_unlock() };
     }
-    let _ = COM1.lock().write_fmt(args);
+    struct Both;
+    impl fmt::Write for Both {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let _ = COM1.lock().write_str(s);
+            crate::xen_hvm::console_write(s.as_bytes(), true);
+            Ok(())
+        }
+    }
+    let _ = Both.write_fmt(args);
 }

@@ -1,16 +1,19 @@
 //! The guest's PV console ring (`io/console.h`), bridged by Cocoon to its
 //! own console (COM1 in the standalone backend).
 
+use core::mem::offset_of;
+
+use crate::abi::{XenconsInterface, XENCONS_IN_SIZE, XENCONS_OUT_SIZE};
 use crate::builder::GuestMemory;
 
-const IN: usize = 0;
-const IN_SIZE: u32 = 1024;
-const OUT: usize = 1024;
-const OUT_SIZE: u32 = 2048;
-const IN_CONS: usize = 3072;
-const IN_PROD: usize = 3076;
-const OUT_CONS: usize = 3080;
-const OUT_PROD: usize = 3084;
+const IN: usize = offset_of!(XenconsInterface, input);
+const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
+const OUT: usize = offset_of!(XenconsInterface, output);
+const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
+const IN_CONS: usize = offset_of!(XenconsInterface, in_cons);
+const IN_PROD: usize = offset_of!(XenconsInterface, in_prod);
+const OUT_CONS: usize = offset_of!(XenconsInterface, out_cons);
+const OUT_PROD: usize = offset_of!(XenconsInterface, out_prod);
 
 fn rd(f: &[u8], o: usize) -> u32 {
     u32::from_le_bytes(f[o..o + 4].try_into().unwrap())

@@ -372,3 +372,12 @@ pub const PFEC_write_access: u64 = 2;
 pub const PFEC_user_mode: u64 = 4;
 pub const PFEC_reserved_bit: u64 = 8;
 pub const PFEC_insn_fetch: u64 = 16;
+
+// --- hvm/hvm_op.h, hvm/params.h (Cocoon as an HVM/PVH guest of a real Xen) ---
+pub const HVMOP_get_param: u64 = 1;
+pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
+pub const DOMID_SELF: u16 = 0x7ff0;

@@ -166,6 +166,28 @@ const _: () = {
     assert!(offset_of!(TrapInfo, address) == 8);
 };
 
+/// `struct xencons_interface` (io/console.h): a PV console ring page.
+#[repr(C)]
+pub struct XenconsInterface {
+    pub input: [u8; XENCONS_IN_SIZE],
+    pub output: [u8; XENCONS_OUT_SIZE],
+    pub in_cons: u32,
+    pub in_prod: u32,
+    pub out_cons: u32,
+    pub out_prod: u32,
+}
+
+pub const XENCONS_IN_SIZE: usize = 1024;
+pub const XENCONS_OUT_SIZE: usize = 2048;
+
+const _: () = {
+    assert!(offset_of!(XenconsInterface, output) == 1024);
+    assert!(offset_of!(XenconsInterface, in_cons) == 3072);
+    assert!(offset_of!(XenconsInterface, in_prod) == 3076);
+    assert!(offset_of!(XenconsInterface, out_cons) == 3080);
+    assert!(offset_of!(XenconsInterface, out_prod) == 3084);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,154 @@
+//! Talking to the Xen underneath an HVM/PVH Cocoon: the hypercall page
+//! (installed through the MSR that CPUID names), HVM parameters, and the
+//! domain's PV console ring, which Cocoon writes its log to (`xl console`).
+
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use shim_core::abi::{
+    __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, EVTCHNOP_send, HVMOP_get_param, XenconsInterface, DOMID_SELF,
+    HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE,
+};
+use spin::Mutex;
+
+use crate::xen_detect::XenInfo;
+
+/// Direct-map address of the hypercall page (0 until installed).
+static HYPERCALL_PAGE: AtomicU64 = AtomicU64::new(0);
+
+/// Install the hypercall page: `page_va`/`page_pa` is a page of Cocoon's own.
+pub fn install_hypercall_page(xen: &XenInfo, page_va: u64, page_pa: u64) {
+    #[cfg(target_os = "none")]
+    // SAFETY: writing the Xen hypercall MSR with a page Cocoon owns makes Xen fill
+    // that page with hypercall stubs; nothing else uses the page.
+    unsafe {
+        x86_64::registers::model_specific::Msr::new(xen.hypercall_msr).write(page_pa);
+    }
+    #[cfg(not(target_os = "none"))]
+    let _ = (xen, page_pa);
+    HYPERCALL_PAGE.store(page_va, Ordering::SeqCst);
+}
+
+/// A two-argument hypercall through the page; `None` before it is installed.
+pub fn hypercall2(nr: u64, a1: u64, a2: u64) -> Option<i64> {
+    let page = HYPERCALL_PAGE.load(Ordering::Relaxed);
+    if page == 0 {
+        return None;
+    }
+    #[cfg(target_os = "none")]
+    {
+        let ret: i64;
+        // SAFETY: the stub at page + nr*32 is Xen's; it preserves every register but
+        // rax (rcx and r11 are declared clobbered for safety), and takes its arguments
+        // in rdi and rsi. Cocoon has no red zone.
+        unsafe {
+            core::arch::asm!(
+                "call {entry}",
+                entry = in(reg) page + nr * 32,
+                inlateout("rax") 0i64 => ret,
+                inlateout("rdi") a1 => _,
+                inlateout("rsi") a2 => _,
+                lateout("rcx") _,
+                lateout("r11") _,
+            );
+        }
+        Some(ret)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (nr, a1, a2);
+        None
+    }
+}
+
+#[repr(C)]
+struct HvmParam {
+    domid: u16,
+    _pad: u16,
+    index: u32,
+    value: u64,
+}
+
+/// `HVMOP_get_param` for this domain.
+pub fn get_param(index: u32) -> Option<u64> {
+    let mut p = HvmParam { domid: DOMID_SELF, _pad: 0, index, value: 0 };
+    let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_get_param, &mut p as *mut HvmParam as u64)?;
+    (rc == 0).then_some(p.value)
+}
+
+fn evtchn_send(port: u32) {
+    let p = port;
+    let _ = hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_send, &p as *const u32 as u64);
+}
+
+/// This domain's PV console ring (`io/console.h`), as its frontend.
+pub struct XenConsole {
+    ring: *mut u8,
+    port: u32,
+}
+
+// SAFETY: the ring pointer refers to the console page in the direct map; all
+// access goes through the mutex below.
+unsafe impl Send for XenConsole {}
+
+pub static XEN_CONSOLE: Mutex<Option<XenConsole>> = Mutex::new(None);
+
+const OUT: usize = offset_of!(XenconsInterface, output);
+const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
+const OUT_CONS: usize = offset_of!(XenconsInterface, out_cons);
+const OUT_PROD: usize = offset_of!(XenconsInterface, out_prod);
+
+impl XenConsole {
+    fn rd(&self, off: usize) -> u32 {
+        // SAFETY: `off` is inside the 4 KiB ring page; Xen's console daemon updates it.
+        unsafe { core::ptr::read_volatile(self.ring.add(off) as *const u32) }
+    }
+
+    fn wr(&self, off: usize, v: u32) {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(self.ring.add(off) as *mut u32, v) }
+    }
+
+    /// Put `bytes` on the ring (waiting, boundedly, for room) and notify.
+    pub fn write(&mut self, bytes: &[u8]) {
+        let mut prod = self.rd(OUT_PROD);
+        for &b in bytes {
+            let mut spins = 0u32;
+            while prod.wrapping_sub(self.rd(OUT_CONS)) >= OUT_SIZE {
+                self.wr(OUT_PROD, prod);
+                evtchn_send(self.port);
+                spins += 1;
+                if spins > 1_000_000 {
+                    return; // nobody reads the console: drop rather than hang
+                }
+                core::hint::spin_loop();
+            }
+            // SAFETY: the index is masked into the 2 KiB output area.
+            unsafe { self.ring.add(OUT + (prod % OUT_SIZE) as usize).write_volatile(b) };
+            prod = prod.wrapping_add(1);
+        }
+        core::sync::atomic::fence(Ordering::SeqCst);
+        self.wr(OUT_PROD, prod);
+        evtchn_send(self.port);
+    }
+}
+
+/// Find the console through the HVM parameters; `ring_va` turns a PFN into
+/// a direct-map address. Returns (pfn, port) when there is one.
+pub fn init_console(ring_va: impl Fn(u64) -> u64) -> Option<(u64, u32)> {
+    let pfn = get_param(HVM_PARAM_CONSOLE_PFN).filter(|&p| p != 0)?;
+    let port = get_param(HVM_PARAM_CONSOLE_EVTCHN)? as u32;
+    *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port });
+    Some((pfn, port))
+}
+
+/// Write to the Xen console if there is one (the fault path may break a held lock).
+pub fn console_write(bytes: &[u8], force: bool) {
+    if force && XEN_CONSOLE.is_locked() {
+        // SAFETY: only on the fatal path, which never returns to the holder.
+        unsafe { XEN_CONSOLE.force_unlock() };
+    }
+    if let Some(c) = XEN_CONSOLE.lock().as_mut() {
+        c.write(bytes);
+    }
+}
