@@ -7,6 +7,7 @@
 
 mod inspect;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,19 @@ enum Command {
         #[arg(long)]
         initrd: Option<std::path::PathBuf>,
     },
+    /// Pack a PV kernel, initrd and command line into one boot module (for
+    /// loaders that pass only one, such as Xen's PVH `ramdisk=`).
+    Bundle {
+        kernel: std::path::PathBuf,
+        #[arg(long)]
+        initrd: Option<std::path::PathBuf>,
+        /// The guest kernel's command line.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// Where to write the bundle.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
 }
 
 /// "512M", "1G", "65536K", "1048576" (bytes).
@@ -46,10 +60,24 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).filter(|&b| b >= 1 << 20).ok_or_else(|| format!("'{s}' is out of range (at least 1M)"))
 }
 
+fn bundle(kernel: &Path, initrd: Option<&Path>, cmdline: Option<&str>, out: &Path) -> Result<String, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let k = read(kernel)?;
+    // Refuse a kernel Cocoon could not run, here rather than at boot.
+    shim_core::loader::load(&k, u64::MAX >> 1).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let i = initrd.map(read).transpose()?;
+    let b = hvm_glue::bundle::build(&k, i.as_deref(), cmdline);
+    std::fs::write(out, &b).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!("{}: {} bytes (kernel {}, initrd {})\n", out.display(), b.len(), k.len(), i.map_or(0, |i| i.len())))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { kernel, mem, initrd } => inspect::run(&kernel, mem, initrd.as_deref()),
+        Command::Bundle { kernel, initrd, cmdline, output } => {
+            bundle(&kernel, initrd.as_deref(), cmdline.as_deref(), &output)
+        }
     };
     match result {
         Ok(text) => {

@@ -97,3 +97,31 @@ fn truncated_and_corrupted_copies_fail_with_one_line() {
     assert!(!ok && err.contains("cocoon-image: error:"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bundle_packs_and_refuses_bad_kernels() {
+    let dir = std::env::temp_dir().join(format!("cocoon-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("b.bin");
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_cocoon-image")).args(args).output().unwrap();
+    let k = kernel("bookworm");
+    let r = run(&[
+        "bundle",
+        k.to_str().unwrap(),
+        "--initrd",
+        k.to_str().unwrap(),
+        "--cmdline",
+        "quiet",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let b = std::fs::read(&out).unwrap();
+    assert!(b.starts_with(b"COCOONB1"));
+    let bad = dir.join("bad");
+    std::fs::write(&bad, b"not a kernel at all").unwrap();
+    let r = run(&["bundle", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).starts_with("cocoon-image: error:"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

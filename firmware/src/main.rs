@@ -135,11 +135,11 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
         (plan.scratch.1 - plan.scratch.0) >> 8
     );
 
-    let Some(kernel_bytes) = memory::module_bytes(kernel.start, kernel.len) else {
+    let Some(mut kernel_bytes) = memory::module_bytes(kernel.start, kernel.len) else {
         error!("kernel module lies outside mapped memory");
         fault::stop(ExitReason::BadInput);
     };
-    let initrd_bytes = match boot.modules.get(1) {
+    let mut initrd_bytes = match boot.modules.get(1) {
         None => None,
         Some(m) => match memory::module_bytes(m.start, m.len) {
             Some(b) => Some(b),
@@ -149,6 +149,30 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
             }
         },
     };
+    // A bundle (cocoon-image bundle) carries kernel, initrd and command line in one module.
+    let mut cmdline = cmdline;
+    if hvm_glue::bundle::is_bundle(kernel_bytes) {
+        match hvm_glue::bundle::parse(kernel_bytes) {
+            Ok(b) => {
+                info!(
+                    "bundle: kernel {} bytes, initrd {} bytes, command line {}",
+                    b.kernel.len(),
+                    b.initrd.map_or(0, |i| i.len()),
+                    if b.cmdline.is_some() { "given" } else { "not given" }
+                );
+                kernel_bytes = b.kernel;
+                initrd_bytes = b.initrd.or(initrd_bytes);
+                if let Some(c) = b.cmdline {
+                    cmdline = c.into();
+                    info!("guest command line (from the bundle): \"{cmdline}\"");
+                }
+            }
+            Err(e) => {
+                error!("{e}");
+                fault::stop(ExitReason::BadInput);
+            }
+        }
+    }
     memory::DirectMapGuest.frame_mut(shared_info_mfn).fill(0);
 
     // Decompress and build with the scratch arena, then hand it to the guest.

@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod bootinfo;
+pub mod bundle;
 pub mod cmdline;
 pub mod debug_exit;
 pub mod layout;

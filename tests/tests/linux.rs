@@ -54,3 +54,27 @@ fn guest_panic_ends_with_crash_status() {
     out.assert_serial("guest shut down: crash (reason 3)");
     out.assert_exit(ExitReason::GuestCrash);
 }
+
+/// Through the PVH entry with one module: a bundle of kernel, initrd and command
+/// line (what Xen's PVH `ramdisk=` can carry).
+#[test]
+fn pvh_bundle_runs_to_userspace() {
+    let k = std::fs::read(kernel("bookworm")).unwrap();
+    let init = std::fs::read(initramfs("test")).unwrap();
+    let bundle = hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"));
+    let path = cocoon_tests::log_dir().join("pvh-bundle.bin");
+    std::fs::write(&path, bundle).unwrap();
+    let out = Qemu::new("linux_pvh_bundle", cocoon_tests::firmware_pvh_only())
+        .arg("-cpu")
+        .arg("max")
+        .arg("-initrd")
+        .arg(path.to_str().unwrap())
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_serial("booted via Pvh");
+    out.assert_serial("guest command line (from the bundle): \"console=hvc0\"");
+    out.assert_serial("COCOON-TEST: PASS");
+    let trouble = kernel_trouble(&out.serial);
+    assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
+    out.assert_exit(ExitReason::GuestPoweroff);
+}
