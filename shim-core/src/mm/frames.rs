@@ -34,6 +34,14 @@ pub enum PageType {
 }
 
 impl PageType {
+    /// The page-table level (1-4) of a table type.
+    pub fn level(self) -> Option<u8> {
+        match self {
+            PageType::L1 | PageType::L2 | PageType::L3 | PageType::L4 => Some(self as u8),
+            _ => None,
+        }
+    }
+
     pub fn table(level: u8) -> PageType {
         match level {
             1 => PageType::L1,
@@ -244,13 +252,7 @@ impl FrameTable {
     }
 
     fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
-        let level = match ty {
-            PageType::L1 => 1,
-            PageType::L2 => 2,
-            PageType::L3 => 3,
-            PageType::L4 => 4,
-            _ => return Ok(()),
-        };
+        let Some(level) = ty.level() else { return Ok(()) };
         for i in 0..L1_PAGETABLE_ENTRIES {
             if level == 4 && !Self::is_guest_l4_slot(i) {
                 continue;
@@ -293,13 +295,7 @@ impl FrameTable {
     }
 
     fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) {
-        let level = match ty {
-            PageType::L1 => 1,
-            PageType::L2 => 2,
-            PageType::L3 => 3,
-            PageType::L4 => 4,
-            _ => return,
-        };
+        let Some(level) = ty.level() else { return };
         for i in 0..L1_PAGETABLE_ENTRIES {
             if level == 4 && !Self::is_guest_l4_slot(i) {
                 continue;
