@@ -109,13 +109,6 @@ impl Platform for Hw {
         unsafe { core::arch::asm!("xsetbv", in("ecx") index, in("eax") value as u32, in("edx") (value >> 32) as u32) };
     }
 
-    fn xgetbv(&self) -> u64 {
-        let (lo, hi): (u32, u32);
-        // SAFETY: XGETBV(0) with CR4.OSXSAVE set.
-        unsafe { core::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi) };
-        ((hi as u64) << 32) | lo as u64
-    }
-
     fn now_ns(&self) -> u64 {
         timer::now_ns()
     }

@@ -137,11 +137,8 @@ impl GuestMemory for DirectMapGuest {
 }
 
 /// The bytes of a boot module, through the direct map.
+/// (The module's frames sit past `reserved_from_pfn`: nothing writes them
+/// until the domain is built.)
 pub fn module_bytes(start: u64, len: u64) -> Option<&'static [u8]> {
-    if start.checked_add(len)? > BOOT_MAPPED_BYTES {
-        return None;
-    }
-    // SAFETY: the module lies in mapped RAM that is excluded from guest memory
-    // until the domain is built (it sits past `reserved_from_pfn`).
-    Some(unsafe { core::slice::from_raw_parts(phys_to_virt(start) as *const u8, len as usize) })
+    crate::physmem::bytes(start, usize::try_from(len).ok()?)
 }

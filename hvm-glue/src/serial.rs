@@ -31,10 +31,6 @@ impl Serial {
         self.port = Some(p);
     }
 
-    pub fn present(&self) -> bool {
-        self.port.is_some()
-    }
-
     pub fn write_byte(&mut self, b: u8) {
         if let Some(p) = self.port.as_mut() {
             p.send(b);

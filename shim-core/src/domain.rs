@@ -2,8 +2,6 @@
 //! keep in `struct domain` and `struct vcpu`, plus the entry point every trap,
 //! interrupt and hypercall goes through.
 
-use alloc::string::String;
-
 use crate::abi::*;
 use crate::builder::{GuestMemory, PhysMap};
 use crate::events::{self, Backend, EventChannels};
@@ -105,8 +103,6 @@ pub struct Domain {
     pub shutdown_code: Option<u32>,
     /// Hypercall numbers already reported as unknown (log once each).
     pub unknown_logged: [u64; 2],
-    /// Console output bytes gathered from console_io before a newline.
-    pub log_line: String,
     pub stats: Stats,
 }
 
@@ -180,7 +176,6 @@ impl Domain {
             vm_assist: 0,
             shutdown_code: None,
             unknown_logged: [0; 2],
-            log_line: String::new(),
             stats: Stats::default(),
         }
     }

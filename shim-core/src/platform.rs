@@ -62,8 +62,6 @@ pub trait Platform: crate::builder::GuestMemory {
     /// XCR0 bits the CPU supports.
     fn xcr0_supported(&self) -> u64;
     fn xsetbv(&mut self, index: u32, value: u64);
-    /// The current XCR0.
-    fn xgetbv(&self) -> u64;
 
     /// Nanoseconds since Cocoon started, and the TSC behind it.
     fn now_ns(&self) -> u64;

@@ -392,9 +392,6 @@ impl crate::platform::Platform for MockPlatform {
     fn xsetbv(&mut self, _index: u32, value: u64) {
         self.xcr0 = value;
     }
-    fn xgetbv(&self) -> u64 {
-        self.xcr0
-    }
     fn now_ns(&self) -> u64 {
         self.now
     }
