@@ -3,8 +3,14 @@
 //! `inspect KERNEL [--mem SIZE] [--initrd FILE]` shows what Cocoon sees in a
 //! PV kernel: its container and compression, the Xen notes, the loadable
 //! segments and the initial domain layout for a given amount of memory.
+//! `bundle` packs kernel, initrd and command line into one boot module;
+//! `bzimage` turns the firmware into a Linux boot protocol image; `hvm` makes
+//! both plus an xl config for running the kernel in Cocoon as an HVM domain.
 //! A kernel Cocoon cannot run gives a one-line error and a non-zero exit.
 
+mod hvm;
+
+use cocoon_image::bzimage;
 mod inspect;
 
 use std::path::Path;
@@ -45,6 +51,38 @@ enum Command {
         #[arg(short, long)]
         output: std::path::PathBuf,
     },
+    /// Turn the firmware ELF into a Linux boot protocol image (bzImage) for
+    /// loaders that only start Linux (QEMU and Xen HVM direct kernel boot, syslinux).
+    Bzimage {
+        firmware: std::path::PathBuf,
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+    /// Make Cocoon's bzImage, a bundle and an xl config that runs the PV
+    /// kernel in Cocoon as an HVM domain.
+    Hvm {
+        kernel: std::path::PathBuf,
+        /// The firmware ELF (target/x86_64-unknown-none/release/cocoon).
+        #[arg(long)]
+        firmware: std::path::PathBuf,
+        #[arg(long)]
+        initrd: Option<std::path::PathBuf>,
+        /// The guest kernel's command line.
+        #[arg(long, default_value = "console=hvc0")]
+        cmdline: String,
+        /// Cocoon's own options (the HVM domain's command line).
+        #[arg(long, default_value = "")]
+        cocoon_options: String,
+        /// The domain's name (also names the bundle and config files).
+        #[arg(long, default_value = "cocoon")]
+        name: String,
+        /// The domain's memory in MiB.
+        #[arg(long, default_value_t = 512)]
+        memory: u64,
+        /// The directory to write into.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
 }
 
 /// "512M", "1G", "65536K", "1048576" (bytes).
@@ -58,6 +96,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 512M)"))?;
     n.checked_mul(mult).filter(|&b| b >= 1 << 20).ok_or_else(|| format!("'{s}' is out of range (at least 1M)"))
+}
+
+fn bzimage(firmware: &Path, out: &Path) -> Result<String, String> {
+    let fw = std::fs::read(firmware).map_err(|e| format!("{}: {e}", firmware.display()))?;
+    let img = bzimage::build(&fw).map_err(|e| format!("{}: {e}", firmware.display()))?;
+    std::fs::write(out, &img).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!("{}: {}\n", out.display(), bzimage::describe(&img)))
 }
 
 fn bundle(kernel: &Path, initrd: Option<&Path>, cmdline: Option<&str>, out: &Path) -> Result<String, String> {
@@ -77,6 +122,19 @@ fn main() -> ExitCode {
         Command::Inspect { kernel, mem, initrd } => inspect::run(&kernel, mem, initrd.as_deref()),
         Command::Bundle { kernel, initrd, cmdline, output } => {
             bundle(&kernel, initrd.as_deref(), cmdline.as_deref(), &output)
+        }
+        Command::Bzimage { firmware, output } => bzimage(&firmware, &output),
+        Command::Hvm { kernel, firmware, initrd, cmdline, cocoon_options, name, memory, output } => {
+            hvm::run(&hvm::HvmRequest {
+                firmware: &firmware,
+                kernel: &kernel,
+                initrd: initrd.as_deref(),
+                cmdline: Some(&cmdline),
+                cocoon_options: &cocoon_options,
+                name: &name,
+                memory_mib: memory,
+                out_dir: &output,
+            })
         }
     };
     match result {

@@ -24,7 +24,7 @@ use shim_core::builder::{self, DomainConfig, EntryState, GuestMemory, Layout};
 use shim_core::loader;
 use shim_core::platform::ExitReason;
 
-use crate::arch::boot::{BOOT_PROTO_MULTIBOOT, BOOT_PROTO_PVH};
+use crate::arch::boot::{BOOT_PROTO_LINUX, BOOT_PROTO_MULTIBOOT, BOOT_PROTO_PVH};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -41,6 +41,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     let parsed = match proto {
         BOOT_PROTO_MULTIBOOT => bootinfo::parse_multiboot(&mem, magic, info_pa as u64),
         BOOT_PROTO_PVH => bootinfo::parse_pvh(&mem, info_pa as u64),
+        BOOT_PROTO_LINUX => bootinfo::parse_linux(&mem, magic, info_pa as u64),
         _ => unreachable!("entry stub passes a known protocol"),
     };
     let boot = match parsed {
@@ -109,7 +110,7 @@ const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
 
 fn run(boot: &BootInfo, opts: &Options) -> ! {
     let Some(kernel) = boot.modules.first() else {
-        error!("no PV kernel given: pass it as the first boot module (multiboot module or PVH module)");
+        error!("no PV kernel given: pass it as the first boot module (multiboot or PVH module, or the initrd of Cocoon's bzImage)");
         fault::stop(ExitReason::BadInput);
     };
     let cmdline = cmdline::guest_cmdline(boot, opts);

@@ -12,6 +12,8 @@ use core::fmt;
 pub const MULTIBOOT_BOOTLOADER_MAGIC: u32 = 0x2bad_b002;
 /// `hvm_start_info.magic` (`XEN_HVM_START_MAGIC_VALUE`).
 pub const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
+/// The Linux boot protocol's header signature "HdrS" (at boot_params + 0x202).
+pub const LINUX_HDRS_MAGIC: u32 = 0x5372_6448;
 
 // multiboot_info.flags bits.
 pub const MULTIBOOT_INFO_MEMORY: u32 = 1 << 0;
@@ -42,6 +44,9 @@ pub trait PhysMem {
 pub enum BootProtocol {
     Multiboot,
     Pvh,
+    /// The Linux boot protocol (Cocoon as a bzImage; its 16-bit stub turns the
+    /// real-mode entry into the 32-bit one).
+    Linux,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,6 +259,60 @@ pub fn parse_pvh(mem: &dyn PhysMem, info_pa: u64) -> Result<BootInfo, BootInfoEr
     Ok(BootInfo { protocol: BootProtocol::Pvh, cmdline, modules, memory, rsdp })
 }
 
+// struct boot_params offsets (arch/x86/include/uapi/asm/bootparam.h).
+const BP_ACPI_RSDP_ADDR: usize = 0x070;
+const BP_EXT_RAMDISK_IMAGE: usize = 0x0c0;
+const BP_EXT_RAMDISK_SIZE: usize = 0x0c4;
+const BP_EXT_CMD_LINE_PTR: usize = 0x0c8;
+const BP_E820_ENTRIES: usize = 0x1e8;
+const BP_HDR_MAGIC: usize = 0x202;
+const BP_HDR_VERSION: usize = 0x206;
+const BP_HDR_RAMDISK_IMAGE: usize = 0x218;
+const BP_HDR_RAMDISK_SIZE: usize = 0x21c;
+const BP_HDR_CMD_LINE_PTR: usize = 0x228;
+const BP_E820_TABLE: usize = 0x2d0;
+const BP_E820_MAX: usize = 128;
+const BOOT_PARAMS_SIZE: usize = 4096;
+
+/// Parse a Linux `struct boot_params` (the zero page) at `bp_pa`: the E820
+/// table, the command line, and the ramdisk as the one module.
+pub fn parse_linux(mem: &dyn PhysMem, magic: u32, bp_pa: u64) -> Result<BootInfo, BootInfoError> {
+    let bp = bytes(mem, bp_pa, BOOT_PARAMS_SIZE, "boot_params")?;
+    let hdr_magic = u32_at(bp, BP_HDR_MAGIC);
+    if magic != LINUX_HDRS_MAGIC || hdr_magic != LINUX_HDRS_MAGIC {
+        return Err(BootInfoError::BadMagic { protocol: BootProtocol::Linux, magic: hdr_magic });
+    }
+    let version = u16::from_le_bytes([bp[BP_HDR_VERSION], bp[BP_HDR_VERSION + 1]]);
+    // The ext_ fields hold the high 32 bits of addresses above 4 GiB (protocol 2.12).
+    let hi = |off: usize| if version >= 0x020c { (u32_at(bp, off) as u64) << 32 } else { 0 };
+    let cmdline_pa = u32_at(bp, BP_HDR_CMD_LINE_PTR) as u64 | hi(BP_EXT_CMD_LINE_PTR);
+    let cmdline = c_string(mem, cmdline_pa, "command line")?;
+
+    let mut modules = Vec::new();
+    let rd_start = u32_at(bp, BP_HDR_RAMDISK_IMAGE) as u64 | hi(BP_EXT_RAMDISK_IMAGE);
+    let rd_len = u32_at(bp, BP_HDR_RAMDISK_SIZE) as u64 | hi(BP_EXT_RAMDISK_SIZE);
+    if rd_len != 0 {
+        check_module(0, rd_start, rd_start.checked_add(rd_len).unwrap_or(0))?;
+        modules.push(Module { start: rd_start, len: rd_len, cmdline: String::new() });
+    }
+
+    let n = bp[BP_E820_ENTRIES] as usize;
+    if n > BP_E820_MAX {
+        return Err(BootInfoError::TooMany { what: "memory-map entries", count: n as u64 });
+    }
+    let memory: Vec<MemRegion> = (0..n)
+        .map(|i| {
+            let e = &bp[BP_E820_TABLE + i * 20..BP_E820_TABLE + i * 20 + 20];
+            MemRegion { base: u64_at(e, 0), len: u64_at(e, 8), kind: MemKind::from_e820(u32_at(e, 16)) }
+        })
+        .collect();
+    if memory.is_empty() {
+        return Err(BootInfoError::NoMemoryMap);
+    }
+    let rsdp = Some(u64_at(bp, BP_ACPI_RSDP_ADDR)).filter(|&p| p != 0 && version >= 0x020e);
+    Ok(BootInfo { protocol: BootProtocol::Linux, cmdline, modules, memory, rsdp })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +500,46 @@ mod tests {
         let mut m = pvh_fixture(1);
         m.put64(0x1108, u64::MAX);
         assert!(matches!(parse_pvh(&m, 0x1000), Err(BootInfoError::BadModule { .. })));
+    }
+
+    fn linux_fixture() -> Buf {
+        let mut m = Buf { base: 0x1_0000, data: vec![0; 0x2_0000] };
+        let bp = 0x1_0000;
+        m.put32(bp + BP_HDR_MAGIC as u64, LINUX_HDRS_MAGIC);
+        m.put(bp + BP_HDR_VERSION as u64, &0x020au16.to_le_bytes());
+        m.put32(bp + BP_HDR_RAMDISK_IMAGE as u64, 0x1_8000);
+        m.put32(bp + BP_HDR_RAMDISK_SIZE as u64, 0x2345);
+        m.put32(bp + BP_HDR_CMD_LINE_PTR as u64, 0x2_0000);
+        m.put(0x2_0000, b"cocoon.log=debug -- console=hvc0\0");
+        m.put(bp + BP_E820_ENTRIES as u64, &[2]);
+        for (i, (b, l, t)) in [(0u64, 0x9fc00u64, E820_RAM), (0x10_0000, 0x1ff0_0000, E820_RAM)].iter().enumerate() {
+            let e = bp + BP_E820_TABLE as u64 + i as u64 * 20;
+            m.put64(e, *b);
+            m.put64(e + 8, *l);
+            m.put32(e + 16, *t);
+        }
+        m
+    }
+
+    #[test]
+    fn linux_boot_params() {
+        let bi = parse_linux(&linux_fixture(), LINUX_HDRS_MAGIC, 0x1_0000).unwrap();
+        assert_eq!(bi.protocol, BootProtocol::Linux);
+        assert_eq!(bi.cmdline, "cocoon.log=debug -- console=hvc0");
+        assert_eq!(bi.modules, vec![Module { start: 0x1_8000, len: 0x2345, cmdline: String::new() }]);
+        assert_eq!(bi.memory[1], MemRegion { base: 0x10_0000, len: 0x1ff0_0000, kind: MemKind::Ram });
+        assert_eq!(bi.rsdp, None);
+    }
+
+    #[test]
+    fn linux_without_e820_or_header() {
+        let mut m = linux_fixture();
+        m.put(0x1_0000 + BP_E820_ENTRIES as u64, &[0]);
+        assert_eq!(parse_linux(&m, LINUX_HDRS_MAGIC, 0x1_0000), Err(BootInfoError::NoMemoryMap));
+        m.put(0x1_0000 + BP_E820_ENTRIES as u64, &[200]);
+        assert!(matches!(parse_linux(&m, LINUX_HDRS_MAGIC, 0x1_0000), Err(BootInfoError::TooMany { .. })));
+        m.put32(0x1_0000 + BP_HDR_MAGIC as u64, 0);
+        assert!(matches!(parse_linux(&m, LINUX_HDRS_MAGIC, 0x1_0000), Err(BootInfoError::BadMagic { .. })));
     }
 
     #[test]

@@ -98,6 +98,17 @@ pub fn firmware_pvh_only() -> &'static Path {
     })
 }
 
+/// The firmware as a Linux boot protocol image (what `cocoon-image bzimage` writes).
+pub fn firmware_bzimage() -> &'static Path {
+    static FW: OnceLock<PathBuf> = OnceLock::new();
+    FW.get_or_init(|| {
+        let img = cocoon_image::bzimage::build(&std::fs::read(firmware()).unwrap()).expect("bzImage");
+        let out = log_dir().join("cocoon.bzImage");
+        std::fs::write(&out, img).unwrap();
+        out
+    })
+}
+
 /// Offset of a valid multiboot v1 header in the first 8 KiB, as loaders search for it.
 pub fn find_multiboot_header(data: &[u8]) -> Option<usize> {
     let end = data.len().min(8192);

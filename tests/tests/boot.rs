@@ -1,6 +1,6 @@
 //! Boot the firmware under QEMU through both entry paths.
 
-use cocoon_tests::{firmware, firmware_pvh_only, kernel, log_dir, ExitReason, Qemu};
+use cocoon_tests::{firmware, firmware_bzimage, firmware_pvh_only, kernel, log_dir, ExitReason, Qemu};
 
 fn dummy_module(name: &str) -> String {
     let p = log_dir().join(name);
@@ -44,6 +44,31 @@ fn pvh_dry_run_builds_the_domain() {
     out.assert_serial("kernel: BzImage");
     out.assert_serial("domain: entry rip 0xffffffff8");
     out.assert_exit(ExitReason::DryRunDone);
+}
+
+/// The bzImage form with a plain kernel as its initrd: the guest command line
+/// after `--`, the memory map from the real-mode stub's E820 walk.
+#[test]
+fn bzimage_dry_run_builds_the_domain() {
+    let k = kernel("bookworm");
+    let out = Qemu::new("bzimage_dry_run", firmware_bzimage())
+        .append("cocoon.dry-run -- console=hvc0 quiet")
+        .arg("-initrd")
+        .arg(k.to_str().unwrap())
+        .run();
+    out.assert_serial("booted via Linux");
+    out.assert_serial("guest command line: \"console=hvc0 quiet\"");
+    out.assert_serial("memory: 511 MiB of RAM");
+    out.assert_serial("kernel: BzImage");
+    out.assert_serial("domain: entry rip 0xffffffff8");
+    out.assert_exit(ExitReason::DryRunDone);
+}
+
+#[test]
+fn bzimage_without_initrd_is_a_clean_error() {
+    let out = Qemu::new("bzimage_no_kernel", firmware_bzimage()).append("cocoon.dry-run").run();
+    out.assert_serial("no PV kernel given");
+    out.assert_exit(ExitReason::BadInput);
 }
 
 #[test]

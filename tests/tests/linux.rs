@@ -78,3 +78,27 @@ fn pvh_bundle_runs_to_userspace() {
     assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
     out.assert_exit(ExitReason::GuestPoweroff);
 }
+
+/// Cocoon as a bzImage (Linux boot protocol, as Xen HVM direct kernel boot and
+/// syslinux start it), with the bundle as its initrd and its options on the
+/// kernel command line: the real-mode stub, E820 and boot_params.
+#[test]
+fn bzimage_bundle_runs_to_userspace() {
+    let k = std::fs::read(kernel("bookworm")).unwrap();
+    let init = std::fs::read(initramfs("test")).unwrap();
+    let bundle = hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"));
+    let path = cocoon_tests::log_dir().join("bzimage-bundle.bin");
+    std::fs::write(&path, bundle).unwrap();
+    let out = Qemu::new("linux_bzimage_bundle", cocoon_tests::firmware_bzimage())
+        .arg("-initrd")
+        .arg(path.to_str().unwrap())
+        .append("cocoon.log=debug")
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_serial("booted via Linux");
+    out.assert_serial("guest command line (from the bundle): \"console=hvc0\"");
+    out.assert_serial("COCOON-TEST: PASS");
+    let trouble = kernel_trouble(&out.serial);
+    assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
+    out.assert_exit(ExitReason::GuestPoweroff);
+}

@@ -6,7 +6,7 @@
 //! page tables map the first 4 GiB twice with 2 MiB pages: identity (to
 //! survive turning paging on) and at the direct map (L4 slot 260).
 
-use hvm_glue::bootinfo::XEN_HVM_START_MAGIC_VALUE;
+use hvm_glue::bootinfo::{LINUX_HDRS_MAGIC, XEN_HVM_START_MAGIC_VALUE};
 use hvm_glue::debug_exit::debug_exit_value;
 use hvm_glue::layout::{BOOT_MAPPED_BYTES, DIRECT_MAP_BASE, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::XEN_ELFNOTE_PHYS32_ENTRY;
@@ -15,6 +15,7 @@ use shim_core::platform::ExitReason;
 /// Protocol numbers passed from the entry stub to `cocoon_main64`.
 pub const BOOT_PROTO_MULTIBOOT: u32 = 1;
 pub const BOOT_PROTO_PVH: u32 = 2;
+pub const BOOT_PROTO_LINUX: u32 = 3;
 
 /// Multiboot v1 header: magic, flags (page-align modules, memory info, address fields).
 const MULTIBOOT_HEADER_MAGIC: u32 = 0x1bad_b002;
@@ -51,8 +52,24 @@ multiboot_header:
     .quad cocoon_pvh_entry
     .balign 4
 
+    /* The Linux 32-bit boot protocol enters at the start of the protected-mode
+       image (code32_start, 1 MiB) with ESI = boot_params. */
+    .section .boot.entry, "ax"
+    .code32
+    jmp cocoon_linux32_entry
+    .balign 4
+
     .section .boot.text, "ax"
     .code32
+    .global cocoon_linux32_entry
+cocoon_linux32_entry:
+    cli
+    cld
+    movl ${proto_linux}, %ebp
+    movl %esi, %ebx
+    movl ${hdrs_magic}, %esi
+    jmp boot32_common
+
     .global cocoon_multiboot_entry
 cocoon_multiboot_entry:
     cli
@@ -200,9 +217,155 @@ boot_stack_top:
     phys32_entry = const XEN_ELFNOTE_PHYS32_ENTRY,
     proto_mb = const BOOT_PROTO_MULTIBOOT,
     proto_pvh = const BOOT_PROTO_PVH,
+    proto_linux = const BOOT_PROTO_LINUX,
+    hdrs_magic = const LINUX_HDRS_MAGIC,
     pvh_magic = const XEN_HVM_START_MAGIC_VALUE,
     dm_slot = const DIRECT_MAP_L4_SLOT,
     stack_size = const BOOT_STACK_SIZE,
     bad_input = const debug_exit_value(ExitReason::BadInput),
+    options(att_syntax)
+);
+
+// The real-mode part of a Linux boot protocol image ("bzImage"), for loaders
+// that only start Linux: QEMU's `-kernel` and Xen HVM direct kernel boot
+// (qemu-xen's linuxboot ROM), syslinux, GRUB's `linux`. It is a non-allocated
+// section linked at 0, so its labels are offsets from the start of the setup
+// area; `cocoon-image bzimage` puts it in front of the flat protected-mode
+// image (loaded at 1 MiB, entered at code32_start).
+//
+// The loader puts it at some segment X with DS = ES = SS = X and jumps to
+// X+0x20:0 (offset 0x200). The stub reads the BIOS E820 map into the
+// boot_params layout in place (the setup area's first 4 KiB is the zero page,
+// with the header the loader filled in at 0x1f1), enables A20 and enters
+// 32-bit protected mode at code32_start with ESI = boot_params, as the 32-bit
+// protocol specifies.
+core::arch::global_asm!(
+    r#"
+    .section .setup16, "", @progbits
+    .code16
+setup_start:
+    .fill 0x1f1, 1, 0
+    .byte (setup_end - setup_start) / 512 - 1   /* 0x1f1 setup_sects */
+    .word 0                         /* root_flags */
+    .long __cocoon_syssize          /* syssize (16-byte units) */
+    .word 0                         /* ram_size */
+    .word 0xffff                    /* vid_mode: normal */
+    .word 0                         /* root_dev */
+    .word 0xaa55                    /* boot_flag */
+    jmp header_end                  /* 0x200: entered at X+0x20:0 */
+    .ascii "HdrS"                   /* 0x202 */
+    .word 0x020a                    /* version 2.10 */
+    .long 0                         /* realmode_swtch */
+    .word 0x1000                    /* start_sys_seg */
+    .word setup_version - 0x200     /* kernel_version */
+    .byte 0                         /* type_of_loader */
+    .byte 0x81                      /* loadflags: LOADED_HIGH | CAN_USE_HEAP */
+    .word 0x8000                    /* setup_move_size */
+    .long __image_phys_start        /* code32_start */
+    .long 0                         /* ramdisk_image */
+    .long 0                         /* ramdisk_size */
+    .long 0                         /* bootsect_kludge */
+    .word 0                         /* heap_end_ptr */
+    .byte 0, 0                      /* ext_loader_ver, ext_loader_type */
+    .long 0                         /* cmd_line_ptr */
+    .long 0x7fffffff                /* initrd_addr_max */
+    .long 0x1000                    /* kernel_alignment */
+    .byte 0, 0                      /* relocatable_kernel, min_alignment */
+    .word 0                         /* xloadflags */
+    .long 4095                      /* cmdline_size */
+    .long 0                         /* hardware_subarch */
+    .quad 0                         /* hardware_subarch_data */
+    .long 0, 0                      /* payload_offset, payload_length */
+    .quad 0                         /* setup_data */
+    .quad __image_phys_start        /* pref_address */
+    .long __cocoon_init_size        /* init_size */
+    .long 0                         /* handover_offset */
+header_end:
+    jmp setup_main
+    /* 0x2d0..0xcd0: the E820 table of boot_params; 0x1000: the code. */
+    .fill 0x1000 - (. - setup_start), 1, 0
+
+setup_main:
+    cli
+    cld
+    pushw %ds                       /* CS = DS = X, so labels are offsets */
+    pushw $1f
+    lretw
+1:  movw %ds, %ax
+    movw %ax, %es
+    /* boot_params starts as zeros up to the header. */
+    xorw %di, %di
+    xorb %al, %al
+    movw $0x1f1, %cx
+    rep stosb
+
+    /* E820 into boot_params.e820_table (0x2d0), count in e820_entries (0x1e8). */
+    xorl %ebx, %ebx
+    movw $0x2d0, %di
+2:  movl $0xe820, %eax
+    movl $20, %ecx
+    movl $0x534d4150, %edx          /* "SMAP" */
+    int $0x15
+    jc 3f
+    cmpl $0x534d4150, %eax
+    jne 3f
+    incb %ds:0x1e8
+    addw $20, %di
+    cmpb $128, %ds:0x1e8
+    jae 3f
+    testl %ebx, %ebx
+    jnz 2b
+3:  cli
+
+    /* A20 through the fast gate (port 0x92). */
+    inb $0x92, %al
+    orb $2, %al
+    andb $0xfe, %al
+    outb %al, $0x92
+
+    xorl %eax, %eax
+    movw %ds, %ax
+    shll $4, %eax
+    movl %eax, %esi                 /* boot_params, linear */
+    addl $setup_gdt, %eax
+    movl %eax, setup_gdtr + 2
+    movl %esi, %eax
+    addl $setup_pm32, %eax
+    movl %eax, setup_pm32_ptr
+    movl %ds:0x214, %ecx            /* code32_start, as the loader left it */
+    lgdtl setup_gdtr
+    movl %cr0, %eax
+    orb $1, %al
+    movl %eax, %cr0
+    ljmpl *setup_pm32_ptr
+
+    .code32
+setup_pm32:
+    movl $0x18, %eax                /* __BOOT_DS */
+    movl %eax, %ds
+    movl %eax, %es
+    movl %eax, %fs
+    movl %eax, %gs
+    movl %eax, %ss
+    jmp *%ecx
+
+    .balign 8
+setup_gdt:
+    .quad 0, 0
+    .quad 0x00cf9a000000ffff        /* 0x10: __BOOT_CS */
+    .quad 0x00cf92000000ffff        /* 0x18: __BOOT_DS */
+setup_gdtr:
+    .word 31
+    .long 0
+setup_pm32_ptr:
+    .long 0
+    .word 0x10
+setup_version:
+    .asciz "Cocoon PV-in-HVM shim"
+    .balign 512
+setup_end:
+    .code64
+    .text
+    "#,
     options(att_syntax)
 );
