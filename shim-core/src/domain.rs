@@ -112,6 +112,8 @@ pub struct Stats {
     pub traps: u64,
     pub ptwr_emulations: u64,
     pub bounces: u64,
+    /// Page faults whose CR2 the platform reported as 0 (see `traps::recover_cr2`).
+    pub cr2_recovered: u64,
 }
 
 impl Domain {

@@ -437,6 +437,27 @@ fn writes_to_live_l1_tables_are_emulated() {
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
     assert_eq!(r.rax & PADDR_MASK, new & PADDR_MASK);
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100), old);
+    // The same xchg reported with CR2 = 0 (as the nested Xen 4.14/4.17 rig does):
+    // the address comes from the instruction's operand.
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
+    r.rdi = target_va;
+    r.rax = new;
+    g.p.cr2 = 0;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, rip + 3, "emulated, not bounced");
+    assert_eq!(r.rax, old);
+    assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
+    assert_eq!(g.d.stats.cr2_recovered, 1);
+    code(&mut g, rip, &[0x48, 0x87, 0x07]);
+    let mut r = kregs(&g);
+    r.vector = 14;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
+    r.rdi = target_va;
+    r.rax = old;
+    g.p.cr2 = target_va;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
     // Mapping the L1 itself writable through a PTE write is refused: the #PF is bounced.
     g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
     code(&mut g, rip, &[0x48, 0x89, 0x37]);
