@@ -47,6 +47,10 @@ command -v xz >/dev/null 2>&1 || need_pkgs+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need_pkgs+=(zstd)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
+# Bootable disk images (cocoon-image hvm --disk): FAT, mtools, syslinux.
+command -v mkfs.fat >/dev/null 2>&1 || need_pkgs+=(dosfstools)
+command -v mcopy >/dev/null 2>&1 || need_pkgs+=(mtools)
+command -v syslinux >/dev/null 2>&1 || need_pkgs+=(syslinux)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt_update
   log "installing ${need_pkgs[*]}"

@@ -82,6 +82,10 @@ enum Command {
         /// The directory to write into.
         #[arg(short, long)]
         output: std::path::PathBuf,
+        /// Also write NAME.img, a bootable disk (FAT + syslinux; needs mkfs.fat,
+        /// mcopy and syslinux), and NAME-disk.cfg, which boots it.
+        #[arg(long)]
+        disk: bool,
     },
 }
 
@@ -124,7 +128,7 @@ fn main() -> ExitCode {
             bundle(&kernel, initrd.as_deref(), cmdline.as_deref(), &output)
         }
         Command::Bzimage { firmware, output } => bzimage(&firmware, &output),
-        Command::Hvm { kernel, firmware, initrd, cmdline, cocoon_options, name, memory, output } => {
+        Command::Hvm { kernel, firmware, initrd, cmdline, cocoon_options, name, memory, output, disk } => {
             hvm::run(&hvm::HvmRequest {
                 firmware: &firmware,
                 kernel: &kernel,
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
                 name: &name,
                 memory_mib: memory,
                 out_dir: &output,
+                disk,
             })
         }
     };

@@ -173,6 +173,11 @@ impl Qemu {
     /// A machine booting `kernel` with `-kernel`, serial to a log file, the
     /// debug-exit device, no display, no reboot.
     pub fn new(name: &str, kernel: &Path) -> Self {
+        Self::without_kernel(name).arg("-kernel").arg(&kernel.display().to_string())
+    }
+
+    /// The same machine booting from its BIOS (add a disk with `arg`).
+    pub fn without_kernel(name: &str) -> Self {
         let args = [
             "-accel",
             "tcg",
@@ -185,11 +190,9 @@ impl Qemu {
             "none",
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-kernel",
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([kernel.display().to_string()])
         .collect();
         Qemu { name: name.to_string(), args, mem: "512M".into(), timeout: Duration::from_secs(60) }
     }

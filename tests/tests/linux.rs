@@ -102,3 +102,24 @@ fn bzimage_bundle_runs_to_userspace() {
     assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
     out.assert_exit(ExitReason::GuestPoweroff);
 }
+
+/// The operator's disk image: SeaBIOS boots syslinux from the FAT image, which
+/// starts Cocoon's bzImage with the bundle (`cocoon-image hvm --disk`).
+#[test]
+fn disk_image_through_the_bios_runs_to_userspace() {
+    let k = std::fs::read(kernel("bookworm")).unwrap();
+    let init = std::fs::read(initramfs("test")).unwrap();
+    let dir = cocoon_tests::log_dir();
+    let bundle = dir.join("disk-bundle.bin");
+    std::fs::write(&bundle, hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"))).unwrap();
+    let img = dir.join("cocoon-disk.img");
+    cocoon_image::disk::build(&img, cocoon_tests::firmware_bzimage(), &bundle, "cocoon.log=info").unwrap();
+    let out = Qemu::without_kernel("linux_disk_image")
+        .arg("-drive")
+        .arg(&format!("file={},format=raw,if=ide", img.display()))
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_serial("booted via Linux");
+    out.assert_serial("COCOON-TEST: PASS");
+    out.assert_exit(ExitReason::GuestPoweroff);
+}
