@@ -5,7 +5,9 @@
 #   ci/xen-matrix.sh [bullseye|bookworm|trixie ...]   (default: all three)
 # Env: COCOON_MATRIX_ICOUNT=1 adds -icount shift=0 (instruction-counted time:
 # repeatable figures, not real speed); COCOON_MATRIX_GUESTS="pv cocoon" runs only
-# those rows; COCOON_MATRIX_CPU overrides the QEMU CPU. Logs stay in target/xen-matrix/.
+# those rows; COCOON_MATRIX_REQUIRE="pv cocoon" makes the exit status fail unless
+# those rows are ok in every column run; COCOON_MATRIX_CPU overrides the QEMU CPU.
+# Logs stay in target/xen-matrix/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh >/dev/null || exit 1
@@ -119,6 +121,14 @@ for s in $suites; do
       fi
     done
     echo
+  done
+done
+for s in $suites; do
+  for g in ${COCOON_MATRIX_REQUIRE:-}; do
+    if ! grep -q "guest=$g result=ok" "$logs/$s/results" 2>/dev/null; then
+      echo "MATRIX: required row $g is not ok on $s"
+      status=1
+    fi
   done
 done
 echo

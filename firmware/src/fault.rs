@@ -66,6 +66,10 @@ pub fn stop(reason: ExitReason) -> ! {
         debug_exit::qemu_exit_status(reason)
     ));
     debug_exit::request_exit(reason);
+    // On Xen (no debug-exit device there), end the domain the way the reason says.
+    if let Some(rc) = hvm_glue::xen_hvm::shutdown(reason) {
+        force_write(format_args!("cocoon: Xen refused SCHEDOP_shutdown ({rc})\n"));
+    }
     crate::arch::halt_forever()
 }
 

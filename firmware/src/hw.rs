@@ -138,6 +138,7 @@ impl Platform for Hw {
         // touches TIMER_FIRED and the APIC when it interrupts Cocoon.
         unsafe { core::arch::asm!("sti", "hlt", "cli") };
         TIMER_FIRED.store(false, Ordering::Relaxed);
+        crate::xen::UPCALL_FIRED.store(false, Ordering::Relaxed);
     }
 
     fn console_write(&mut self, bytes: &[u8]) {
@@ -155,6 +156,14 @@ impl Platform for Hw {
 
     fn exit(&mut self, reason: ExitReason) -> ! {
         crate::fault::stop(reason)
+    }
+
+    fn xen_hypercall(&mut self, nr: u64, args: [u64; 5]) -> Option<i64> {
+        hvm_glue::xen_hvm::hypercall5(nr, args)
+    }
+
+    fn host_events_polled(&self) -> bool {
+        crate::xen::host_events_polled()
     }
 }
 

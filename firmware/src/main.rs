@@ -14,13 +14,14 @@ mod logger;
 mod memory;
 mod physmem;
 mod run;
+mod xen;
 
 use hvm_glue::bootinfo::{self, BootInfo};
 use hvm_glue::cmdline::{self, FaultInjection, Options};
 use hvm_glue::xen_detect::{self, DetectionReport, NativeCpuid};
 use log::{error, info, warn};
 use shim_core::abi::PAGE_SIZE;
-use shim_core::builder::{self, DomainConfig, EntryState, GuestMemory, Layout};
+use shim_core::builder::{self, DomainConfig, EntryState, GuestMemory, HostRings, Layout};
 use shim_core::loader;
 use shim_core::platform::ExitReason;
 
@@ -64,35 +65,14 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     }
 
     let xen = xen_detect::detect(&NativeCpuid);
-    if let Some(x) = &xen {
-        xen_bringup(x);
-    }
+    let host = xen.as_ref().and_then(|x| xen::bring_up(x, opts.compat));
     info!("{}", DetectionReport(&xen));
     if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
         fault::stop(ExitReason::CocoonFault);
     }
 
-    run(&boot, &opts)
-}
-
-/// On Xen: the hypercall page, then this domain's PV console for Cocoon's log.
-/// (Forwarding the guest's devices to the Xen underneath is issue 6.)
-fn xen_bringup(x: &xen_detect::XenInfo) {
-    let layout = core::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
-    // SAFETY: a page-sized, page-aligned allocation; it stays Cocoon's for good.
-    let page = unsafe { alloc::alloc::alloc_zeroed(layout) } as u64;
-    if page == 0 {
-        error!("xen: no memory for the hypercall page");
-        return;
-    }
-    hvm_glue::xen_hvm::install_hypercall_page(x, page, hvm_glue::layout::virt_to_phys(page));
-    match hvm_glue::xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12)) {
-        Some((pfn, port)) => {
-            info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {pfn:#x}, port {port})")
-        }
-        None => info!("xen: hypercall page installed; this domain has no PV console"),
-    }
+    run(&boot, &opts, host)
 }
 
 fn log_memory(boot: &BootInfo) {
@@ -108,7 +88,7 @@ const CONSOLE_EVTCHN: u32 = 2;
 /// Frames Cocoon keeps out of guest RAM: shared_info and the grant-table frames.
 const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
 
-fn run(boot: &BootInfo, opts: &Options) -> ! {
+fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost>) -> ! {
     let Some(kernel) = boot.modules.first() else {
         error!("no PV kernel given: pass it as the first boot module (multiboot or PVH module, or the initrd of Cocoon's bzImage)");
         fault::stop(ExitReason::BadInput);
@@ -120,7 +100,7 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
     }
     info!("guest command line: \"{cmdline}\"");
 
-    let plan = match memory::plan(boot, COCOON_PAGES, kernel.len) {
+    let mut plan = match memory::plan(boot, COCOON_PAGES, kernel.len) {
         Ok(p) => p,
         Err(e) => {
             error!("memory: {e}");
@@ -175,6 +155,31 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
         }
     }
     memory::DirectMapGuest.frame_mut(shared_info_mfn).fill(0);
+    // On a real Xen the guest uses its event channels, grants, timers, shared_info,
+    // xenstore and console; without one (or with cocoon.standalone), Cocoon's own.
+    let fwd = match host {
+        Some(_) if opts.standalone => {
+            info!("cocoon.standalone: serving the guest from Cocoon alone");
+            None
+        }
+        Some(h) => match xen::prepare(&h, shared_info_mfn) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                warn!("xen: {e}; serving the guest from Cocoon alone");
+                None
+            }
+        },
+        None => None,
+    };
+    let (store_port, console_port) = match &fwd {
+        Some(f) => (
+            f.store.1,
+            match f.console {
+                xen::GuestConsole::Host(_, p) | xen::GuestConsole::Local(p) => p,
+            },
+        ),
+        None => (STORE_EVTCHN, CONSOLE_EVTCHN),
+    };
 
     // Decompress and build with the scratch arena, then hand it to the guest.
     let (start, end) = plan.scratch;
@@ -182,7 +187,8 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
         hvm_glue::layout::phys_to_virt(start * PAGE_SIZE) as usize,
         ((end - start) * PAGE_SIZE) as usize,
     );
-    let built = build_domain(kernel_bytes, initrd_bytes, &plan, &cmdline, shared_info_mfn);
+    let ports = (store_port, console_port);
+    let built = build_domain(kernel_bytes, initrd_bytes, &mut plan, &cmdline, shared_info_mfn, fwd.as_ref(), ports);
     match heap::end_scratch() {
         Ok(high_water) => info!("scratch: {} KiB used while building", high_water >> 10),
         Err(live) => {
@@ -201,7 +207,7 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
         info!("dry run: domain built, stopping before the guest runs");
         fault::stop(ExitReason::DryRunDone);
     }
-    run::start(plan, &layout, &entry, STORE_EVTCHN, CONSOLE_EVTCHN)
+    run::start(plan, &layout, &entry, store_port, console_port, fwd)
 }
 
 /// Load the kernel and build the domain; every failure is logged here (no
@@ -209,9 +215,11 @@ fn run(boot: &BootInfo, opts: &Options) -> ! {
 fn build_domain(
     kernel: &[u8],
     initrd: Option<&[u8]>,
-    plan: &memory::MemoryPlan,
+    plan: &mut memory::MemoryPlan,
     cmdline: &str,
     shared_info_mfn: u64,
+    fwd: Option<&xen::ForwardPlan>,
+    (store_evtchn, console_evtchn): (u32, u32),
 ) -> Option<(Layout, EntryState)> {
     let guest_bytes = plan.physmap.nr_pages() * PAGE_SIZE;
     let k = match loader::load(kernel, guest_bytes) {
@@ -234,7 +242,15 @@ fn build_domain(
     );
     // The builder must not write where the modules and the scratch arena still are.
     match builder::plan(p, plan.physmap.nr_pages(), initrd.map(|i| i.len() as u64)) {
-        Ok(l) if l.pfn_alloc_end <= plan.reserved_from_pfn => {}
+        Ok(l) if l.pfn_alloc_end <= plan.reserved_from_pfn => {
+            // The guest's xenstore and console pages are the real Xen's rings.
+            if let Some(f) = fwd {
+                plan.physmap.set(l.xenstore.pfn, f.store.0);
+                if let xen::GuestConsole::Host(gfn, _) = f.console {
+                    plan.physmap.set(l.console.pfn, gfn);
+                }
+            }
+        }
         Ok(l) => {
             error!(
                 "not enough memory: the initial layout needs {} pages, {} are free while the boot modules are in use",
@@ -247,8 +263,11 @@ fn build_domain(
             return None;
         }
     }
-    let cfg =
-        DomainConfig { cmdline, initrd, shared_info_mfn, store_evtchn: STORE_EVTCHN, console_evtchn: CONSOLE_EVTCHN };
+    let host_rings = HostRings {
+        store: fwd.is_some(),
+        console: fwd.is_some_and(|f| matches!(f.console, xen::GuestConsole::Host(..))),
+    };
+    let cfg = DomainConfig { cmdline, initrd, shared_info_mfn, store_evtchn, console_evtchn, host_rings };
     match builder::build(&k, &plan.physmap, &mut memory::DirectMapGuest, &cfg) {
         Ok(r) => Some(r),
         Err(e) => {

@@ -7,7 +7,7 @@ use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
 use shim_core::domain::{Domain, DomainSetup, NR_GRANT_FRAMES};
-use shim_core::hypercall::sched;
+use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
 use shim_core::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_MBS};
@@ -18,6 +18,7 @@ use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::{gdt, trap_entry};
 use crate::hw::{Hw, TIMER_FIRED};
 use crate::memory::MemoryPlan;
+use crate::xen::{ForwardPlan, GuestConsole, UPCALL_FIRED, UPCALL_VECTOR};
 
 static mut DOMAIN: Option<Domain> = None;
 
@@ -33,30 +34,59 @@ fn alloc_frames(n: usize) -> (u64, u64) {
     (p as u64, virt_to_phys(p as u64) >> 12)
 }
 
-/// Build the read-only M2P and the tables mapping it at MACH2PHYS_VIRT_START.
-/// Returns the table and the L4 entry for slot 256.
-fn build_m2p(max_mfn: u64) -> (&'static mut [u64], u64) {
+/// Build the read-only M2P and the tables mapping it at MACH2PHYS_VIRT_START:
+/// a dense table for MFNs up to `max_mfn`, plus one page each for `extras`
+/// (`(mfn, pfn)` of frames far above it, a real Xen's ring pages), the rest of
+/// the range unmapped (the guest reads M2P entries with a fault fixup).
+/// Returns the dense table, the L4 entry for slot 256 and the entries spanned.
+fn build_m2p(max_mfn: u64, extras: &[(u64, u64)]) -> (&'static mut [u64], u64, u64) {
+    const FLAGS: u64 = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
     let entries = (max_mfn + 1).next_multiple_of(512) as usize;
     let pages = entries / 512;
     let (m2p_va, m2p_mfn) = alloc_frames(pages);
-    let l1s = pages.div_ceil(512);
-    assert!(l1s <= 512, "M2P larger than 1 GiB");
-    let (l1_va, l1_mfn) = alloc_frames(l1s);
-    let (l2_va, l2_mfn) = alloc_frames(1);
     let (l3_va, l3_mfn) = alloc_frames(1);
     let table = |va: u64| va as *mut u64;
-    // SAFETY: freshly allocated, zeroed, page-aligned frames owned by Cocoon.
-    unsafe {
-        for i in 0..pages {
-            *table(l1_va).add(i) = ((m2p_mfn + i as u64) << 12) | _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+    // The next-level table under entry `idx` of `parent_va`, made on first use.
+    let child = |parent_va: u64, idx: usize| -> u64 {
+        // SAFETY: `parent_va` is one of the page-table frames allocated here.
+        unsafe {
+            let e = *table(parent_va).add(idx);
+            if e != 0 {
+                return crate::hw::frame_va(e >> 12);
+            }
+            let (va, mfn) = alloc_frames(1);
+            *table(parent_va).add(idx) = (mfn << 12) | FLAGS | _PAGE_RW;
+            va
         }
-        for i in 0..l1s {
-            *table(l2_va).add(i) = ((l1_mfn + i as u64) << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
-        }
-        *table(l3_va) = (l2_mfn << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
-        let m2p = core::slice::from_raw_parts_mut(m2p_va as *mut u64, entries);
-        (m2p, (l3_mfn << 12) | _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED)
+    };
+    // Map M2P page number `pi` (512 entries each) to `mfn`.
+    let map_page = |pi: u64, mfn: u64| {
+        let (i3, i2, i1) = ((pi >> 18) as usize, ((pi >> 9) & 511) as usize, (pi & 511) as usize);
+        assert!(i3 < 512, "M2P beyond its L4 slot");
+        let l1 = child(child(l3_va, i3), i2);
+        // SAFETY: `l1` is a page-table frame allocated here.
+        unsafe { *table(l1).add(i1) = (mfn << 12) | FLAGS };
+    };
+    for i in 0..pages as u64 {
+        map_page(i, m2p_mfn + i);
     }
+    let mut span = entries as u64;
+    for &(mfn, pfn) in extras {
+        let pi = mfn / 512;
+        if pi < pages as u64 {
+            continue; // inside the dense table: the domain fills it in
+        }
+        let (va, page_mfn) = alloc_frames(1);
+        // SAFETY: a fresh page of 512 entries.
+        let page = unsafe { core::slice::from_raw_parts_mut(va as *mut u64, 512) };
+        page.fill(INVALID_MFN);
+        page[(mfn % 512) as usize] = pfn;
+        map_page(pi, page_mfn);
+        span = span.max(mfn + 1);
+    }
+    // SAFETY: the dense table is `entries` u64s of freshly allocated frames.
+    let m2p = unsafe { core::slice::from_raw_parts_mut(m2p_va as *mut u64, entries) };
+    (m2p, (l3_mfn << 12) | FLAGS | _PAGE_RW, span)
 }
 
 /// Cocoon's entries for L4 slots 256..=271 of every guest L4.
@@ -71,10 +101,27 @@ fn hypervisor_l4(m2p_l4e: u64) -> [u64; 16] {
 }
 
 /// Turn the built domain into a running guest. Never returns.
-pub fn start(plan: MemoryPlan, layout: &Layout, entry: &EntryState, store_port: u32, console_port: u32) -> ! {
+pub fn start(
+    plan: MemoryPlan,
+    layout: &Layout,
+    entry: &EntryState,
+    store_port: u32,
+    console_port: u32,
+    fwd: Option<ForwardPlan>,
+) -> ! {
     let mut hw = Hw;
-    let max_mfn = plan.physmap.mfns().iter().copied().chain(plan.cocoon_frames.iter().copied()).max().unwrap_or(0);
-    let (m2p, m2p_l4e) = build_m2p(max_mfn);
+    // A real Xen's ring pages sit far above RAM: they get M2P entries of their own
+    // rather than a table (and a frame table) sized up to them.
+    let (rings, n_rings) = fwd.map(|f| f.ring_gfns()).unwrap_or(([0; 2], 0));
+    let rings = &rings[..n_rings];
+    let ram = plan.physmap.mfns().iter().copied().filter(|m| !rings.contains(m));
+    let max_mfn = ram.chain(plan.cocoon_frames.iter().copied()).max().unwrap_or(0);
+    let extras: alloc::vec::Vec<(u64, u64)> = [layout.xenstore.pfn, layout.console.pfn]
+        .iter()
+        .map(|&pfn| (plan.physmap.mfn(pfn), pfn))
+        .filter(|(mfn, _)| rings.contains(mfn))
+        .collect();
+    let (m2p, m2p_l4e, m2p_span) = build_m2p(max_mfn, &extras);
     let mut grant_mfns = [0u64; NR_GRANT_FRAMES];
     grant_mfns.copy_from_slice(&plan.cocoon_frames[1..1 + NR_GRANT_FRAMES]);
     for &g in &grant_mfns {
@@ -88,6 +135,7 @@ pub fn start(plan: MemoryPlan, layout: &Layout, entry: &EntryState, store_port: 
         shared_info_mfn: plan.cocoon_frames[0],
         grant_mfns,
         m2p,
+        m2p_span,
         // SAFETY: called once; the guest's GDT entries belong to the domain from now on.
         gdt: unsafe { gdt::guest_part() },
         hypervisor_l4: hypervisor_l4(m2p_l4e),
@@ -97,6 +145,7 @@ pub fn start(plan: MemoryPlan, layout: &Layout, entry: &EntryState, store_port: 
         console_port,
         store_port,
         xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
+        forward: fwd.map(|f| f.forward),
     };
     let mut d = Domain::new(setup);
 
@@ -131,6 +180,10 @@ pub fn start(plan: MemoryPlan, layout: &Layout, entry: &EntryState, store_port: 
         ..Default::default()
     };
     log::info!("starting the guest at {:#x}", regs.rip);
+    if fwd.is_some_and(|f| matches!(f.console, GuestConsole::Host(..))) {
+        // The PV console is the guest's now: Cocoon logs on COM1 only.
+        hvm_glue::xen_hvm::release_console();
+    }
     // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
     unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
     // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.
@@ -154,6 +207,13 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
                 return;
             }
             v if v == SPURIOUS_VECTOR as u64 => return,
+            v if v == UPCALL_VECTOR as u64 => {
+                UPCALL_FIRED.store(true, core::sync::atomic::Ordering::Relaxed);
+                if crate::xen::upcall_needs_eoi() {
+                    timer::eoi();
+                }
+                return;
+            }
             13 | 14 => {
                 if let Some(fix) = trap_entry::fixup_for(regs.rip) {
                     regs.rip = fix;
@@ -178,6 +238,13 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
             traps::exit_to_guest(d, &mut hw, regs);
         }
         v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(d, &mut hw, regs),
+        v if v == UPCALL_VECTOR as u64 => {
+            if crate::xen::upcall_needs_eoi() {
+                timer::eoi();
+            }
+            forward::host_upcall(d, &mut hw);
+            traps::exit_to_guest(d, &mut hw, regs);
+        }
         v if (32..256).contains(&v) && v != traps::INT80_VECTOR => {
             timer::eoi();
             traps::exit_to_guest(d, &mut hw, regs);

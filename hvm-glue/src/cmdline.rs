@@ -34,6 +34,11 @@ pub struct Options {
     pub unknown: Vec<String>,
     /// The part after a lone `--`, if any.
     pub guest_tail: Option<String>,
+    /// `cocoon.compat=3.4`: on Xen, use only what Xen 3.4 offers.
+    pub compat: crate::xen_host::Compat,
+    /// `cocoon.standalone`: on Xen too, serve the guest from Cocoon alone
+    /// (no forwarding of events, grants, xenstore or console).
+    pub standalone: bool,
 }
 
 impl Default for Options {
@@ -44,6 +49,8 @@ impl Default for Options {
             log_level: log::LevelFilter::Info,
             unknown: Vec::new(),
             guest_tail: None,
+            compat: crate::xen_host::Compat::None,
+            standalone: false,
         }
     }
 }
@@ -63,6 +70,9 @@ pub fn parse(cmdline: &str) -> Options {
         };
         match (key, value) {
             ("cocoon.dry-run", None) => o.dry_run = true,
+            ("cocoon.standalone", None) => o.standalone = true,
+            ("cocoon.compat", Some("3.4")) => o.compat = crate::xen_host::Compat::Xen34,
+            ("cocoon.compat", Some("none")) => o.compat = crate::xen_host::Compat::None,
             ("cocoon.fault", Some(v)) => match v {
                 "ud" => o.fault = Some(FaultInjection::Ud),
                 "pf" => o.fault = Some(FaultInjection::Pf),
@@ -137,9 +147,17 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported() {
-        let o = parse("cocoon.fault=xx cocoon.log=loud");
+        let o = parse("cocoon.fault=xx cocoon.log=loud cocoon.compat=2.0");
         assert_eq!(o.fault, None);
-        assert_eq!(o.unknown.len(), 2);
+        assert_eq!(o.compat, crate::xen_host::Compat::None);
+        assert_eq!(o.unknown.len(), 3);
+    }
+
+    #[test]
+    fn xen_options() {
+        let o = parse("cocoon.compat=3.4 cocoon.standalone");
+        assert_eq!(o.compat, crate::xen_host::Compat::Xen34);
+        assert!(o.standalone && o.unknown.is_empty());
     }
 
     #[test]

@@ -14,4 +14,5 @@ pub mod debug_exit;
 pub mod layout;
 pub mod serial;
 pub mod xen_detect;
+pub mod xen_host;
 pub mod xen_hvm;

@@ -6,9 +6,11 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use shim_core::abi::{
-    __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, EVTCHNOP_send, HVMOP_get_param, XenconsInterface, DOMID_SELF,
+    __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_sched_op, EVTCHNOP_send, HVMOP_get_param,
+    SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenconsInterface, DOMID_SELF,
     HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE,
 };
+use shim_core::platform::ExitReason;
 use spin::Mutex;
 
 use crate::xen_detect::XenInfo;
@@ -29,25 +31,29 @@ pub fn install_hypercall_page(xen: &XenInfo, page_va: u64, page_pa: u64) {
     HYPERCALL_PAGE.store(page_va, Ordering::SeqCst);
 }
 
-/// A two-argument hypercall through the page; `None` before it is installed.
-pub fn hypercall2(nr: u64, a1: u64, a2: u64) -> Option<i64> {
+/// A hypercall through the page with up to five arguments (rdi, rsi, rdx,
+/// r10, r8, as the 64-bit ABI has them); `None` before the page is installed.
+pub fn hypercall5(nr: u64, a: [u64; 5]) -> Option<i64> {
     let page = HYPERCALL_PAGE.load(Ordering::Relaxed);
-    if page == 0 {
+    if page == 0 || nr >= 128 {
         return None;
     }
     #[cfg(target_os = "none")]
     {
         let ret: i64;
-        // SAFETY: the stub at page + nr*32 is Xen's; it preserves every register but
-        // rax (rcx and r11 are declared clobbered for safety), and takes its arguments
-        // in rdi and rsi. Cocoon has no red zone.
+        // SAFETY: the stub at page + nr*32 is Xen's; it clobbers at most rax and the
+        // argument registers (declared), plus rcx and r11. Pointer arguments refer to
+        // memory mapped in the current address space, as Xen reads it. No red zone.
         unsafe {
             core::arch::asm!(
                 "call {entry}",
                 entry = in(reg) page + nr * 32,
                 inlateout("rax") 0i64 => ret,
-                inlateout("rdi") a1 => _,
-                inlateout("rsi") a2 => _,
+                inlateout("rdi") a[0] => _,
+                inlateout("rsi") a[1] => _,
+                inlateout("rdx") a[2] => _,
+                inlateout("r10") a[3] => _,
+                inlateout("r8") a[4] => _,
                 lateout("rcx") _,
                 lateout("r11") _,
             );
@@ -56,9 +62,33 @@ pub fn hypercall2(nr: u64, a1: u64, a2: u64) -> Option<i64> {
     }
     #[cfg(not(target_os = "none"))]
     {
-        let _ = (nr, a1, a2);
+        let _ = a;
         None
     }
+}
+
+/// A two-argument hypercall; `None` before the page is installed.
+pub fn hypercall2(nr: u64, a1: u64, a2: u64) -> Option<i64> {
+    hypercall5(nr, [a1, a2, 0, 0, 0])
+}
+
+/// The `SHUTDOWN_*` code that ends this domain for `reason`: the guest's own
+/// choice, a clean poweroff after a dry run, a crash for everything else.
+pub fn shutdown_code(reason: ExitReason) -> u32 {
+    match reason {
+        ExitReason::GuestPoweroff | ExitReason::DryRunDone => SHUTDOWN_poweroff,
+        ExitReason::GuestReboot => SHUTDOWN_reboot,
+        ExitReason::GuestCrash | ExitReason::BadInput | ExitReason::CocoonFault | ExitReason::GuestFault => {
+            SHUTDOWN_crash
+        }
+    }
+}
+
+/// Ask Xen to shut this domain down (`SCHEDOP_shutdown`, in every Xen since 3.0).
+/// Returns only if there is no hypercall page or Xen refused.
+pub fn shutdown(reason: ExitReason) -> Option<i64> {
+    let arg: u32 = shutdown_code(reason);
+    hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &arg as *const u32 as u64)
 }
 
 #[repr(C)]
@@ -142,6 +172,11 @@ pub fn init_console(ring_va: impl Fn(u64) -> u64) -> Option<(u64, u32)> {
     Some((pfn, port))
 }
 
+/// Stop writing Cocoon's log to the PV console (the guest owns it now).
+pub fn release_console() {
+    *XEN_CONSOLE.lock() = None;
+}
+
 /// Write to the Xen console if there is one (the fault path may break a held lock).
 pub fn console_write(bytes: &[u8], force: bool) {
     if force && XEN_CONSOLE.is_locked() {
@@ -150,5 +185,19 @@ pub fn console_write(bytes: &[u8], force: bool) {
     }
     if let Some(c) = XEN_CONSOLE.lock().as_mut() {
         c.write(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_codes_follow_the_reason() {
+        assert_eq!(shutdown_code(ExitReason::GuestPoweroff), SHUTDOWN_poweroff);
+        assert_eq!(shutdown_code(ExitReason::GuestReboot), SHUTDOWN_reboot);
+        assert_eq!(shutdown_code(ExitReason::GuestCrash), SHUTDOWN_crash);
+        assert_eq!(shutdown_code(ExitReason::CocoonFault), SHUTDOWN_crash);
+        assert_eq!(shutdown_code(ExitReason::DryRunDone), SHUTDOWN_poweroff);
     }
 }

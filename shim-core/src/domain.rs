@@ -64,6 +64,20 @@ pub struct ConsoleState {
     pub port: u32,
 }
 
+/// The domain runs on a real Xen and uses its event channels, grant table,
+/// timers and shared_info (`hypercall::forward`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forward {
+    /// Xen raises the upcall interrupt for as long as `evtchn_upcall_pending`
+    /// is set (the callback-vector delivery), not once per event.
+    pub level: bool,
+    /// An upcall taken back while the guest had events masked (level delivery).
+    pub held: bool,
+    /// A port Cocoon serves itself for the guest's console (the host has no PV
+    /// console for it); its number is one Xen allocated, so it cannot collide.
+    pub local_console: Option<u32>,
+}
+
 /// Cocoon-provided memory the domain needs.
 pub struct DomainSetup {
     pub physmap: PhysMap,
@@ -71,6 +85,9 @@ pub struct DomainSetup {
     pub grant_mfns: [u64; NR_GRANT_FRAMES],
     /// The M2P table (one u64 per MFN), readable by the guest at MACH2PHYS_VIRT_START.
     pub m2p: &'static mut [u64],
+    /// Entries the guest may look up: `m2p.len()`, or more when frames above the
+    /// table (a real Xen's ring pages) have M2P entries mapped for them.
+    pub m2p_span: u64,
     /// Cocoon's GDT (at least FIRST_RESERVED_GDT_ENTRY entries are the guest's).
     pub gdt: &'static mut [u64],
     pub hypervisor_l4: [u64; 16],
@@ -80,6 +97,8 @@ pub struct DomainSetup {
     pub console_port: u32,
     pub store_port: u32,
     pub xenstore: XenStore,
+    /// On a real Xen: what is forwarded (None: the standalone backend).
+    pub forward: Option<Forward>,
 }
 
 pub const NR_GRANT_FRAMES: usize = 4;
@@ -91,6 +110,7 @@ pub struct Domain {
     pub grant_mfns: [u64; NR_GRANT_FRAMES],
     pub grant_frames_set_up: usize,
     pub m2p: &'static mut [u64],
+    pub m2p_span: u64,
     pub gdt: &'static mut [u64],
     pub gdt_state: GdtState,
     pub vcpu: Vcpu,
@@ -101,6 +121,7 @@ pub struct Domain {
     pub xenstore: XenStore,
     pub vm_assist: u64,
     pub shutdown_code: Option<u32>,
+    pub forward: Option<Forward>,
     /// Hypercall numbers already reported as unknown (log once each).
     pub unknown_logged: [u64; 2],
     pub stats: Stats,
@@ -126,10 +147,24 @@ impl Domain {
         for &g in &s.grant_mfns {
             frames.set_owner(g, Owner::SharedWithGuest);
         }
+        if s.forward.is_some() {
+            // The xenstore and console rings are the real Xen's pages, not guest RAM.
+            frames.set_owner(s.store_mfn, Owner::SharedWithGuest);
+            if s.forward.and_then(|f| f.local_console).is_none() {
+                frames.set_owner(s.console_mfn, Owner::SharedWithGuest);
+            }
+        }
         let mut evtchn = EventChannels::new();
-        evtchn.bind_backend(s.store_port, Backend::Xenstore);
-        evtchn.bind_backend(s.console_port, Backend::Console);
+        match s.forward {
+            None => {
+                evtchn.bind_backend(s.store_port, Backend::Xenstore);
+                evtchn.bind_backend(s.console_port, Backend::Console);
+            }
+            Some(Forward { local_console: Some(port), .. }) => evtchn.bind_backend(port, Backend::Console),
+            Some(_) => {}
+        }
         let m2p = s.m2p;
+        let m2p_span = s.m2p_span.max(m2p.len() as u64);
         m2p.fill(INVALID_MFN);
         for (pfn, &mfn) in s.physmap.mfns().iter().enumerate() {
             if let Some(e) = m2p.get_mut(mfn as usize) {
@@ -143,6 +178,7 @@ impl Domain {
             grant_mfns: s.grant_mfns,
             grant_frames_set_up: 0,
             m2p,
+            m2p_span,
             gdt: s.gdt,
             gdt_state: GdtState { frames: [0; FIRST_RESERVED_GDT_PAGE], nr_frames: 0, entries: 0 },
             vcpu: Vcpu {
@@ -177,6 +213,7 @@ impl Domain {
             xenstore: s.xenstore,
             vm_assist: 0,
             shutdown_code: None,
+            forward: s.forward,
             unknown_logged: [0; 2],
             stats: Stats::default(),
         }
@@ -223,8 +260,17 @@ impl Domain {
         }
     }
 
-    /// Update the vCPU's pvclock and the wall clock from the platform.
+    /// The port Cocoon serves for the guest's console on a real Xen, if any.
+    pub fn local_console_port(&self) -> Option<u32> {
+        self.forward.and_then(|f| f.local_console)
+    }
+
+    /// Update the vCPU's pvclock and the wall clock from the platform (a real
+    /// Xen keeps them itself).
     pub fn update_time<P: Platform>(&mut self, p: &mut P) {
+        if self.forward.is_some() {
+            return;
+        }
         let (mul, shift) = p.tsc_scale();
         let (tsc, now) = (p.rdtsc(), p.now_ns());
         let write = |t: &mut VcpuTimeInfo| {
@@ -246,6 +292,9 @@ impl Domain {
     }
 
     pub fn set_wallclock<P: Platform>(&mut self, p: &mut P) {
+        if self.forward.is_some() {
+            return;
+        }
         let secs = p.boot_wallclock();
         let si = self.shared_info(p);
         si.wc_version = si.wc_version.wrapping_add(1) | 1;
@@ -370,6 +419,16 @@ impl Domain {
 
     /// Before any return to the guest: take a pending, unmasked upcall.
     pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+        if self.forward.is_some_and(|f| f.held) {
+            // A level upcall held back while the guest masked events: give it back.
+            let vi = self.vcpu_info(p);
+            if vi.evtchn_upcall_mask == 0 {
+                vi.evtchn_upcall_pending = 1;
+                if let Some(f) = self.forward.as_mut() {
+                    f.held = false;
+                }
+            }
+        }
         let vi = self.vcpu_info(p);
         if vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0 {
             let h = self.vcpu.event.address;

@@ -80,4 +80,10 @@ pub trait Platform: crate::builder::GuestMemory {
 
     /// End the machine.
     fn exit(&mut self, reason: ExitReason) -> !;
+
+    /// A hypercall to the Xen underneath, with pointers valid in the current
+    /// address space; `None` when there is none (the standalone backend).
+    fn xen_hypercall(&mut self, nr: u64, args: [u64; 5]) -> Option<i64>;
+    /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
+    fn host_events_polled(&self) -> bool;
 }

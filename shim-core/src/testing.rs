@@ -296,6 +296,12 @@ pub struct MockPlatform {
     pub cr0_ts: bool,
     pub cr2: u64,
     pub xcr0: u64,
+    /// A Xen underneath: `Some(rc)` answers every hypercall with rc.
+    pub xen: Option<i64>,
+    /// Every hypercall passed to the Xen underneath.
+    pub xen_calls: Vec<(u64, [u64; 5])>,
+    /// XENMEM_add_to_physmap requests: (space, idx, gpfn).
+    pub physmap_adds: Vec<(u32, u64, u64)>,
 }
 
 impl MockPlatform {
@@ -313,6 +319,9 @@ impl MockPlatform {
             cr0_ts: false,
             cr2: 0,
             xcr0: 1,
+            xen: None,
+            xen_calls: Vec::new(),
+            physmap_adds: Vec::new(),
         }
     }
 
@@ -421,5 +430,21 @@ impl crate::platform::Platform for MockPlatform {
     }
     fn exit(&mut self, reason: crate::platform::ExitReason) -> ! {
         panic!("platform exit: {reason:?}")
+    }
+
+    fn xen_hypercall(&mut self, nr: u64, args: [u64; 5]) -> Option<i64> {
+        let rc = self.xen?;
+        self.xen_calls.push((nr, args));
+        if nr == crate::abi::__HYPERVISOR_memory_op && args[0] == crate::abi::XENMEM_add_to_physmap {
+            // SAFETY: Cocoon passes a pointer to its own `xen_add_to_physmap` (24 bytes:
+            // domid, size, space, idx, gpfn), alive for the call.
+            let raw = unsafe { core::ptr::read_unaligned(args[1] as *const [u64; 3]) };
+            self.physmap_adds.push(((raw[0] >> 32) as u32, raw[1], raw[2]));
+        }
+        Some(rc)
+    }
+
+    fn host_events_polled(&self) -> bool {
+        false
     }
 }

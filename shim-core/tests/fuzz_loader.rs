@@ -19,6 +19,7 @@ fn try_everything(data: &[u8]) {
             shared_info_mfn: 1,
             store_evtchn: 1,
             console_evtchn: 2,
+            host_rings: Default::default(),
         };
         let _ = build(&k, &map, &mut mem, &cfg);
     }

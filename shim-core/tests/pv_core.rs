@@ -4,7 +4,7 @@
 
 use shim_core::abi::*;
 use shim_core::builder::{build, DomainConfig, EntryState, GuestMemory, Layout, PhysMap};
-use shim_core::domain::{Domain, DomainSetup, NR_GRANT_FRAMES};
+use shim_core::domain::{Domain, DomainSetup, Forward, NR_GRANT_FRAMES};
 use shim_core::loader;
 use shim_core::mm::frames::PageType;
 use shim_core::mm::walk::translate;
@@ -29,11 +29,29 @@ struct Guest {
 }
 
 fn boot() -> Guest {
+    boot_with(None)
+}
+
+/// A guest on a real Xen (the mock answers every forwarded hypercall with 0).
+fn boot_forwarded(f: Forward) -> Guest {
+    let mut g = boot_with(Some(f));
+    g.p.xen = Some(0);
+    g
+}
+
+fn boot_with(forward: Option<Forward>) -> Guest {
     let elf = SynthKernel::linux_like().to_elf();
     let kernel = loader::load(&elf, PAGES * 4096).unwrap();
     let map = PhysMap::from_extents(&[(BASE, PAGES)]);
     let mut mem = VecMemory::new(0, SHARED + 1 + NR_GRANT_FRAMES as u64);
-    let cfg = DomainConfig { cmdline: "", initrd: None, shared_info_mfn: SHARED, store_evtchn: 1, console_evtchn: 2 };
+    let cfg = DomainConfig {
+        cmdline: "",
+        initrd: None,
+        shared_info_mfn: SHARED,
+        store_evtchn: 1,
+        console_evtchn: 2,
+        host_rings: Default::default(),
+    };
     let (layout, entry) = build(&kernel, &map, &mut mem, &cfg).unwrap();
     let mut grant = [0u64; NR_GRANT_FRAMES];
     for (i, g) in grant.iter_mut().enumerate() {
@@ -46,6 +64,7 @@ fn boot() -> Guest {
         shared_info_mfn: SHARED,
         grant_mfns: grant,
         m2p: Box::leak(vec![0u64; 16384].into_boxed_slice()),
+        m2p_span: 0,
         gdt: Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice()),
         hypervisor_l4: [0; 16],
         max_mfn: SHARED + NR_GRANT_FRAMES as u64,
@@ -54,6 +73,7 @@ fn boot() -> Guest {
         console_port: 2,
         store_port: 1,
         xenstore: XenStore::new(1, "test", PAGES * 4),
+        forward,
     };
     let mut d = Domain::new(setup);
     let mut p = MockPlatform::new(mem);
@@ -505,4 +525,88 @@ fn block_waits_for_the_timer() {
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
     assert!(g.p.now >= deadline, "blocked until the deadline");
     assert_eq!(r.rip, cb, "woken by the timer event");
+}
+
+/// A scratch guest address the tests write hypercall arguments to.
+const ARGS_VA: u64 = SYNTH_VIRT_BASE + 0x100_3000;
+
+#[test]
+fn forwarded_event_channels_and_timers_go_to_xen() {
+    let mut g = boot_forwarded(Forward::default());
+    put(&mut g, ARGS_VA, &7u32);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0]), 0);
+    assert_eq!(g.p.xen_calls.last(), Some(&(__HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0])));
+    // set_timer_op becomes a single-shot vCPU timer; 0 stops it.
+    hypercall(&mut g, __HYPERVISOR_set_timer_op, [123_456_789, 0, 0, 0, 0]);
+    let (nr, a) = *g.p.xen_calls.last().unwrap();
+    assert_eq!((nr, a[0], a[1]), (__HYPERVISOR_vcpu_op, VCPUOP_set_singleshot_timer, 0));
+    hypercall(&mut g, __HYPERVISOR_set_timer_op, [0, 0, 0, 0, 0]);
+    assert_eq!(g.p.xen_calls.last().unwrap().1[0], VCPUOP_stop_singleshot_timer);
+    // The guest's vCPU timers are Xen's; the runstate area stays Cocoon's.
+    let n = g.p.xen_calls.len();
+    hypercall(&mut g, __HYPERVISOR_vcpu_op, [VCPUOP_stop_periodic_timer, 0, 0, 0, 0]);
+    assert_eq!(g.p.xen_calls.len(), n + 1);
+    put(&mut g, ARGS_VA, &0u64);
+    hypercall(&mut g, __HYPERVISOR_vcpu_op, [VCPUOP_register_runstate_memory_area, 0, ARGS_VA, 0, 0]);
+    assert_eq!(g.p.xen_calls.len(), n + 1);
+    // Xen keeps the guest's time: Cocoon writes no pvclock of its own.
+    let before = g.d.vcpu_info(&mut g.p).time.version;
+    g.d.update_time(&mut g.p);
+    assert_eq!(g.d.vcpu_info(&mut g.p).time.version, before);
+}
+
+#[test]
+fn forwarded_grant_setup_maps_the_frames_into_cocoons_physmap() {
+    let mut g = boot_forwarded(Forward::default());
+    // {dom = DOMID_SELF, nr_frames = 2, status, frame_list}
+    let list = ARGS_VA + 0x100;
+    put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (2 << 32), 0, list]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]), 0);
+    let frames: [u64; 2] = get(&mut g, list);
+    assert_eq!(frames, [g.d.grant_mfns[0], g.d.grant_mfns[1]]);
+    assert_eq!(get::<i16>(&mut g, ARGS_VA + 8), 0);
+    let want: Vec<_> = (0..2).map(|i| (XENMAPSPACE_grant_table, i as u64, g.d.grant_mfns[i])).collect();
+    assert_eq!(g.p.physmap_adds, want);
+    // Asking again maps nothing new; a failing Xen gives the guest an error status.
+    hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]);
+    assert_eq!(g.p.physmap_adds.len(), 2);
+    g.p.xen = Some(-XEN_EINVAL);
+    put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (3 << 32), 0, list]);
+    hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]);
+    assert_eq!(get::<i16>(&mut g, ARGS_VA + 8), -1);
+    // Other grant operations are Xen's.
+    g.p.xen = Some(0);
+    hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_query_size, ARGS_VA, 1, 0, 0]);
+    assert_eq!(g.p.xen_calls.last(), Some(&(__HYPERVISOR_grant_table_op, [GNTTABOP_query_size, ARGS_VA, 1, 0, 0])));
+}
+
+#[test]
+fn level_upcalls_are_held_while_the_guest_masks_events() {
+    let mut g = boot_forwarded(Forward { level: true, ..Default::default() });
+    g.d.vcpu.event = shim_core::domain::Callback { address: SYNTH_VIRT_BASE + 0x100_0800, mask_events: true };
+    let vi = g.d.vcpu_info(&mut g.p);
+    vi.evtchn_upcall_mask = 1;
+    vi.evtchn_upcall_pending = 1;
+    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0, "taken so Xen stops raising it");
+    let mut r = kregs(&g);
+    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, kregs(&g).rip, "still masked: nothing delivered");
+    // The guest unmasks: the upcall comes back and is delivered.
+    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
+    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0800);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
+}
+
+#[test]
+fn a_console_port_cocoon_serves_is_not_forwarded() {
+    let mut g = boot_forwarded(Forward { local_console: Some(9), ..Default::default() });
+    let n = g.p.xen_calls.len();
+    put(&mut g, ARGS_VA, &9u32);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0]), 0);
+    assert_eq!(g.p.xen_calls.len(), n, "served by Cocoon");
+    put(&mut g, ARGS_VA, &10u32);
+    hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0]);
+    assert_eq!(g.p.xen_calls.len(), n + 1);
 }

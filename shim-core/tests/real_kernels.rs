@@ -101,6 +101,7 @@ fn build_and_verify(k: &Kernel) {
         shared_info_mfn: 0xfeff0,
         store_evtchn: 1,
         console_evtchn: 2,
+        host_rings: Default::default(),
     };
     let (layout, entry) = build(k, &map, &mut mem, &cfg).unwrap();
     verify_domain(k, &map, &mem, &layout, &entry, &cfg);

@@ -156,7 +156,14 @@ fn kernel_larger_than_guest_memory() {
     let kernel = loader::load(&elf, 1 << 30).unwrap();
     let map = PhysMap::from_extents(&[(0x100, 16 * 256)]); // 16 MiB
     let mut mem = VecMemory::new(0x100, 16 * 256);
-    let cfg = DomainConfig { cmdline: "", initrd: None, shared_info_mfn: 0xfffff, store_evtchn: 1, console_evtchn: 2 };
+    let cfg = DomainConfig {
+        cmdline: "",
+        initrd: None,
+        shared_info_mfn: 0xfffff,
+        store_evtchn: 1,
+        console_evtchn: 2,
+        host_rings: Default::default(),
+    };
     let e = build(&kernel, &map, &mut mem, &cfg).unwrap_err();
     assert!(e.to_string().contains("not enough guest memory"), "{e}");
     // And the loader itself refuses an image larger than its limit.
@@ -179,6 +186,7 @@ fn built_domain_is_consistent() {
         shared_info_mfn: 0xabcde,
         store_evtchn: 1,
         console_evtchn: 2,
+        host_rings: Default::default(),
     };
     let (layout, entry) = build(&kernel, &map, &mut mem, &cfg).unwrap();
     verify_domain(&kernel, &map, &mem, &layout, &entry, &cfg);
@@ -207,8 +215,14 @@ fn mapped_initrd_and_in_mapping_p2m_without_notes() {
     let map = PhysMap::from_extents(&[(0x100, 32 * 256)]);
     let mut mem = VecMemory::new(0x100, 32 * 256);
     let initrd = vec![0x5au8; 5000];
-    let cfg =
-        DomainConfig { cmdline: "", initrd: Some(&initrd), shared_info_mfn: 1, store_evtchn: 1, console_evtchn: 2 };
+    let cfg = DomainConfig {
+        cmdline: "",
+        initrd: Some(&initrd),
+        shared_info_mfn: 1,
+        store_evtchn: 1,
+        console_evtchn: 2,
+        host_rings: Default::default(),
+    };
     let (layout, entry) = build(&kernel, &map, &mut mem, &cfg).unwrap();
     verify_domain(&kernel, &map, &mem, &layout, &entry, &cfg);
     let l4 = entry.cr3 >> 12;

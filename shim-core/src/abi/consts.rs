@@ -374,7 +374,18 @@ pub const PFEC_reserved_bit: u64 = 8;
 pub const PFEC_insn_fetch: u64 = 16;
 
 // --- hvm/hvm_op.h, hvm/params.h (Cocoon as an HVM/PVH guest of a real Xen) ---
+pub const HVMOP_set_param: u64 = 0;
 pub const HVMOP_get_param: u64 = 1;
+/// Per-vCPU event upcall vector (Xen 4.6 and later).
+pub const HVMOP_set_evtchn_upcall_vector: u64 = 23;
+/// HVM_PARAM_CALLBACK_IRQ value types (bits 63:56).
+pub const HVM_PARAM_CALLBACK_TYPE_GSI: u64 = 0;
+pub const HVM_PARAM_CALLBACK_TYPE_PCI_INTX: u64 = 1;
+pub const HVM_PARAM_CALLBACK_TYPE_VECTOR: u64 = 2;
+// XENMEM_add_to_physmap spaces.
+pub const XENMAPSPACE_shared_info: u32 = 0;
+pub const XENMAPSPACE_grant_table: u32 = 1;
+pub const XENMAPSPACE_gmfn: u32 = 2;
 pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
 pub const HVM_PARAM_STORE_PFN: u32 = 1;
 pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;

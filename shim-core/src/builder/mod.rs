@@ -48,6 +48,16 @@ pub struct DomainConfig<'a> {
     pub shared_info_mfn: u64,
     pub store_evtchn: u32,
     pub console_evtchn: u32,
+    /// Which of the xenstore and console PFNs are mapped (in the physmap) to
+    /// a real Xen's ring pages, which are live: the builder must not clear them.
+    pub host_rings: HostRings,
+}
+
+/// See [`DomainConfig::host_rings`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostRings {
+    pub store: bool,
+    pub console: bool,
 }
 
 /// Register state of the first vCPU (`vcpu_x86_64`).
@@ -116,8 +126,14 @@ pub fn build(
         mem.write_u64(map.mfn(layout.p2m.pfn + (byte / PAGE) as u64), (byte % PAGE) / 8, mfn);
     }
 
-    for r in [&layout.start_info, &layout.xenstore, &layout.console, &layout.page_tables, &layout.boot_stack] {
+    for r in [&layout.start_info, &layout.page_tables, &layout.boot_stack] {
         zero_pages(mem, map, r);
+    }
+    if !cfg.host_rings.store {
+        zero_pages(mem, map, &layout.xenstore);
+    }
+    if !cfg.host_rings.console {
+        zero_pages(mem, map, &layout.console);
     }
     write_page_tables(&layout, map, mem);
 

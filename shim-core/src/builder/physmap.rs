@@ -30,6 +30,11 @@ impl PhysMap {
         self.mfns[pfn as usize]
     }
 
+    /// Back guest frame `pfn` by `mfn` instead (a real Xen's page, such as a ring).
+    pub fn set(&mut self, pfn: u64, mfn: u64) {
+        self.mfns[pfn as usize] = mfn;
+    }
+
     pub fn mfns(&self) -> &[u64] {
         &self.mfns
     }

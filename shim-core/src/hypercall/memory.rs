@@ -63,8 +63,8 @@ pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> 
         }
         XENMEM_machphys_mapping => {
             // {v_start, v_end, max_mfn}
-            let max_mfn = d.m2p.len() as u64 - 1;
-            let v = [MACH2PHYS_VIRT_START, MACH2PHYS_VIRT_START + d.m2p.len() as u64 * 8, max_mfn];
+            let max_mfn = d.m2p_span - 1;
+            let v = [MACH2PHYS_VIRT_START, MACH2PHYS_VIRT_START + d.m2p_span * 8, max_mfn];
             if Domain::write_guest(p, arg, &v).is_err() {
                 return -XEN_EFAULT;
             }

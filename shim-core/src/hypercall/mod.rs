@@ -4,6 +4,7 @@
 pub mod callbacks;
 pub mod descriptors;
 pub mod events;
+pub mod forward;
 pub mod grant;
 pub mod memory;
 pub mod misc;
@@ -35,6 +36,15 @@ pub type Args = [u64; 5];
 /// Run hypercall `nr`.
 pub fn dispatch<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
     d.stats.hypercalls += 1;
+    if d.forward.is_some() {
+        match nr {
+            __HYPERVISOR_event_channel_op => return forward::event_channel_op(d, p, a[0], a[1]).into(),
+            __HYPERVISOR_grant_table_op => return forward::grant_table_op(d, p, a[0], a[1], a[2]).into(),
+            __HYPERVISOR_vcpu_op => return forward::vcpu_op(d, p, a[0], a[1], a[2]).into(),
+            __HYPERVISOR_set_timer_op => return forward::set_timer_op(p, a[0]).into(),
+            _ => {}
+        }
+    }
     match nr {
         __HYPERVISOR_set_trap_table => callbacks::set_trap_table(d, p, a[0]).into(),
         __HYPERVISOR_mmu_update => mmu::mmu_update(d, p, a[0], a[1], a[2], a[3]).into(),

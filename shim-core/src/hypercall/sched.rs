@@ -10,8 +10,15 @@ use crate::regs::GuestRegs;
 pub const POLL_NS: u64 = 10_000_000;
 
 /// Arm the platform timer for the earliest guest deadline (or the next poll).
+/// On a real Xen the guest's timers are Xen's: Cocoon's own timer only polls
+/// the console it serves, or the host's events when they come without an interrupt.
 pub fn program_timer<P: Platform>(d: &mut Domain, p: &mut P) {
     let now = p.now_ns();
+    if let Some(f) = d.forward {
+        let poll = f.local_console.is_some() || p.host_events_polled();
+        p.set_timer(poll.then_some(now + POLL_NS));
+        return;
+    }
     let mut next = now + POLL_NS;
     if let Some(t) = d.vcpu.singleshot {
         next = next.min(t);
@@ -24,6 +31,13 @@ pub fn program_timer<P: Platform>(d: &mut Domain, p: &mut P) {
 
 /// Expire the guest's timers, move console input in and output out.
 pub fn tick<P: Platform>(d: &mut Domain, p: &mut P) {
+    if d.forward.is_some() {
+        if d.local_console_port().is_some() {
+            poll_console(d, p);
+        }
+        program_timer(d, p);
+        return;
+    }
     let now = p.now_ns();
     let mut fire = false;
     if d.vcpu.singleshot.is_some_and(|t| t <= now) {
@@ -130,6 +144,7 @@ pub fn sched_op<P: Platform>(d: &mut Domain, p: &mut P, _regs: &mut GuestRegs, c
             }
             Err(Fault) => -XEN_EFAULT,
         },
+        SCHEDOP_poll if d.forward.is_some() => super::forward::pass(p, __HYPERVISOR_sched_op, [cmd, arg, 0, 0, 0]),
         SCHEDOP_poll => -XEN_ENOSYS,
         other => unknown_op("sched_op", other),
     }

@@ -95,6 +95,9 @@ const LX_DISALLOW: u64 = _PAGE_PSE;
 /// The whole frame table, indexed by machine frame.
 pub struct FrameTable {
     info: Vec<FrameInfo>,
+    /// Frames above the table (a real Xen's special pages, such as the xenstore
+    /// and console rings): shared with the guest, never typed.
+    shared_above: Vec<u64>,
     /// Cocoon's L4 entries for slots 256..=271, written into every guest L4.
     pub hypervisor_l4: [u64; 16],
 }
@@ -106,7 +109,7 @@ fn entry_mfn(e: u64) -> u64 {
 
 impl FrameTable {
     pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
-        FrameTable { info: vec![EMPTY; max_mfn as usize + 1], hypervisor_l4 }
+        FrameTable { info: vec![EMPTY; max_mfn as usize + 1], shared_above: Vec::new(), hypervisor_l4 }
     }
 
     pub fn len(&self) -> u64 {
@@ -117,8 +120,14 @@ impl FrameTable {
         self.info.is_empty()
     }
 
+    /// Record who owns `mfn`. A frame above the table can only be shared with the guest.
     pub fn set_owner(&mut self, mfn: u64, owner: Owner) {
-        self.info[mfn as usize].owner = owner;
+        match self.info.get_mut(mfn as usize) {
+            Some(f) => f.owner = owner,
+            None if owner == Owner::None => self.shared_above.retain(|&m| m != mfn),
+            None if !self.shared_above.contains(&mfn) => self.shared_above.push(mfn),
+            None => {}
+        }
     }
 
     pub fn get(&self, mfn: u64) -> Option<&FrameInfo> {
@@ -130,7 +139,10 @@ impl FrameTable {
     }
 
     fn mappable(&self, mfn: u64) -> bool {
-        matches!(self.get(mfn), Some(f) if f.owner != Owner::None)
+        match self.get(mfn) {
+            Some(f) => f.owner != Owner::None,
+            None => self.shared_above.contains(&mfn),
+        }
     }
 
     /// Adjust a guest L1 entry the way Xen does for a 64-bit PV guest: the
@@ -164,7 +176,8 @@ impl FrameTable {
             return Err(MmError::NotOwned(mfn));
         }
         if e & _PAGE_RW != 0 {
-            let f = &mut self.info[mfn as usize];
+            // Frames above the table are never page tables: nothing to count.
+            let Some(f) = self.info.get_mut(mfn as usize) else { return Ok(()) };
             if f.type_count > 0 && f.ty != PageType::None {
                 return Err(MmError::WritableTable(mfn));
             }
@@ -408,6 +421,21 @@ mod tests {
         ft.put_type(&mut mem, 10);
         assert_eq!(ft.get(20).unwrap().writable, 0);
         ft.get_type(&mut mem, 20, PageType::L1).unwrap();
+    }
+
+    #[test]
+    fn frames_above_the_table_are_shared_only_once_given() {
+        let (mut ft, mut mem) = setup();
+        let ring = 0xfeffc;
+        mem.write_u64(14, 0, e(ring, _PAGE_PRESENT | _PAGE_RW));
+        assert_eq!(ft.get_type(&mut mem, 14, PageType::L1), Err(MmError::NotOwned(ring)));
+        ft.set_owner(ring, Owner::SharedWithGuest);
+        ft.get_type(&mut mem, 14, PageType::L1).unwrap();
+        assert!(!ft.owned_by_guest(ring), "shared, not the guest's RAM");
+        assert_eq!(ft.get_type(&mut mem, ring, PageType::L1), Err(MmError::NotOwned(ring)), "never a table");
+        ft.put_type(&mut mem, 14);
+        ft.set_owner(ring, Owner::None);
+        assert_eq!(ft.get_type(&mut mem, 14, PageType::L1), Err(MmError::NotOwned(ring)));
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! Cocoon on a real Xen: the bring-up (hypercall page, Cocoon's log on the
+//! domain's PV console, what the host offers and how its events arrive) and
+//! the preparation of a domain whose event channels, grant table, timers,
+//! shared_info, xenstore and console are the real Xen's (issue 6).
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use alloc::format;
+use alloc::string::String;
+use hvm_glue::xen_detect::XenInfo;
+use hvm_glue::xen_host::{self, Compat, Delivery, XenHost};
+use hvm_glue::xen_hvm;
+use log::{error, info};
+use shim_core::abi::*;
+use shim_core::domain::Forward;
+
+/// The vector Xen raises Cocoon's event interrupt on.
+pub const UPCALL_VECTOR: u8 = 0xf3;
+
+/// Set when the upcall interrupt arrives while Cocoon itself runs (it wakes `hlt`).
+pub static UPCALL_FIRED: AtomicBool = AtomicBool::new(false);
+/// The host's events come without an interrupt: Cocoon polls for them.
+static POLLED: AtomicBool = AtomicBool::new(false);
+/// The upcall interrupt goes through the local APIC and needs an EOI.
+static NEEDS_EOI: AtomicBool = AtomicBool::new(false);
+
+pub fn host_events_polled() -> bool {
+    POLLED.load(Ordering::Relaxed)
+}
+
+pub fn upcall_needs_eoi() -> bool {
+    NEEDS_EOI.load(Ordering::Relaxed)
+}
+
+/// The hypercall page, Cocoon's log on the PV console, then the host's offer.
+pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
+    let layout = core::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
+    // SAFETY: a page-sized, page-aligned allocation; it stays Cocoon's for good.
+    let page = unsafe { alloc::alloc::alloc_zeroed(layout) } as u64;
+    if page == 0 {
+        error!("xen: no memory for the hypercall page");
+        return None;
+    }
+    xen_hvm::install_hypercall_page(x, page, hvm_glue::layout::virt_to_phys(page));
+    match xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12)) {
+        Some((pfn, port)) => {
+            info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {pfn:#x}, port {port})")
+        }
+        None => info!("xen: hypercall page installed; this domain has no PV console"),
+    }
+    let host = xen_host::bring_up(UPCALL_VECTOR, compat);
+    POLLED.store(host.delivery == Delivery::Polled, Ordering::Relaxed);
+    NEEDS_EOI.store(matches!(host.delivery, Delivery::UpcallVector(_)), Ordering::Relaxed);
+    info!("xen: {host}{}", if compat == Compat::Xen34 { " (cocoon.compat=3.4)" } else { "" });
+    Some(host)
+}
+
+/// Where the guest's console is on a real Xen.
+#[derive(Clone, Copy, Debug)]
+pub enum GuestConsole {
+    /// The domain's own PV console ring (GFN) and port.
+    Host(u64, u32),
+    /// No PV console for the domain: Cocoon serves one on COM1, on a port Xen
+    /// allocated (so it cannot collide with the guest's).
+    Local(u32),
+}
+
+/// What the domain builder and the domain need to run a forwarded guest.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardPlan {
+    pub forward: Forward,
+    pub store: (u64, u32),
+    pub console: GuestConsole,
+}
+
+impl ForwardPlan {
+    /// The real Xen's ring pages the guest maps (not guest RAM).
+    pub fn ring_gfns(&self) -> ([u64; 2], usize) {
+        match self.console {
+            GuestConsole::Host(gfn, _) => ([self.store.0, gfn], 2),
+            GuestConsole::Local(_) => ([self.store.0, 0], 1),
+        }
+    }
+}
+
+#[repr(C)]
+struct AllocUnbound {
+    dom: u16,
+    remote_dom: u16,
+    port: u32,
+}
+
+/// A port of this domain's that nothing else can use: unbound, for ourselves.
+fn reserve_port() -> Result<u32, i64> {
+    let mut a = AllocUnbound { dom: DOMID_SELF, remote_dom: DOMID_SELF, port: 0 };
+    match xen_hvm::hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, &mut a as *mut _ as u64) {
+        Some(0) => Ok(a.port),
+        Some(rc) => Err(rc),
+        None => Err(-XEN_ENOSYS),
+    }
+}
+
+/// Make the real shared_info the guest's (at `shared_info_gfn`) and decide
+/// where its xenstore and console are.
+pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, String> {
+    let store = host.store.ok_or("the domain has no xenstore ring")?;
+    xen_host::add_to_physmap(XENMAPSPACE_shared_info, 0, shared_info_gfn)
+        .map_err(|rc| format!("cannot map shared_info (XENMEM_add_to_physmap: {rc})"))?;
+    let console = match host.console {
+        Some((gfn, port)) => GuestConsole::Host(gfn, port),
+        None => GuestConsole::Local(reserve_port().map_err(|rc| format!("cannot reserve a console port ({rc})"))?),
+    };
+    let local_console = match console {
+        GuestConsole::Local(p) => Some(p),
+        GuestConsole::Host(..) => None,
+    };
+    let forward = Forward { level: host.delivery.level(), held: false, local_console };
+    info!(
+        "xen: forwarding the guest's events, grants and timers; shared_info at gfn {shared_info_gfn:#x}; xenstore gfn \
+         {:#x} port {}; console {}",
+        store.0,
+        store.1,
+        match console {
+            GuestConsole::Host(g, p) => format!("gfn {g:#x} port {p} (the domain's PV console)"),
+            GuestConsole::Local(p) => format!("on COM1 through Cocoon (port {p})"),
+        }
+    );
+    Ok(ForwardPlan { forward, store, console })
+}

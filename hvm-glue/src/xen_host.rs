@@ -1,0 +1,202 @@
+//! Cocoon as a guest of a real Xen: what this Xen offers (version, features),
+//! how its events reach Cocoon (the best mechanism available, each choice
+//! logged), and the resources the PV guest will use directly (shared_info,
+//! grant frames, the xenstore and console rings and ports).
+//!
+//! Every call here has a fallback for Xen versions that lack it; nothing
+//! assumes more than Xen 3.4 without checking.
+
+use core::fmt;
+
+use shim_core::abi::*;
+
+use crate::xen_hvm::{get_param, hypercall2};
+
+/// How Xen raises Cocoon's event interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// `HVMOP_set_evtchn_upcall_vector` (Xen 4.6+): an edge through the local APIC.
+    UpcallVector(u8),
+    /// `HVM_PARAM_CALLBACK_IRQ` of the vector type (`XENFEAT_hvm_callback_vector`):
+    /// injected while `evtchn_upcall_pending` is set (level-like), no EOI.
+    CallbackVector(u8),
+    /// No interrupt: Cocoon polls `evtchn_upcall_pending` from its own timer.
+    Polled,
+}
+
+impl Delivery {
+    /// Does Xen keep interrupting while `evtchn_upcall_pending` stays set?
+    pub fn level(self) -> bool {
+        matches!(self, Delivery::CallbackVector(_))
+    }
+}
+
+/// `cocoon.compat=`: pretend to be on an older Xen, to exercise fallbacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compat {
+    #[default]
+    None,
+    /// Xen 3.4's interfaces: no upcall vector, no callback vector, no console param.
+    Xen34,
+}
+
+/// What Cocoon found on the Xen underneath.
+#[derive(Clone, Copy, Debug)]
+pub struct XenHost {
+    pub major: u32,
+    pub minor: u32,
+    /// XENVER_get_features submap 0.
+    pub features: u32,
+    pub delivery: Delivery,
+    /// The domain's xenstore ring (GFN) and port.
+    pub store: Option<(u64, u32)>,
+    /// The domain's PV console ring (GFN) and port (absent before Xen 4.x HVM consoles).
+    pub console: Option<(u64, u32)>,
+}
+
+impl XenHost {
+    pub fn has_feature(&self, bit: u32) -> bool {
+        bit < 32 && self.features & (1 << bit) != 0
+    }
+}
+
+impl fmt::Display for XenHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Xen {}.{}, features {:#x}, events by ", self.major, self.minor, self.features)?;
+        match self.delivery {
+            Delivery::UpcallVector(v) => write!(f, "per-vCPU upcall vector {v:#x}")?,
+            Delivery::CallbackVector(v) => write!(f, "callback vector {v:#x}")?,
+            Delivery::Polled => write!(f, "polling")?,
+        }
+        match self.store {
+            Some((gfn, port)) => write!(f, ", xenstore gfn {gfn:#x} port {port}")?,
+            None => write!(f, ", no xenstore")?,
+        }
+        match self.console {
+            Some((gfn, port)) => write!(f, ", console gfn {gfn:#x} port {port}"),
+            None => write!(f, ", no PV console"),
+        }
+    }
+}
+
+#[repr(C)]
+struct HvmParamSet {
+    domid: u16,
+    _pad: u16,
+    index: u32,
+    value: u64,
+}
+const _: () = assert!(core::mem::size_of::<HvmParamSet>() == 16);
+
+#[repr(C)]
+struct UpcallVector {
+    vcpu: u32,
+    vector: u8,
+}
+const _: () = assert!(core::mem::size_of::<UpcallVector>() == 8);
+
+#[repr(C)]
+struct AddToPhysmap {
+    domid: u16,
+    size: u16,
+    space: u32,
+    idx: u64,
+    gpfn: u64,
+}
+const _: () = assert!(core::mem::size_of::<AddToPhysmap>() == 24);
+
+#[repr(C)]
+struct FeatureInfo {
+    submap_idx: u32,
+    submap: u32,
+}
+
+fn set_param(index: u32, value: u64) -> i64 {
+    let p = HvmParamSet { domid: DOMID_SELF, _pad: 0, index, value };
+    hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_param, &p as *const _ as u64).unwrap_or(-XEN_ENOSYS)
+}
+
+/// `XENMEM_add_to_physmap`: put `space`'s frame `idx` at `gpfn` in this domain.
+pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
+    let a = AddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
+    match hypercall2(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, &a as *const _ as u64) {
+        Some(0) => Ok(()),
+        Some(rc) => Err(rc),
+        None => Err(-XEN_ENOSYS),
+    }
+}
+
+/// Choose the event delivery: the per-vCPU vector, else the callback vector,
+/// else polling. With the vector, HVM_PARAM_CALLBACK_IRQ is set as well, so
+/// the toolstack sees a guest with PV drivers (`xl shutdown` needs that).
+fn choose_delivery(features: u32, vector: u8, compat: Compat) -> Delivery {
+    let callback_vector = features & (1 << XENFEAT_hvm_callback_vector) != 0;
+    if compat == Compat::None {
+        let v = UpcallVector { vcpu: 0, vector };
+        let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector, &v as *const _ as u64);
+        if rc == Some(0) {
+            if callback_vector {
+                let _ = set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | vector as u64);
+            }
+            return Delivery::UpcallVector(vector);
+        }
+        log::info!("xen: no per-vCPU upcall vector ({}), trying the callback vector", rc.unwrap_or(-XEN_ENOSYS));
+        if callback_vector {
+            let rc = set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | vector as u64);
+            if rc == 0 {
+                return Delivery::CallbackVector(vector);
+            }
+            log::info!("xen: callback vector refused ({rc})");
+        }
+    }
+    Delivery::Polled
+}
+
+/// Find out what this Xen offers and set up event delivery on `vector`.
+pub fn bring_up(vector: u8, compat: Compat) -> XenHost {
+    let v = hypercall2(__HYPERVISOR_xen_version, XENVER_version, 0).unwrap_or(0) as u32;
+    let mut fi = FeatureInfo { submap_idx: 0, submap: 0 };
+    let features = match hypercall2(__HYPERVISOR_xen_version, XENVER_get_features, &mut fi as *mut _ as u64) {
+        Some(0) => fi.submap,
+        _ => 0,
+    };
+    let features = if compat == Compat::Xen34 { features & !(1 << XENFEAT_hvm_callback_vector) } else { features };
+    let delivery = choose_delivery(features, vector, compat);
+    let ring = |pfn_param, port_param| {
+        let gfn = get_param(pfn_param).filter(|&g| g != 0)?;
+        Some((gfn, get_param(port_param)? as u32))
+    };
+    let store = ring(HVM_PARAM_STORE_PFN, HVM_PARAM_STORE_EVTCHN);
+    let console = if compat == Compat::Xen34 { None } else { ring(HVM_PARAM_CONSOLE_PFN, HVM_PARAM_CONSOLE_EVTCHN) };
+    XenHost { major: v >> 16, minor: v & 0xffff, features, delivery, store, console }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_names_every_choice() {
+        let h = XenHost {
+            major: 4,
+            minor: 17,
+            features: 0x1f0,
+            delivery: Delivery::UpcallVector(0xf3),
+            store: Some((0xfeffc, 1)),
+            console: None,
+        };
+        assert_eq!(
+            h.to_string(),
+            "Xen 4.17, features 0x1f0, events by per-vCPU upcall vector 0xf3, xenstore gfn 0xfeffc port 1, no PV console"
+        );
+        assert!(h.has_feature(XENFEAT_hvm_callback_vector) && !h.has_feature(XENFEAT_dom0));
+        assert!(Delivery::CallbackVector(1).level() && !Delivery::UpcallVector(1).level());
+    }
+
+    #[test]
+    fn without_a_hypercall_page_everything_falls_back() {
+        let h = bring_up(0xf3, Compat::None);
+        assert_eq!(h.delivery, Delivery::Polled);
+        assert!(h.store.is_none() && h.console.is_none());
+    }
+}

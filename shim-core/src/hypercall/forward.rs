@@ -1,0 +1,148 @@
+//! Forwarding to the Xen underneath (issue 6). On a real Xen the PV guest's
+//! event channels, grant table, timers and shared_info are the HVM domain's
+//! own: a guest "MFN" is Cocoon's GFN, and while Cocoon handles a hypercall
+//! the guest's page tables are loaded, so the guest's pointers mean the same
+//! to Xen as to Cocoon. Most operations are therefore passed on unchanged;
+//! what needs Cocoon (grant frames in its physmap, the guest's idea of its
+//! vCPU, ports Cocoon serves itself) is handled here.
+
+use crate::abi::*;
+use crate::domain::{Domain, NR_GRANT_FRAMES};
+use crate::platform::Platform;
+
+/// Pass a hypercall on; -ENOSYS when there is no Xen to pass it to.
+pub fn pass<P: Platform>(p: &mut P, nr: u64, args: [u64; 5]) -> i64 {
+    p.xen_hypercall(nr, args).unwrap_or(-XEN_ENOSYS)
+}
+
+/// `XENMEM_add_to_physmap` for this domain (`struct xen_add_to_physmap`).
+#[repr(C)]
+struct AddToPhysmap {
+    domid: u16,
+    size: u16,
+    space: u32,
+    idx: u64,
+    gpfn: u64,
+}
+const _: () = assert!(core::mem::size_of::<AddToPhysmap>() == 24);
+
+pub fn add_to_physmap<P: Platform>(p: &mut P, space: u32, idx: u64, gpfn: u64) -> i64 {
+    let a = AddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
+    pass(p, __HYPERVISOR_memory_op, [XENMEM_add_to_physmap, &a as *const _ as u64, 0, 0, 0])
+}
+
+/// `event_channel_op`: every port is Xen's, except the one Cocoon may serve
+/// itself (the console, when the host has no PV console for the guest).
+pub fn event_channel_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    if let Some(local) = d.local_console_port() {
+        // Operations naming a port: send, close, status, unmask, bind_vcpu all
+        // start with it (`evtchn_port_t port` at offset 0).
+        if matches!(cmd, EVTCHNOP_send | EVTCHNOP_unmask | EVTCHNOP_status | EVTCHNOP_bind_vcpu | EVTCHNOP_close) {
+            let off = if cmd == EVTCHNOP_status { 4 } else { 0 };
+            if Domain::read_guest::<P, u32>(p, arg + off) == Ok(local) {
+                return super::events::event_channel_op(d, p, cmd, arg);
+            }
+        }
+    }
+    pass(p, __HYPERVISOR_event_channel_op, [cmd, arg, 0, 0, 0])
+}
+
+/// `grant_table_op`: the grant frames are mapped into Cocoon's frames on
+/// `setup_table` (XENMAPSPACE_grant_table), and the guest is told those
+/// frames; everything else is Xen's.
+pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64, count: u64) -> i64 {
+    if cmd != GNTTABOP_setup_table {
+        return pass(p, __HYPERVISOR_grant_table_op, [cmd, uop, count, 0, 0]);
+    }
+    // {u16 dom; u32 nr_frames @4; i16 status @8; handle frame_list @16}
+    for i in 0..count {
+        let base = uop + i * 24;
+        let Ok([dom_nr, _, list]) = Domain::read_guest::<P, [u64; 3]>(p, base) else {
+            return -XEN_EFAULT;
+        };
+        let (dom, nr) = (dom_nr as u16, (dom_nr >> 32) as usize);
+        let mut status: i16 = 0;
+        if dom != DOMID_SELF && dom != 0 {
+            status = -2; // GNTST_bad_domain
+        } else if nr > NR_GRANT_FRAMES {
+            status = -1; // GNTST_general_error
+        } else {
+            for f in d.grant_frames_set_up..nr {
+                let rc = add_to_physmap(p, XENMAPSPACE_grant_table, f as u64, d.grant_mfns[f]);
+                if rc != 0 {
+                    log::warn!("grant frame {f}: XENMEM_add_to_physmap failed ({rc})");
+                    status = -1;
+                    break;
+                }
+                d.grant_frames_set_up = f + 1;
+            }
+            for f in 0..nr.min(d.grant_frames_set_up) {
+                if Domain::write_guest(p, list + f as u64 * 8, &d.grant_mfns[f]).is_err() {
+                    return -XEN_EFAULT;
+                }
+            }
+        }
+        if Domain::write_guest(p, base + 8, &status).is_err() {
+            return -XEN_EFAULT;
+        }
+    }
+    0
+}
+
+/// `vcpu_op`: Xen runs the guest's timers (VIRQ_TIMER comes from it) and
+/// knows its vcpu_info; the runstate area stays Cocoon's (Xen would write it
+/// through whichever page tables are loaded when it deschedules the vCPU).
+pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    match cmd {
+        VCPUOP_set_periodic_timer
+        | VCPUOP_stop_periodic_timer
+        | VCPUOP_set_singleshot_timer
+        | VCPUOP_stop_singleshot_timer
+            if vcpu == 0 =>
+        {
+            pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0])
+        }
+        VCPUOP_register_vcpu_info if vcpu == 0 => {
+            let Ok([mfn, offset]) = Domain::read_guest::<P, [u64; 2]>(p, arg) else {
+                return -XEN_EFAULT;
+            };
+            let offset = offset as u32 as u64;
+            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || !d.frames.owned_by_guest(mfn) {
+                return -XEN_EINVAL;
+            }
+            let rc = pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0]);
+            if rc == 0 {
+                d.vcpu.vcpu_info_maddr = (mfn << PAGE_SHIFT) | offset;
+                d.vcpu.vcpu_info_registered = true;
+            }
+            rc
+        }
+        _ => super::vcpu::vcpu_op(d, p, cmd, vcpu, arg),
+    }
+}
+
+/// `set_timer_op` (not in Xen's HVM hypercall table): the same deadline as a
+/// single-shot vCPU timer.
+pub fn set_timer_op<P: Platform>(p: &mut P, deadline: u64) -> i64 {
+    let t: [u64; 2] = [deadline, 0];
+    let cmd = if deadline == 0 { VCPUOP_stop_singleshot_timer } else { VCPUOP_set_singleshot_timer };
+    pass(p, __HYPERVISOR_vcpu_op, [cmd, 0, &t as *const _ as u64, 0, 0])
+}
+
+/// The host raised Cocoon's event interrupt. With a level-like delivery Xen
+/// keeps raising it while `evtchn_upcall_pending` is set, which would stop
+/// the guest running while it has events masked: Cocoon takes the flag and
+/// gives it back when the guest unmasks (see `Domain::deliver_events`).
+pub fn host_upcall<P: Platform>(d: &mut Domain, p: &mut P) {
+    let Some(f) = d.forward.as_ref() else { return };
+    if !f.level {
+        return;
+    }
+    let vi = d.vcpu_info(p);
+    if vi.evtchn_upcall_mask != 0 && vi.evtchn_upcall_pending != 0 {
+        vi.evtchn_upcall_pending = 0;
+        if let Some(f) = d.forward.as_mut() {
+            f.held = true;
+        }
+    }
+}
