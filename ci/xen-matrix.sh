@@ -5,7 +5,9 @@
 #   ci/xen-matrix.sh [bullseye|bookworm|trixie ...]   (default: all three)
 # Env: COCOON_MATRIX_ICOUNT=1 adds -icount shift=0 (instruction-counted time:
 # repeatable figures, not real speed); COCOON_MATRIX_GUESTS="pv cocoon" runs only
-# those rows; COCOON_MATRIX_REQUIRE="pv cocoon" makes the exit status fail unless
+# those rows; COCOON_MATRIX_STREAM=1 copies each guest's console to the serial
+# log as it comes; COCOON_MATRIX_COCOON_OPTS adds options to Cocoon's command
+# line; COCOON_MATRIX_REQUIRE="pv cocoon" makes the exit status fail unless
 # those rows are ok in every column run; COCOON_MATRIX_CPU overrides the QEMU CPU.
 # Logs stay in target/xen-matrix/.
 set -uo pipefail
@@ -36,6 +38,7 @@ run_column() {
   target/release/cocoon-image bundle "$kernels/bookworm/vmlinuz" --initrd "$guest_initrd" \
     --cmdline "console=hvc0" -o "$ov/matrix/cocoon-bundle.bin" >/dev/null || return 1
   echo "$xv" >"$ov/matrix/xen-version"
+  [ "${COCOON_MATRIX_STREAM:-0}" = 1 ] && touch "$ov/matrix/stream"
   install -m 755 ci/xen-matrix/dom0-init "$ov/init"
   printf '# timeout=180\nname="pv"\ntype="pv"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0"\n' >"$ov/matrix/guests/1-pv.cfg"
   if [ -n "$shim" ]; then
@@ -44,11 +47,11 @@ run_column() {
   printf '# timeout=300\nname="hvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\ncmdline="console=ttyS0 earlyprintk=serial,ttyS0,115200"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/hvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' >"$ov/matrix/guests/3-hvm.cfg"
   # Cocoon wrapping the same PV kernel, as a PVH guest, with its standalone backend
   # (forwarding to the Xen underneath is issue 6); its console is the domain's PV console.
-  printf '# timeout=240\nname="cocoon"\ntype="pvh"\nmemory=512\nkernel="/matrix/cocoon.elf"\nramdisk="/matrix/cocoon-bundle.bin"\ntsc_mode="native"\n' >"$ov/matrix/guests/4-cocoon.cfg"
+  printf '# timeout=240\nname="cocoon"\ntype="pvh"\nmemory=512\nkernel="/matrix/cocoon.elf"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/4-cocoon.cfg"
   # Cocoon as an HVM domain, as operators run it: its bzImage form started by the
   # device model's direct kernel boot, the bundle as the ramdisk.
   target/release/cocoon-image bzimage "$fw" -o "$ov/matrix/cocoon.bzImage" >/dev/null || return 1
-  printf '# timeout=240\nname="cocoonhvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline=""\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' >"$ov/matrix/guests/5-cocoonhvm.cfg"
+  printf '# timeout=240\nname="cocoonhvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm.cfg"
   if [ -n "${COCOON_MATRIX_GUESTS:-}" ]; then
     for f in "$ov"/matrix/guests/*.cfg; do
       n=$(sed -n 's/^name="\(.*\)"/\1/p' "$f")

@@ -18,7 +18,7 @@ use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::{gdt, trap_entry};
 use crate::hw::{Hw, TIMER_FIRED};
 use crate::memory::MemoryPlan;
-use crate::xen::{ForwardPlan, GuestConsole, UPCALL_FIRED, UPCALL_VECTOR};
+use crate::xen::{ForwardPlan, UPCALL_FIRED, UPCALL_VECTOR};
 
 static mut DOMAIN: Option<Domain> = None;
 
@@ -71,17 +71,26 @@ fn build_m2p(max_mfn: u64, extras: &[(u64, u64)]) -> (&'static mut [u64], u64, u
         map_page(i, m2p_mfn + i);
     }
     let mut span = entries as u64;
+    // One page per 512 MFNs: extras sharing a page share it.
+    let mut extra_pages: alloc::vec::Vec<(u64, u64)> = alloc::vec::Vec::new();
     for &(mfn, pfn) in extras {
         let pi = mfn / 512;
         if pi < pages as u64 {
             continue; // inside the dense table: the domain fills it in
         }
-        let (va, page_mfn) = alloc_frames(1);
-        // SAFETY: a fresh page of 512 entries.
-        let page = unsafe { core::slice::from_raw_parts_mut(va as *mut u64, 512) };
-        page.fill(INVALID_MFN);
-        page[(mfn % 512) as usize] = pfn;
-        map_page(pi, page_mfn);
+        let va = match extra_pages.iter().find(|(p, _)| *p == pi) {
+            Some(&(_, va)) => va,
+            None => {
+                let (va, page_mfn) = alloc_frames(1);
+                // SAFETY: a fresh page of 512 entries.
+                unsafe { core::slice::from_raw_parts_mut(va as *mut u64, 512) }.fill(INVALID_MFN);
+                map_page(pi, page_mfn);
+                extra_pages.push((pi, va));
+                va
+            }
+        };
+        // SAFETY: `va` is one of the extra M2P pages allocated above.
+        unsafe { *(va as *mut u64).add((mfn % 512) as usize) = pfn };
         span = span.max(mfn + 1);
     }
     // SAFETY: the dense table is `entries` u64s of freshly allocated frames.
@@ -180,10 +189,6 @@ pub fn start(
         ..Default::default()
     };
     log::info!("starting the guest at {:#x}", regs.rip);
-    if fwd.is_some_and(|f| matches!(f.console, GuestConsole::Host(..))) {
-        // The PV console is the guest's now: Cocoon logs on COM1 only.
-        hvm_glue::xen_hvm::release_console();
-    }
     // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
     unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
     // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.

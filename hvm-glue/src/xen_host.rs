@@ -127,17 +127,19 @@ pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
 }
 
 /// Choose the event delivery: the per-vCPU vector, else the callback vector,
-/// else polling. With the vector, HVM_PARAM_CALLBACK_IRQ is set as well, so
-/// the toolstack sees a guest with PV drivers (`xl shutdown` needs that).
+/// else polling.
 fn choose_delivery(features: u32, vector: u8, compat: Compat) -> Delivery {
     let callback_vector = features & (1 << XENFEAT_hvm_callback_vector) != 0;
     if compat == Compat::None {
         let v = UpcallVector { vcpu: 0, vector };
         let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector, &v as *const _ as u64);
         if rc == Some(0) {
-            if callback_vector {
-                let _ = set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | vector as u64);
-            }
+            // A non-zero HVM_PARAM_CALLBACK_IRQ tells the toolstack the guest has PV
+            // drivers (`xl shutdown` checks it). Not the vector type: Xen would then
+            // inject it for as long as evtchn_upcall_pending is set. GSI 1 (the
+            // keyboard's, never raised: the per-vCPU vector takes precedence) is
+            // what Linux uses for the same purpose.
+            let _ = set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_GSI << 56) | 1);
             return Delivery::UpcallVector(vector);
         }
         log::info!("xen: no per-vCPU upcall vector ({}), trying the callback vector", rc.unwrap_or(-XEN_ENOSYS));

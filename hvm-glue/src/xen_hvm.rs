@@ -111,7 +111,10 @@ fn evtchn_send(port: u32) {
     let _ = hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_send, &p as *const u32 as u64);
 }
 
-/// This domain's PV console ring (`io/console.h`), as its frontend.
+/// This domain's PV console ring (`io/console.h`), as its frontend. When the
+/// guest is given the same ring, both write to it: never at the same time
+/// (Cocoon runs only while the guest is stopped in a hypercall or trap), and
+/// the guest's driver reads the indices afresh on every write.
 pub struct XenConsole {
     ring: *mut u8,
     port: u32,
@@ -170,11 +173,6 @@ pub fn init_console(ring_va: impl Fn(u64) -> u64) -> Option<(u64, u32)> {
     let port = get_param(HVM_PARAM_CONSOLE_EVTCHN)? as u32;
     *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port });
     Some((pfn, port))
-}
-
-/// Stop writing Cocoon's log to the PV console (the guest owns it now).
-pub fn release_console() {
-    *XEN_CONSOLE.lock() = None;
 }
 
 /// Write to the Xen console if there is one (the fault path may break a held lock).

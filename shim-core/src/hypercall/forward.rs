@@ -12,7 +12,9 @@ use crate::platform::Platform;
 
 /// Pass a hypercall on; -ENOSYS when there is no Xen to pass it to.
 pub fn pass<P: Platform>(p: &mut P, nr: u64, args: [u64; 5]) -> i64 {
-    p.xen_hypercall(nr, args).unwrap_or(-XEN_ENOSYS)
+    let rc = p.xen_hypercall(nr, args).unwrap_or(-XEN_ENOSYS);
+    log::trace!("forwarded hypercall {nr} {:x?} = {rc}", &args[..3]);
+    rc
 }
 
 /// `XENMEM_add_to_physmap` for this domain (`struct xen_add_to_physmap`).
