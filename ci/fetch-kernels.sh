@@ -6,6 +6,9 @@
 #                       lz4/xz tools, independently of Cocoon's decompressors)
 #   SUITE/readelf-n.txt `readelf -n vmlinux`, the reference for note parsing
 #   SUITE/package       the package file name (the cache key)
+#   SUITE/modules/      the PV block and network frontends (xen-blkfront,
+#                       xen-netfront) and what they depend on, uncompressed, in
+#                       load order (modules/order); the cloud kernels build them as modules
 #   SUITE/variants/     (first suite only) the same kernel re-packed by the system's
 #                       own compressors: bzImages with xz (BCJ, as Linux's xz_wrap),
 #                       lzma, zstd and gzip payloads, and a whole-file gzip ELF
@@ -51,7 +54,8 @@ for suite in $SUITES; do
   ver=$(apt-cache "${APT_OPTS[@]}" show "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -1)
   key="${pkg}_${ver}"
   dest=$OUT/$suite
-  if [ -f "$dest/package" ] && [ "$(cat "$dest/package")" = "$key" ] && [ -s "$dest/vmlinux" ]; then
+  if [ -f "$dest/package" ] && [ "$(cat "$dest/package")" = "$key" ] && [ -s "$dest/vmlinux" ] &&
+    [ -s "$dest/modules/order" ]; then
     log "$suite: $key (cached)"
     continue
   fi
@@ -63,6 +67,28 @@ for suite in $SUITES; do
   cp "$tmp"/x/boot/vmlinuz-* "$dest/vmlinuz"
   python3 ci/extract-vmlinux.py "$dest/vmlinuz" "$dest/vmlinux"
   readelf -n "$dest/vmlinux" >"$dest/readelf-n.txt"
+  # The PV frontends and their dependencies (modinfo's depends=), in load order.
+  mdir=$(echo "$tmp"/x/lib/modules/*)
+  mkdir -p "$dest/modules"
+  : >"$dest/modules/order"
+  add_module() {
+    local name=$1 file base dep
+    file=$(find "$mdir" -name "$name.ko*" -o -name "$(echo "$name" | tr _ -).ko*" | head -1)
+    [ -n "$file" ] || { log "$suite: no module $name"; return 1; }
+    base=$(basename "$file" | sed 's/\.\(xz\|zst\)$//')
+    grep -qx "$base" "$dest/modules/order" && return 0
+    case "$file" in
+      *.xz) xz -dc "$file" >"$dest/modules/$base" ;;
+      *.zst) zstd -qdc "$file" >"$dest/modules/$base" ;;
+      *) cp "$file" "$dest/modules/$base" ;;
+    esac
+    # Dependencies first: the "depends=" string of the module's .modinfo.
+    for dep in $(tr '\0' '\n' <"$dest/modules/$base" | sed -n 's/^depends=//p' | tr ',' ' '); do
+      add_module "$dep" || return 1
+    done
+    echo "$base" >>"$dest/modules/order"
+  }
+  add_module xen-blkfront && add_module xen-netfront || exit 1
   if [ "$suite" = "$(echo $SUITES | cut -d' ' -f1)" ]; then
     log "$suite: re-packing in other formats (about 40 s)"
     v=$dest/variants

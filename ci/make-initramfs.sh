@@ -4,6 +4,7 @@
 #   make-initramfs.sh shell  an interactive busybox shell on hvc0
 #   make-initramfs.sh bench  runs guestbench (ci/guestbench) and powers off
 #   make-initramfs.sh matrix a nested-Xen matrix guest: markers and guestbench, then idle
+#                            (or, with matrix.devices=1, the PV disk, network and console)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-test}
@@ -24,6 +25,13 @@ for app in $("$stage/bin/busybox" --list); do
 done
 gcc -O2 -static -o "$stage/bin/guestbench" ci/guestbench/guestbench.c
 cp "$src" "$stage/init"
+# The matrix guest loads the PV disk and network frontends (ci/fetch-kernels.sh).
+if [ "$kind" = matrix ]; then
+  mods=${COCOON_CACHE:-$HOME/.cache/cocoon}/kernels/bookworm/modules
+  [ -s "$mods/order" ] || { echo "no frontend modules in $mods: run ci/fetch-kernels.sh" >&2; exit 1; }
+  mkdir -p "$stage/lib/modules"
+  cp "$mods"/order "$mods"/*.ko "$stage/lib/modules/"
+fi
 chmod 755 "$stage/init"
 mknod -m 600 "$stage/dev/console" c 5 1
 mknod -m 666 "$stage/dev/null" c 1 3

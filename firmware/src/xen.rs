@@ -48,11 +48,43 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
         }
         None => info!("xen: hypercall page installed; this domain has no PV console"),
     }
-    let host = xen_host::bring_up(UPCALL_VECTOR, compat);
+    let mut host = xen_host::bring_up(UPCALL_VECTOR, compat);
+    if host.delivery == Delivery::Polled {
+        match platform_intx() {
+            Ok(d) => host.delivery = d,
+            Err(why) => info!("xen: no platform PCI INTx ({why}): polling for events"),
+        }
+    }
     POLLED.store(host.delivery == Delivery::Polled, Ordering::Relaxed);
-    NEEDS_EOI.store(matches!(host.delivery, Delivery::UpcallVector(_)), Ordering::Relaxed);
+    NEEDS_EOI.store(host.delivery.needs_eoi(), Ordering::Relaxed);
     info!("xen: {host}{}", if compat == Compat::Xen34 { " (cocoon.compat=3.4)" } else { "" });
     Some(host)
+}
+
+/// Events through the Xen platform PCI device's INTx, routed by the I/O APIC
+/// to Cocoon's vector (the mechanism Xen 3.4 has).
+fn platform_intx() -> Result<Delivery, String> {
+    use hvm_glue::ioapic::{IoApic, XEN_HVM_IOAPIC_BASE};
+    use hvm_glue::pci::{self, PortPci, XEN_PLATFORM_DEVICE, XEN_PLATFORM_VENDOR};
+    let dev =
+        pci::find(&PortPci, XEN_PLATFORM_VENDOR, XEN_PLATFORM_DEVICE).ok_or("no Xen platform device on PCI bus 0")?;
+    if dev.pin == 0 {
+        return Err("the platform device has no interrupt pin".into());
+    }
+    let gsi = pci::xen_hvm_intx_gsi(dev.dev, dev.pin);
+    // SAFETY: the I/O APIC's register window (emulated by Xen), in the direct map;
+    // its version register is checked before anything is written.
+    let ioapic = unsafe { IoApic::new(hvm_glue::layout::phys_to_virt(XEN_HVM_IOAPIC_BASE)) };
+    let entries = ioapic.entries().ok_or("no I/O APIC at 0xfec00000")?;
+    if gsi >= entries {
+        return Err(format!("GSI {gsi} is beyond the I/O APIC's {entries} pins"));
+    }
+    // Physical destination: this CPU's initial APIC ID.
+    let apic_id = (core::arch::x86_64::__cpuid(1).ebx >> 24) as u8;
+    ioapic.route_level(gsi, UPCALL_VECTOR, apic_id);
+    xen_host::set_callback_intx(dev.dev, dev.func, dev.pin)
+        .map_err(|rc| format!("HVM_PARAM_CALLBACK_IRQ refused the PCI INTx ({rc})"))?;
+    Ok(Delivery::PlatformIntx { gsi, vector: UPCALL_VECTOR })
 }
 
 /// Where the guest's console is on a real Xen.

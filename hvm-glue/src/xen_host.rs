@@ -20,6 +20,10 @@ pub enum Delivery {
     /// `HVM_PARAM_CALLBACK_IRQ` of the vector type (`XENFEAT_hvm_callback_vector`):
     /// injected while `evtchn_upcall_pending` is set (level-like), no EOI.
     CallbackVector(u8),
+    /// The Xen platform PCI device's INTx (`HVM_PARAM_CALLBACK_IRQ` of the PCI
+    /// type, every Xen since 3.0), routed through the I/O APIC pin `gsi` to the
+    /// vector: level-triggered while vCPU 0's `evtchn_upcall_pending` is set.
+    PlatformIntx { gsi: u32, vector: u8 },
     /// No interrupt: Cocoon polls `evtchn_upcall_pending` from its own timer.
     Polled,
 }
@@ -27,7 +31,12 @@ pub enum Delivery {
 impl Delivery {
     /// Does Xen keep interrupting while `evtchn_upcall_pending` stays set?
     pub fn level(self) -> bool {
-        matches!(self, Delivery::CallbackVector(_))
+        matches!(self, Delivery::CallbackVector(_) | Delivery::PlatformIntx { .. })
+    }
+
+    /// Does the interrupt come through the local APIC (and need an EOI)?
+    pub fn needs_eoi(self) -> bool {
+        matches!(self, Delivery::UpcallVector(_) | Delivery::PlatformIntx { .. })
     }
 }
 
@@ -66,6 +75,7 @@ impl fmt::Display for XenHost {
         match self.delivery {
             Delivery::UpcallVector(v) => write!(f, "per-vCPU upcall vector {v:#x}")?,
             Delivery::CallbackVector(v) => write!(f, "callback vector {v:#x}")?,
+            Delivery::PlatformIntx { gsi, vector } => write!(f, "platform PCI INTx (GSI {gsi}, vector {vector:#x})")?,
             Delivery::Polled => write!(f, "polling")?,
         }
         match self.store {
@@ -80,45 +90,19 @@ impl fmt::Display for XenHost {
 }
 
 #[repr(C)]
-struct HvmParamSet {
-    domid: u16,
-    _pad: u16,
-    index: u32,
-    value: u64,
-}
-const _: () = assert!(core::mem::size_of::<HvmParamSet>() == 16);
-
-#[repr(C)]
-struct UpcallVector {
-    vcpu: u32,
-    vector: u8,
-}
-const _: () = assert!(core::mem::size_of::<UpcallVector>() == 8);
-
-#[repr(C)]
-struct AddToPhysmap {
-    domid: u16,
-    size: u16,
-    space: u32,
-    idx: u64,
-    gpfn: u64,
-}
-const _: () = assert!(core::mem::size_of::<AddToPhysmap>() == 24);
-
-#[repr(C)]
 struct FeatureInfo {
     submap_idx: u32,
     submap: u32,
 }
 
 fn set_param(index: u32, value: u64) -> i64 {
-    let p = HvmParamSet { domid: DOMID_SELF, _pad: 0, index, value };
+    let p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value };
     hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_param, &p as *const _ as u64).unwrap_or(-XEN_ENOSYS)
 }
 
 /// `XENMEM_add_to_physmap`: put `space`'s frame `idx` at `gpfn` in this domain.
 pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
-    let a = AddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
+    let a = XenAddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
     match hypercall2(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, &a as *const _ as u64) {
         Some(0) => Ok(()),
         Some(rc) => Err(rc),
@@ -131,7 +115,7 @@ pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
 fn choose_delivery(features: u32, vector: u8, compat: Compat) -> Delivery {
     let callback_vector = features & (1 << XENFEAT_hvm_callback_vector) != 0;
     if compat == Compat::None {
-        let v = UpcallVector { vcpu: 0, vector };
+        let v = XenHvmEvtchnUpcallVector { vcpu: 0, vector };
         let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector, &v as *const _ as u64);
         if rc == Some(0) {
             // A non-zero HVM_PARAM_CALLBACK_IRQ tells the toolstack the guest has PV
@@ -152,6 +136,16 @@ fn choose_delivery(features: u32, vector: u8, compat: Compat) -> Delivery {
         }
     }
     Delivery::Polled
+}
+
+/// Ask Xen to raise the platform device's INTx for events (`pin` 1 = INTA).
+pub fn set_callback_intx(dev: u8, func: u8, pin: u8) -> Result<(), i64> {
+    let devfn = ((dev as u64) << 3) | func as u64;
+    let value = (HVM_PARAM_CALLBACK_TYPE_PCI_INTX << 56) | devfn << 8 | pin.saturating_sub(1) as u64;
+    match set_param(HVM_PARAM_CALLBACK_IRQ, value) {
+        0 => Ok(()),
+        rc => Err(rc),
+    }
 }
 
 /// Find out what this Xen offers and set up event delivery on `vector`.

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use shim_core::abi::{
     __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_sched_op, EVTCHNOP_send, HVMOP_get_param,
-    SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenconsInterface, DOMID_SELF,
+    SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenHvmParam, XenconsInterface, DOMID_SELF,
     HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE,
 };
 use shim_core::platform::ExitReason;
@@ -91,18 +91,10 @@ pub fn shutdown(reason: ExitReason) -> Option<i64> {
     hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &arg as *const u32 as u64)
 }
 
-#[repr(C)]
-struct HvmParam {
-    domid: u16,
-    _pad: u16,
-    index: u32,
-    value: u64,
-}
-
 /// `HVMOP_get_param` for this domain.
 pub fn get_param(index: u32) -> Option<u64> {
-    let mut p = HvmParam { domid: DOMID_SELF, _pad: 0, index, value: 0 };
-    let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_get_param, &mut p as *mut HvmParam as u64)?;
+    let mut p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value: 0 };
+    let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_get_param, &mut p as *mut XenHvmParam as u64)?;
     (rc == 0).then_some(p.value)
 }
 

@@ -55,15 +55,20 @@ fn guest_panic_ends_with_crash_status() {
     out.assert_exit(ExitReason::GuestCrash);
 }
 
+/// The bookworm kernel, the test initramfs and "console=hvc0" as one bundle file.
+fn test_bundle(name: &str) -> std::path::PathBuf {
+    let k = std::fs::read(kernel("bookworm")).unwrap();
+    let init = std::fs::read(initramfs("test")).unwrap();
+    let path = cocoon_tests::log_dir().join(name);
+    std::fs::write(&path, hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"))).unwrap();
+    path
+}
+
 /// Through the PVH entry with one module: a bundle of kernel, initrd and command
 /// line (what Xen's PVH `ramdisk=` can carry).
 #[test]
 fn pvh_bundle_runs_to_userspace() {
-    let k = std::fs::read(kernel("bookworm")).unwrap();
-    let init = std::fs::read(initramfs("test")).unwrap();
-    let bundle = hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"));
-    let path = cocoon_tests::log_dir().join("pvh-bundle.bin");
-    std::fs::write(&path, bundle).unwrap();
+    let path = test_bundle("pvh-bundle.bin");
     let out = Qemu::new("linux_pvh_bundle", cocoon_tests::firmware_pvh_only())
         .arg("-cpu")
         .arg("max")
@@ -84,11 +89,7 @@ fn pvh_bundle_runs_to_userspace() {
 /// kernel command line: the real-mode stub, E820 and boot_params.
 #[test]
 fn bzimage_bundle_runs_to_userspace() {
-    let k = std::fs::read(kernel("bookworm")).unwrap();
-    let init = std::fs::read(initramfs("test")).unwrap();
-    let bundle = hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"));
-    let path = cocoon_tests::log_dir().join("bzimage-bundle.bin");
-    std::fs::write(&path, bundle).unwrap();
+    let path = test_bundle("bzimage-bundle.bin");
     let out = Qemu::new("linux_bzimage_bundle", cocoon_tests::firmware_bzimage())
         .arg("-initrd")
         .arg(path.to_str().unwrap())
@@ -107,12 +108,8 @@ fn bzimage_bundle_runs_to_userspace() {
 /// starts Cocoon's bzImage with the bundle (`cocoon-image hvm --disk`).
 #[test]
 fn disk_image_through_the_bios_runs_to_userspace() {
-    let k = std::fs::read(kernel("bookworm")).unwrap();
-    let init = std::fs::read(initramfs("test")).unwrap();
-    let dir = cocoon_tests::log_dir();
-    let bundle = dir.join("disk-bundle.bin");
-    std::fs::write(&bundle, hvm_glue::bundle::build(&k, Some(&init), Some("console=hvc0"))).unwrap();
-    let img = dir.join("cocoon-disk.img");
+    let bundle = test_bundle("disk-bundle.bin");
+    let img = cocoon_tests::log_dir().join("cocoon-disk.img");
     cocoon_image::disk::build(&img, cocoon_tests::firmware_bzimage(), &bundle, "cocoon.log=info").unwrap();
     let out = Qemu::without_kernel("linux_disk_image")
         .arg("-drive")

@@ -214,3 +214,44 @@ mod tests {
         assert_eq!(MACH2PHYS_NR_ENTRIES, 1 << 35);
     }
 }
+
+/// `struct xen_add_to_physmap` (memory.h): map `space`'s frame `idx` at `gpfn`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenAddToPhysmap {
+    pub domid: u16,
+    pub size: u16,
+    pub space: u32,
+    pub idx: u64,
+    pub gpfn: u64,
+}
+const _: () = {
+    assert!(size_of::<XenAddToPhysmap>() == 24);
+    assert!(offset_of!(XenAddToPhysmap, space) == 4);
+    assert!(offset_of!(XenAddToPhysmap, idx) == 8);
+    assert!(offset_of!(XenAddToPhysmap, gpfn) == 16);
+};
+
+/// `struct xen_hvm_param` (hvm_op.h): HVMOP_{get,set}_param.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenHvmParam {
+    pub domid: u16,
+    pub _pad: u16,
+    pub index: u32,
+    pub value: u64,
+}
+const _: () = {
+    assert!(size_of::<XenHvmParam>() == 16);
+    assert!(offset_of!(XenHvmParam, index) == 4);
+    assert!(offset_of!(XenHvmParam, value) == 8);
+};
+
+/// `struct xen_hvm_evtchn_upcall_vector` (hvm_op.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenHvmEvtchnUpcallVector {
+    pub vcpu: u32,
+    pub vector: u8,
+}
+const _: () = assert!(size_of::<XenHvmEvtchnUpcallVector>() == 8);

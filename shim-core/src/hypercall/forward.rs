@@ -17,19 +17,9 @@ pub fn pass<P: Platform>(p: &mut P, nr: u64, args: [u64; 5]) -> i64 {
     rc
 }
 
-/// `XENMEM_add_to_physmap` for this domain (`struct xen_add_to_physmap`).
-#[repr(C)]
-struct AddToPhysmap {
-    domid: u16,
-    size: u16,
-    space: u32,
-    idx: u64,
-    gpfn: u64,
-}
-const _: () = assert!(core::mem::size_of::<AddToPhysmap>() == 24);
-
+/// `XENMEM_add_to_physmap` for this domain.
 pub fn add_to_physmap<P: Platform>(p: &mut P, space: u32, idx: u64, gpfn: u64) -> i64 {
-    let a = AddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
+    let a = XenAddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
     pass(p, __HYPERVISOR_memory_op, [XENMEM_add_to_physmap, &a as *const _ as u64, 0, 0, 0])
 }
 
