@@ -40,6 +40,7 @@ run_column() {
   echo "$xv" >"$ov/matrix/xen-version"
   [ "${COCOON_MATRIX_STREAM:-0}" = 1 ] && touch "$ov/matrix/stream"
   install -m 755 ci/xen-matrix/dom0-init "$ov/init"
+  install -m 755 ci/xen-matrix/vif-min "$ov/matrix/vif-min"
   printf '# timeout=180\nname="pv"\ntype="pv"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0"\n' >"$ov/matrix/guests/1-pv.cfg"
   if [ -n "$shim" ]; then
     printf '# timeout=240\nname="pvshim"\ntype="pvh"\npvshim=1\npvshim_path="%s"\ncpuid="host,family=23,model=1"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0"\ntsc_mode="native"\n' "$shim" >"$ov/matrix/guests/2-pvshim.cfg"
@@ -48,10 +49,18 @@ run_column() {
   # Cocoon wrapping the same PV kernel, as a PVH guest, with its standalone backend
   # (forwarding to the Xen underneath is issue 6); its console is the domain's PV console.
   printf '# timeout=240\nname="cocoon"\ntype="pvh"\nmemory=512\nkernel="/matrix/cocoon.elf"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/4-cocoon.cfg"
+  # The device rows: Cocoon with a disk from dom0's blkback and a network
+  # interface on dom0's bridge; the guest tests them (matrix.devices=1).
+  target/release/cocoon-image bundle "$kernels/bookworm/vmlinuz" --initrd "$guest_initrd" \
+    --cmdline "console=hvc0 matrix.devices=1" -o "$ov/matrix/cocoon-dev-bundle.bin" >/dev/null || return 1
+  printf '# timeout=300\n# devices\nname="cocoondev"\ntype="pvh"\nmemory=512\nkernel="/matrix/cocoon.elf"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="%s"\ndisk=["format=raw,vdev=xvda,access=rw,backendtype=qdisk,target=/tmp/xvda.img"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/6-cocoondev.cfg"
   # Cocoon as an HVM domain, as operators run it: its bzImage form started by the
   # device model's direct kernel boot, the bundle as the ramdisk.
   target/release/cocoon-image bzimage "$fw" -o "$ov/matrix/cocoon.bzImage" >/dev/null || return 1
-  printf '# timeout=240\nname="cocoonhvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm.cfg"
+  printf '# timeout=240\n# console=pv\nname="cocoonhvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm.cfg"
+  # The same with cocoon.compat=3.4: events through the platform PCI INTx, and
+  # (no console parameter) the guest's console on COM1 through Cocoon.
+  printf '# timeout=240\nname="cocoonhvm34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm34-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm34.cfg"
   if [ -n "${COCOON_MATRIX_GUESTS:-}" ]; then
     for f in "$ov"/matrix/guests/*.cfg; do
       n=$(sed -n 's/^name="\(.*\)"/\1/p' "$f")
@@ -104,11 +113,12 @@ for s in $suites; do
   echo
   echo "Xen $(sed -n 's/.*xen=\([0-9.]*\) .*/\1/p' "$r" | head -1) ($s), $(grep -o 'wall_s=[0-9]*' "$r" | tail -1)"
   grep -E "stage=.*result=(fail|timeout)" "$r" | sed 's/^/  /'
+  grep -E " step=" "$r" | sed 's/^MATRIX: suite=[^ ]* xen=[^ ]* /  /'
   printf '  %-8s %-10s %11s' guest result "userspace_s"
   for m in $metrics; do printf ' %14s' "$m"; done
   echo
   pv_vals=()
-  for g in pv pvshim hvm cocoon cocoonhvm; do
+  for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev; do
     line=$(grep "guest=$g result=" "$r" | tail -1)
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')

@@ -417,11 +417,11 @@ impl Domain {
         Ok(())
     }
 
-    /// Before any return to the guest: take a pending, unmasked upcall.
-    pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+    /// A level upcall held back while the guest masked events (see
+    /// `hypercall::forward::host_upcall`): give it back once it unmasks.
+    pub fn release_held_upcall(&mut self, mem: &mut impl GuestMemory) {
         if self.forward.is_some_and(|f| f.held) {
-            // A level upcall held back while the guest masked events: give it back.
-            let vi = self.vcpu_info(p);
+            let vi = self.vcpu_info(mem);
             if vi.evtchn_upcall_mask == 0 {
                 vi.evtchn_upcall_pending = 1;
                 if let Some(f) = self.forward.as_mut() {
@@ -429,6 +429,11 @@ impl Domain {
                 }
             }
         }
+    }
+
+    /// Before any return to the guest: take a pending, unmasked upcall.
+    pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+        self.release_held_upcall(p);
         let vi = self.vcpu_info(p);
         if vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0 {
             let h = self.vcpu.event.address;

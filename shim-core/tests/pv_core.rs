@@ -597,6 +597,13 @@ fn level_upcalls_are_held_while_the_guest_masks_events() {
     traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
     assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0800);
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
+    // Held again, then the guest blocks: SCHEDOP_block unmasks and returns at once.
+    let vi = g.d.vcpu_info(&mut g.p);
+    vi.evtchn_upcall_mask = 1;
+    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_sched_op, [SCHEDOP_block, 0, 0, 0, 0]), 0);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
 }
 
 #[test]

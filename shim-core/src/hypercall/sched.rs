@@ -120,6 +120,8 @@ pub fn sched_op<P: Platform>(d: &mut Domain, p: &mut P, _regs: &mut GuestRegs, c
         SCHEDOP_block => {
             d.vcpu_info(p).evtchn_upcall_mask = 0;
             loop {
+                // An upcall held back while events were masked is due now.
+                d.release_held_upcall(p);
                 tick(d, p);
                 if d.vcpu_info(p).evtchn_upcall_pending != 0 {
                     break;
