@@ -23,6 +23,9 @@ cp "$bb" "$stage/bin/busybox"
 for app in $("$stage/bin/busybox" --list); do
   [ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done
+# The kernel runs /sbin/poweroff and /sbin/reboot for an orderly shutdown
+# (e.g. `xl shutdown`); busybox's then signal init.
+for app in poweroff reboot halt; do ln -s ../bin/busybox "$stage/sbin/$app"; done
 gcc -O2 -static -o "$stage/bin/guestbench" ci/guestbench/guestbench.c
 cp "$src" "$stage/init"
 # The matrix guest loads the PV disk and network frontends (ci/fetch-kernels.sh).

@@ -244,10 +244,11 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
         }
         v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(d, &mut hw, regs),
         v if v == UPCALL_VECTOR as u64 => {
+            // Take a level upcall before the EOI, so the line is low when it lands.
+            forward::host_upcall(d, &mut hw);
             if crate::xen::upcall_needs_eoi() {
                 timer::eoi();
             }
-            forward::host_upcall(d, &mut hw);
             traps::exit_to_guest(d, &mut hw, regs);
         }
         v if (32..256).contains(&v) && v != traps::INT80_VECTOR => {

@@ -417,13 +417,16 @@ impl Domain {
         Ok(())
     }
 
-    /// A level upcall held back while the guest masked events (see
-    /// `hypercall::forward::host_upcall`): give it back once it unmasks.
+    /// A level upcall Cocoon took (see `hypercall::forward::host_upcall`):
+    /// once the guest has events unmasked, give it back if any port is still
+    /// pending for it (the guest may have handled them all meanwhile).
     pub fn release_held_upcall(&mut self, mem: &mut impl GuestMemory) {
         if self.forward.is_some_and(|f| f.held) {
             let vi = self.vcpu_info(mem);
             if vi.evtchn_upcall_mask == 0 {
-                vi.evtchn_upcall_pending = 1;
+                if vi.evtchn_pending_sel != 0 {
+                    vi.evtchn_upcall_pending = 1;
+                }
                 if let Some(f) = self.forward.as_mut() {
                     f.held = false;
                 }

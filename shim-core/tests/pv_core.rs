@@ -587,6 +587,7 @@ fn level_upcalls_are_held_while_the_guest_masks_events() {
     let vi = g.d.vcpu_info(&mut g.p);
     vi.evtchn_upcall_mask = 1;
     vi.evtchn_upcall_pending = 1;
+    vi.evtchn_pending_sel = 1;
     shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0, "taken so Xen stops raising it");
     let mut r = kregs(&g);
@@ -604,6 +605,16 @@ fn level_upcalls_are_held_while_the_guest_masks_events() {
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_sched_op, [SCHEDOP_block, 0, 0, 0, 0]), 0);
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
+    // Taken while unmasked too; once the guest has handled every port, nothing comes back.
+    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
+    let vi = g.d.vcpu_info(&mut g.p);
+    vi.evtchn_upcall_mask = 0;
+    vi.evtchn_pending_sel = 0;
+    let before = g.d.stats.bounces;
+    let mut r = kregs(&g);
+    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(g.d.stats.bounces, before, "no spurious upcall");
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
 }
 
 #[test]

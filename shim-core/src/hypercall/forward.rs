@@ -122,16 +122,18 @@ pub fn set_timer_op<P: Platform>(p: &mut P, deadline: u64) -> i64 {
 }
 
 /// The host raised Cocoon's event interrupt. With a level-like delivery Xen
-/// keeps raising it while `evtchn_upcall_pending` is set, which would stop
-/// the guest running while it has events masked: Cocoon takes the flag and
-/// gives it back when the guest unmasks (see `Domain::deliver_events`).
+/// keeps raising it (the callback vector) or keeps the line asserted (the
+/// platform INTx) while `evtchn_upcall_pending` is set, which would stop the
+/// guest running: Cocoon takes the flag (Xen lowers the line at its next exit,
+/// so take it before the EOI) and gives it back when the guest can take the
+/// upcall (`Domain::release_held_upcall`). Xen only raises the interrupt when
+/// it sets the flag itself, so Cocoon setting it again raises nothing.
 pub fn host_upcall<P: Platform>(d: &mut Domain, p: &mut P) {
-    let Some(f) = d.forward.as_ref() else { return };
-    if !f.level {
+    if !d.forward.is_some_and(|f| f.level) {
         return;
     }
     let vi = d.vcpu_info(p);
-    if vi.evtchn_upcall_mask != 0 && vi.evtchn_upcall_pending != 0 {
+    if vi.evtchn_upcall_pending != 0 {
         vi.evtchn_upcall_pending = 0;
         if let Some(f) = d.forward.as_mut() {
             f.held = true;
