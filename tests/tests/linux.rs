@@ -64,6 +64,16 @@ fn test_bundle(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// A bundle from `test_bundle` ran its acceptance checks cleanly, booted via `protocol`.
+fn assert_bundle_passed(out: &cocoon_tests::Outcome, protocol: &str) {
+    out.assert_serial(&format!("booted via {protocol}"));
+    out.assert_serial("guest command line (from the bundle): \"console=hvc0\"");
+    out.assert_serial("COCOON-TEST: PASS");
+    let trouble = kernel_trouble(&out.serial);
+    assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
+    out.assert_exit(ExitReason::GuestPoweroff);
+}
+
 /// Through the PVH entry with one module: a bundle of kernel, initrd and command
 /// line (what Xen's PVH `ramdisk=` can carry).
 #[test]
@@ -76,12 +86,7 @@ fn pvh_bundle_runs_to_userspace() {
         .arg(path.to_str().unwrap())
         .timeout(Duration::from_secs(300))
         .run();
-    out.assert_serial("booted via Pvh");
-    out.assert_serial("guest command line (from the bundle): \"console=hvc0\"");
-    out.assert_serial("COCOON-TEST: PASS");
-    let trouble = kernel_trouble(&out.serial);
-    assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
-    out.assert_exit(ExitReason::GuestPoweroff);
+    assert_bundle_passed(&out, "Pvh");
 }
 
 /// Cocoon as a bzImage (Linux boot protocol, as Xen HVM direct kernel boot and
@@ -96,12 +101,7 @@ fn bzimage_bundle_runs_to_userspace() {
         .append("cocoon.log=debug")
         .timeout(Duration::from_secs(300))
         .run();
-    out.assert_serial("booted via Linux");
-    out.assert_serial("guest command line (from the bundle): \"console=hvc0\"");
-    out.assert_serial("COCOON-TEST: PASS");
-    let trouble = kernel_trouble(&out.serial);
-    assert!(trouble.is_empty(), "kernel log has trouble:\n{}", trouble.join("\n"));
-    out.assert_exit(ExitReason::GuestPoweroff);
+    assert_bundle_passed(&out, "Linux");
 }
 
 /// The operator's disk image: SeaBIOS boots syslinux from the FAT image, which
