@@ -40,7 +40,7 @@ run_column() {
   echo "$xv" >"$ov/matrix/xen-version"
   [ "${COCOON_MATRIX_STREAM:-0}" = 1 ] && touch "$ov/matrix/stream"
   install -m 755 ci/xen-matrix/dom0-init "$ov/init"
-  install -m 755 ci/xen-matrix/vif-min "$ov/matrix/vif-min"
+  install -m 755 ci/xen-matrix/vif-min ci/xen-matrix/block-min "$ov/matrix/"
   printf '# timeout=180\nname="pv"\ntype="pv"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0"\n' >"$ov/matrix/guests/1-pv.cfg"
   if [ -n "$shim" ]; then
     printf '# timeout=240\nname="pvshim"\ntype="pvh"\npvshim=1\npvshim_path="%s"\ncpuid="host,family=23,model=1"\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0"\ntsc_mode="native"\n' "$shim" >"$ov/matrix/guests/2-pvshim.cfg"
@@ -54,6 +54,8 @@ run_column() {
   target/release/cocoon-image bundle "$kernels/bookworm/vmlinuz" --initrd "$guest_initrd" \
     --cmdline "console=hvc0 matrix.devices=1" -o "$ov/matrix/cocoon-dev-bundle.bin" >/dev/null || return 1
   printf '# timeout=300\n# devices\nname="cocoondev"\ntype="pvh"\nmemory=512\nkernel="/matrix/cocoon.elf"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="%s"\ndisk=["format=raw,vdev=xvda,access=rw,backendtype=qdisk,target=/tmp/xvda.img"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/6-cocoondev.cfg"
+  # The same as an HVM domain, its disk from blkback (a loop device in dom0).
+  printf '# timeout=300\n# devices\n# console=pv\nname="cocoonhvmdev"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="%s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop0"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmdev-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/7-cocoonhvmdev.cfg"
   # Cocoon as an HVM domain, as operators run it: its bzImage form started by the
   # device model's direct kernel boot, the bundle as the ramdisk.
   target/release/cocoon-image bzimage "$fw" -o "$ov/matrix/cocoon.bzImage" >/dev/null || return 1
@@ -118,7 +120,7 @@ for s in $suites; do
   for m in $metrics; do printf ' %14s' "$m"; done
   echo
   pv_vals=()
-  for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev; do
+  for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev cocoonhvmdev; do
     line=$(grep "guest=$g result=" "$r" | tail -1)
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')
