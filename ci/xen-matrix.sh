@@ -75,9 +75,9 @@ run_column() {
   local icount=()
   [ "${COCOON_MATRIX_ICOUNT:-0}" = 1 ] && icount=(-icount shift=0)
   t0=$(date +%s)
-  qemu-system-x86_64 -accel tcg -cpu "${COCOON_MATRIX_CPU:-max,-smap,-smep,-xsave}" -m 2048 -smp 1 -display none -no-reboot \
+  qemu-system-x86_64 -accel tcg -cpu "${COCOON_MATRIX_CPU:-max,-smap,-smep,-xsave}" -m 3072 -smp 1 -display none -no-reboot \
     -monitor none -serial "file:$run/serial.log" "${icount[@]}" \
-    -kernel "$rig/xen" -append "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all" \
+    -kernel "$rig/xen" -append "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all" \
     -initrd "$rig/dom0-vmlinuz console=hvc0 earlyprintk=xen,$run/dom0.cpio" >"$run/qemu.log" 2>&1 &
   qpid=$!
   # Stages: dom0 up in 300 s, toolstack 120 s later, everything within $limit s.
