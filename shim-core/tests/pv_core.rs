@@ -422,6 +422,15 @@ fn forced_cpuid_and_msr_emulation() {
     assert_eq!((r.rdx << 32) | r.rax, XEN_MSR_PAT);
 }
 
+/// Registers of a guest-kernel write fault by an instruction storing through %rdi = `va`.
+fn write_fault(g: &Guest, va: u64) -> GuestRegs {
+    let mut r = kregs(g);
+    r.vector = 14;
+    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
+    r.rdi = va;
+    r
+}
+
 #[test]
 fn writes_to_live_l1_tables_are_emulated() {
     let mut g = boot();
@@ -437,10 +446,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     let rip = SYNTH_VIRT_BASE + 0x100_0100;
     code(&mut g, rip, &[0x48, 0x89, 0x37]);
     let new = ((BASE + 0x200) << 12) | _PAGE_PRESENT;
-    let mut r = kregs(&g);
-    r.vector = 14;
-    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
-    r.rdi = target_va;
+    let mut r = write_fault(&g, target_va);
     r.rsi = new;
     g.p.cr2 = target_va;
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
@@ -448,10 +454,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
     // xchg returns the old entry.
     code(&mut g, rip, &[0x48, 0x87, 0x07]);
-    let mut r = kregs(&g);
-    r.vector = 14;
-    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
-    r.rdi = target_va;
+    let mut r = write_fault(&g, target_va);
     r.rax = old;
     g.p.cr2 = target_va;
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
@@ -459,10 +462,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100), old);
     // The same xchg reported with CR2 = 0 (as the nested Xen 4.14/4.17 rig does):
     // the address comes from the instruction's operand.
-    let mut r = kregs(&g);
-    r.vector = 14;
-    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
-    r.rdi = target_va;
+    let mut r = write_fault(&g, target_va);
     r.rax = new;
     g.p.cr2 = 0;
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
@@ -471,20 +471,14 @@ fn writes_to_live_l1_tables_are_emulated() {
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
     assert_eq!(g.d.stats.cr2_recovered, 1);
     code(&mut g, rip, &[0x48, 0x87, 0x07]);
-    let mut r = kregs(&g);
-    r.vector = 14;
-    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
-    r.rdi = target_va;
+    let mut r = write_fault(&g, target_va);
     r.rax = old;
     g.p.cr2 = target_va;
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
     // Mapping the L1 itself writable through a PTE write is refused: the #PF is bounced.
     g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
     code(&mut g, rip, &[0x48, 0x89, 0x37]);
-    let mut r = kregs(&g);
-    r.vector = 14;
-    r.error_code = PFEC_present | PFEC_write_access | PFEC_user_mode;
-    r.rdi = target_va;
+    let mut r = write_fault(&g, target_va);
     r.rsi = (l1_mfn << 12) | _PAGE_PRESENT | _PAGE_RW;
     g.p.cr2 = target_va;
     traps::guest_entry(&mut g.d, &mut g.p, &mut r);
