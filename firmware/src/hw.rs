@@ -138,7 +138,6 @@ impl Platform for Hw {
         // touches TIMER_FIRED and the APIC when it interrupts Cocoon.
         unsafe { core::arch::asm!("sti", "hlt", "cli") };
         TIMER_FIRED.store(false, Ordering::Relaxed);
-        crate::xen::UPCALL_FIRED.store(false, Ordering::Relaxed);
     }
 
     fn console_write(&mut self, bytes: &[u8]) {

@@ -171,15 +171,7 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
         },
         None => None,
     };
-    let (store_port, console_port) = match &fwd {
-        Some(f) => (
-            f.store.1,
-            match f.console {
-                xen::GuestConsole::Host(_, p) | xen::GuestConsole::Local(p) => p,
-            },
-        ),
-        None => (STORE_EVTCHN, CONSOLE_EVTCHN),
-    };
+    let (store_port, console_port) = fwd.map_or((STORE_EVTCHN, CONSOLE_EVTCHN), |f| f.ports());
 
     // Decompress and build with the scratch arena, then hand it to the guest.
     let (start, end) = plan.scratch;
@@ -263,10 +255,7 @@ fn build_domain(
             return None;
         }
     }
-    let host_rings = HostRings {
-        store: fwd.is_some(),
-        console: fwd.is_some_and(|f| matches!(f.console, xen::GuestConsole::Host(..))),
-    };
+    let host_rings = fwd.map_or(HostRings::default(), |f| f.host_rings());
     let cfg = DomainConfig { cmdline, initrd, shared_info_mfn, store_evtchn, console_evtchn, host_rings };
     match builder::build(&k, &plan.physmap, &mut memory::DirectMapGuest, &cfg) {
         Ok(r) => Some(r),

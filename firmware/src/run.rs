@@ -18,7 +18,7 @@ use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::{gdt, trap_entry};
 use crate::hw::{Hw, TIMER_FIRED};
 use crate::memory::MemoryPlan;
-use crate::xen::{ForwardPlan, UPCALL_FIRED, UPCALL_VECTOR};
+use crate::xen::{ForwardPlan, UPCALL_VECTOR};
 
 static mut DOMAIN: Option<Domain> = None;
 
@@ -212,19 +212,14 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
                 return;
             }
             v if v == SPURIOUS_VECTOR as u64 => return,
-            v if v == UPCALL_VECTOR as u64 => {
-                UPCALL_FIRED.store(true, core::sync::atomic::Ordering::Relaxed);
-                if crate::xen::upcall_needs_eoi() {
-                    timer::eoi();
-                }
-                return;
-            }
             13 | 14 => {
                 if let Some(fix) = trap_entry::fixup_for(regs.rip) {
                     regs.rip = fix;
                     return;
                 }
             }
+            // Anything else, the host's event upcall included, only wakes `hlt`
+            // (an EOI with nothing in service, as after a callback vector, is harmless).
             v if (32..256).contains(&v) => {
                 timer::eoi();
                 return;

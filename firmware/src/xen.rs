@@ -12,13 +12,13 @@ use hvm_glue::xen_host::{self, Compat, Delivery, XenHost};
 use hvm_glue::xen_hvm;
 use log::{error, info};
 use shim_core::abi::*;
+use shim_core::builder::HostRings;
 use shim_core::domain::Forward;
+use shim_core::hypercall::forward;
 
 /// The vector Xen raises Cocoon's event interrupt on.
 pub const UPCALL_VECTOR: u8 = 0xf3;
 
-/// Set when the upcall interrupt arrives while Cocoon itself runs (it wakes `hlt`).
-pub static UPCALL_FIRED: AtomicBool = AtomicBool::new(false);
 /// The host's events come without an interrupt: Cocoon polls for them.
 static POLLED: AtomicBool = AtomicBool::new(false);
 /// The upcall interrupt goes through the local APIC and needs an EOI.
@@ -106,6 +106,18 @@ pub struct ForwardPlan {
 }
 
 impl ForwardPlan {
+    /// The guest's xenstore and console ports.
+    pub fn ports(&self) -> (u32, u32) {
+        match self.console {
+            GuestConsole::Host(_, p) | GuestConsole::Local(p) => (self.store.1, p),
+        }
+    }
+
+    /// Which of the guest's ring pages are the real Xen's (the builder leaves them as they are).
+    pub fn host_rings(&self) -> HostRings {
+        HostRings { store: true, console: matches!(self.console, GuestConsole::Host(..)) }
+    }
+
     /// The real Xen's ring pages the guest maps (not guest RAM).
     pub fn ring_gfns(&self) -> ([u64; 2], usize) {
         match self.console {
@@ -136,8 +148,10 @@ fn reserve_port() -> Result<u32, i64> {
 /// where its xenstore and console are.
 pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, String> {
     let store = host.store.ok_or("the domain has no xenstore ring")?;
-    xen_host::add_to_physmap(XENMAPSPACE_shared_info, 0, shared_info_gfn)
-        .map_err(|rc| format!("cannot map shared_info (XENMEM_add_to_physmap: {rc})"))?;
+    match forward::add_to_physmap(&mut crate::hw::Hw, XENMAPSPACE_shared_info, 0, shared_info_gfn) {
+        0 => {}
+        rc => return Err(format!("cannot map shared_info (XENMEM_add_to_physmap: {rc})")),
+    }
     let console = match host.console {
         Some((gfn, port)) => GuestConsole::Host(gfn, port),
         None => GuestConsole::Local(reserve_port().map_err(|rc| format!("cannot reserve a console port ({rc})"))?),

@@ -10,7 +10,7 @@ use core::fmt;
 
 use shim_core::abi::*;
 
-use crate::xen_hvm::{get_param, hypercall2};
+use crate::xen_hvm::{get_param, hypercall2, set_param};
 
 /// How Xen raises Cocoon's event interrupt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,21 +93,6 @@ impl fmt::Display for XenHost {
 struct FeatureInfo {
     submap_idx: u32,
     submap: u32,
-}
-
-fn set_param(index: u32, value: u64) -> i64 {
-    let p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value };
-    hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_param, &p as *const _ as u64).unwrap_or(-XEN_ENOSYS)
-}
-
-/// `XENMEM_add_to_physmap`: put `space`'s frame `idx` at `gpfn` in this domain.
-pub fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), i64> {
-    let a = XenAddToPhysmap { domid: DOMID_SELF, size: 0, space, idx, gpfn };
-    match hypercall2(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, &a as *const _ as u64) {
-        Some(0) => Ok(()),
-        Some(rc) => Err(rc),
-        None => Err(-XEN_ENOSYS),
-    }
 }
 
 /// Choose the event delivery: the per-vCPU vector, else the callback vector,

@@ -7,8 +7,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use shim_core::abi::{
     __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_sched_op, EVTCHNOP_send, HVMOP_get_param,
-    SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenHvmParam, XenconsInterface, DOMID_SELF,
-    HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE,
+    HVMOP_set_param, SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenHvmParam,
+    XenconsInterface, DOMID_SELF, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE, XEN_ENOSYS,
 };
 use shim_core::platform::ExitReason;
 use spin::Mutex;
@@ -89,6 +89,12 @@ pub fn shutdown_code(reason: ExitReason) -> u32 {
 pub fn shutdown(reason: ExitReason) -> Option<i64> {
     let arg: u32 = shutdown_code(reason);
     hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &arg as *const u32 as u64)
+}
+
+/// `HVMOP_set_param` for this domain: 0 or Xen's error (-ENOSYS without a hypercall page).
+pub fn set_param(index: u32, value: u64) -> i64 {
+    let p = XenHvmParam { domid: DOMID_SELF, _pad: 0, index, value };
+    hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_param, &p as *const _ as u64).unwrap_or(-XEN_ENOSYS)
 }
 
 /// `HVMOP_get_param` for this domain.

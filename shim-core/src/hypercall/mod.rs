@@ -36,15 +36,7 @@ pub type Args = [u64; 5];
 /// Run hypercall `nr`.
 pub fn dispatch<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
     d.stats.hypercalls += 1;
-    if d.forward.is_some() {
-        match nr {
-            __HYPERVISOR_event_channel_op => return forward::event_channel_op(d, p, a[0], a[1]).into(),
-            __HYPERVISOR_grant_table_op => return forward::grant_table_op(d, p, a[0], a[1], a[2]).into(),
-            __HYPERVISOR_vcpu_op => return forward::vcpu_op(d, p, a[0], a[1], a[2]).into(),
-            __HYPERVISOR_set_timer_op => return forward::set_timer_op(p, a[0]).into(),
-            _ => {}
-        }
-    }
+    let fwd = d.forward.is_some();
     match nr {
         __HYPERVISOR_set_trap_table => callbacks::set_trap_table(d, p, a[0]).into(),
         __HYPERVISOR_mmu_update => mmu::mmu_update(d, p, a[0], a[1], a[2], a[3]).into(),
@@ -66,17 +58,21 @@ pub fn dispatch<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, nr
         __HYPERVISOR_memory_op => memory::memory_op(d, p, a[0], a[1]).into(),
         __HYPERVISOR_multicall => multicall(d, p, regs, a[0], a[1]).into(),
         __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(d, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, a[0]).into(),
         __HYPERVISOR_set_timer_op => sched::set_timer_op(d, p, a[0]).into(),
         __HYPERVISOR_xen_version => version::xen_version(d, p, a[0], a[1]).into(),
         __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_grant_table_op if fwd => forward::grant_table_op(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_grant_table_op => grant::grant_table_op(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_vm_assist => misc::vm_assist(d, a[0], a[1]).into(),
         __HYPERVISOR_iret => callbacks::iret(d, p, regs),
+        __HYPERVISOR_vcpu_op if fwd => forward::vcpu_op(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_vcpu_op => vcpu::vcpu_op(d, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_set_segment_base => misc::set_segment_base(d, p, a[0], a[1]).into(),
         __HYPERVISOR_mmuext_op => mmu::mmuext_op(d, p, a[0], a[1], a[2], a[3]).into(),
         __HYPERVISOR_sched_op => sched::sched_op(d, p, regs, a[0], a[1]).into(),
         __HYPERVISOR_callback_op => callbacks::callback_op(d, p, a[0], a[1]).into(),
+        __HYPERVISOR_event_channel_op if fwd => forward::event_channel_op(d, p, a[0], a[1]).into(),
         __HYPERVISOR_event_channel_op => events::event_channel_op(d, p, a[0], a[1]).into(),
         __HYPERVISOR_physdev_op => misc::physdev_op(d, p, a[0], a[1]).into(),
         _ => {

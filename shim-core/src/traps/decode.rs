@@ -48,9 +48,7 @@ impl Insn {
             4
         }
     }
-}
 
-impl Insn {
     /// The linear address of the ModRM memory operand of this instruction at
     /// `rip`, from the guest's registers (`gpr(n)`), or `None` for a register
     /// operand or what needs segment bases (FS/GS overrides) or 32-bit addressing.
