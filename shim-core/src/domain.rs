@@ -125,6 +125,8 @@ pub struct Domain {
     /// Hypercall numbers already reported as unknown (log once each).
     pub unknown_logged: [u64; 2],
     pub stats: Stats,
+    /// The decoder's operand tables for `traps::fault_address`, made on first use.
+    pub insn_info: Option<alloc::boxed::Box<iced_x86::InstructionInfoFactory>>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -133,7 +135,7 @@ pub struct Stats {
     pub traps: u64,
     pub ptwr_emulations: u64,
     pub bounces: u64,
-    /// Page faults whose CR2 the platform reported as 0 (see `traps::recover_cr2`).
+    /// Page faults whose CR2 the platform reported as 0 (see `traps::fault_address`).
     pub cr2_recovered: u64,
 }
 
@@ -216,6 +218,7 @@ impl Domain {
             forward: s.forward,
             unknown_logged: [0; 2],
             stats: Stats::default(),
+            insn_info: None,
         }
     }
 

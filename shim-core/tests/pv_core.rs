@@ -485,6 +485,73 @@ fn writes_to_live_l1_tables_are_emulated() {
     assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0700);
 }
 
+/// Deliver a #PF with CR2 read as 0 (the nested Xen 4.14/4.17 rig) for the
+/// instruction `bytes` at the usual kernel RIP; the address the guest is told.
+fn fault_with_cr2_lost(g: &mut Guest, bytes: &[u8], error_code: u64, set: impl Fn(&mut GuestRegs)) -> u64 {
+    let mut r = kregs(g);
+    if !bytes.is_empty() {
+        code(g, r.rip, bytes);
+    }
+    r.vector = 14;
+    r.error_code = error_code | PFEC_user_mode;
+    set(&mut r);
+    g.p.cr2 = 0;
+    g.d.vcpu_info(&mut g.p).arch.cr2 = 0xbad;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0700, "bounced to the guest's handler");
+    g.d.vcpu_info(&mut g.p).arch.cr2
+}
+
+#[test]
+fn page_faults_with_cr2_lost_are_located() {
+    let mut g = boot();
+    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
+    let unmapped = SYNTH_VIRT_BASE + 0x4000_0000;
+    assert!(translate(&g.p.mem, g.d.vcpu.guest_table, unmapped).is_err());
+    let (w, p) = (PFEC_write_access, PFEC_present);
+    // rep movsb: the store side is not present, then the load side.
+    let movsb = [0xf3, 0xa4];
+    let at = fault_with_cr2_lost(&mut g, &movsb, w, |r| (r.rsi, r.rdi, r.rcx) = (BUF, unmapped + 0x10, 64));
+    assert_eq!(at, unmapped + 0x10);
+    let at = fault_with_cr2_lost(&mut g, &movsb, 0, |r| (r.rsi, r.rdi, r.rcx) = (unmapped + 0x20, BUF, 64));
+    assert_eq!(at, unmapped + 0x20);
+    // Both sides read-only (live L1 tables): a write fault is the store's, not the load's.
+    let l1_va = g.layout.va_of_pfn(g.layout.page_tables.pfn + 3);
+    let at = fault_with_cr2_lost(&mut g, &movsb, p | w, |r| (r.rsi, r.rdi, r.rcx) = (l1_va, l1_va + 0x1000, 8));
+    assert_eq!(at, l1_va + 0x1000);
+    // A store straddling into an unmapped page faults at that page.
+    let movq = [0x48, 0x89, 0x07]; // mov %rax,(%rdi)
+    let mut end = SYNTH_VIRT_BASE;
+    while translate(&g.p.mem, g.d.vcpu.guest_table, end).is_ok() {
+        end += PAGE_SIZE;
+    }
+    let at = fault_with_cr2_lost(&mut g, &movq, w, |r| r.rdi = end - 4);
+    assert_eq!(at, end);
+    // push: the implicit stack store (by a guest process: the guest kernel's
+    // own stack must stay good for the bounce).
+    g.d.vcpu.guest_table_user = g.d.vcpu.guest_table;
+    g.d.vcpu.kernel_mode = false;
+    let at = fault_with_cr2_lost(&mut g, &[0x50], w, |r| {
+        (r.cs, r.ss) = (FLAT_USER_CS as u64, FLAT_USER_SS as u64);
+        r.rsp = unmapped + 0x1000;
+    });
+    assert_eq!(at, unmapped + 0xff8);
+    assert!(g.d.vcpu.kernel_mode);
+    // %fs-relative load, with the guest's FS base.
+    g.p.wrmsr(0xc000_0100, unmapped);
+    let at = fault_with_cr2_lost(&mut g, &[0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0], 0, |_| {});
+    assert_eq!(at, unmapped + 0x28);
+    // An instruction fetch from an unmapped page.
+    let at = fault_with_cr2_lost(&mut g, &[], PFEC_insn_fetch, |r| r.rip = unmapped + 0x100);
+    assert_eq!(at, unmapped + 0x100);
+    let recovered = g.d.stats.cr2_recovered;
+    assert_eq!(recovered, 7);
+    // A real NULL dereference stays at 0.
+    let at = fault_with_cr2_lost(&mut g, &[0x48, 0x8b, 0x00], 0, |r| r.rax = 0);
+    assert_eq!(at, 0);
+    assert_eq!(g.d.stats.cr2_recovered, recovered);
+}
+
 #[test]
 fn console_output_and_input() {
     let mut g = boot();

@@ -13,6 +13,8 @@ pub struct Translation {
     pub writable: bool,
     /// User-accessible at every level.
     pub user: bool,
+    /// Not executable (NX at some level).
+    pub nx: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +37,7 @@ pub fn translate(mem: &impl GuestMemory, l4_mfn: u64, va: u64) -> Result<Transla
         return Err(WalkError::NotCanonical);
     }
     let mut mfn = l4_mfn;
-    let (mut writable, mut user) = (true, true);
+    let (mut writable, mut user, mut nx) = (true, true, false);
     for level in (1..=4u8).rev() {
         let idx = ((va >> (12 + 9 * (level as u32 - 1))) & 511) as usize;
         let e = mem.read_u64(mfn, idx);
@@ -47,9 +49,10 @@ pub fn translate(mem: &impl GuestMemory, l4_mfn: u64, va: u64) -> Result<Transla
         }
         writable &= e & _PAGE_RW != 0;
         user &= e & _PAGE_USER != 0;
+        nx |= e & _PAGE_NX != 0;
         mfn = (e & PADDR_MASK) >> PAGE_SHIFT;
         if level == 1 {
-            return Ok(Translation { mfn, l1e: e, writable, user });
+            return Ok(Translation { mfn, l1e: e, writable, user, nx });
         }
     }
     unreachable!()

@@ -48,30 +48,6 @@ impl Insn {
             4
         }
     }
-
-    /// The linear address of the ModRM memory operand of this instruction at
-    /// `rip`, from the guest's registers (`gpr(n)`), or `None` for a register
-    /// operand or what needs segment bases (FS/GS overrides) or 32-bit addressing.
-    pub fn memory_operand(&self, rip: u64, gpr: impl Fn(u8) -> u64) -> Option<u64> {
-        let m = self.modrm?;
-        let (mod_, rm) = (m >> 6, m & 7);
-        if mod_ == 3 || self.addr32 || matches!(self.seg, Some(0x64 | 0x65)) {
-            return None;
-        }
-        let base = if rm == 4 {
-            let sib = self.sib?;
-            let (scale, index, base) = (sib >> 6, ((sib >> 3) & 7) | if self.rex_x { 8 } else { 0 }, sib & 7);
-            let index_val = if index == 4 { 0 } else { gpr(index) << scale };
-            let base_val = if mod_ == 0 && base == 5 { 0 } else { gpr(base | if self.rex_b { 8 } else { 0 }) };
-            base_val.wrapping_add(index_val)
-        } else if mod_ == 0 && rm == 5 {
-            // RIP-relative: from the end of the instruction.
-            rip.wrapping_add(self.len as u64)
-        } else {
-            gpr(self.rm())
-        };
-        Some(base.wrapping_add(self.disp as u64))
-    }
 }
 
 /// Which immediate an opcode takes (beyond ModRM).
@@ -224,27 +200,6 @@ mod tests {
         // mov %r12,0x10(%r13)   REX.WRB
         let d = decode(&[0x4d, 0x89, 0x65, 0x10]).unwrap();
         assert_eq!((d.reg(), d.len), (12, 4));
-    }
-
-    #[test]
-    fn memory_operands() {
-        let regs = |n: u8| 0x1000 * (n as u64 + 1);
-        // xchg %rdx,(%rax)
-        assert_eq!(decode(&[0x48, 0x87, 0x10]).unwrap().memory_operand(0, regs), Some(0x1000));
-        // mov %r12,0x10(%r13)
-        assert_eq!(decode(&[0x4d, 0x89, 0x65, 0x10]).unwrap().memory_operand(0, regs), Some(0xe010));
-        // movq $imm,-8(%rax,%rbx,8)
-        let d = decode(&[0x48, 0xc7, 0x44, 0xd8, 0xf8, 1, 0, 0, 0]).unwrap();
-        assert_eq!(d.memory_operand(0, regs), Some(0x1000 + 0x4000 * 8 - 8));
-        // mov %rax,(,%r9,4) with REX.X and no base (mod 0, base 5, disp32)
-        let d = decode(&[0x4a, 0x89, 0x04, 0x8d, 0x00, 0x01, 0x00, 0x00]).unwrap();
-        assert_eq!(d.memory_operand(0, regs), Some(0xa000 * 4 + 0x100));
-        // mov %rax,0x20(%rip)
-        let d = decode(&[0x48, 0x89, 0x05, 0x20, 0, 0, 0]).unwrap();
-        assert_eq!(d.memory_operand(0x5000, regs), Some(0x5000 + 7 + 0x20));
-        // register operand, %gs override
-        assert_eq!(decode(&[0x48, 0x89, 0xc7]).unwrap().memory_operand(0, regs), None);
-        assert_eq!(decode(&[0x65, 0x48, 0x89, 0x07]).unwrap().memory_operand(0, regs), None);
     }
 
     #[test]

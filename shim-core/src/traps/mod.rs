@@ -5,6 +5,7 @@
 pub mod cpuid;
 pub mod decode;
 pub mod emulate;
+pub mod fault_address;
 pub mod ptwr;
 
 use crate::abi::*;
@@ -124,7 +125,7 @@ fn syscall<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
 fn page_fault<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
     let mut cr2 = p.read_cr2();
     let ec = regs.error_code;
-    if cr2 == 0 && d.vcpu.kernel_mode && ec & PFEC_present != 0 {
+    if cr2 == 0 {
         cr2 = recover_cr2(d, p, regs);
     }
     if d.vcpu.kernel_mode
@@ -141,23 +142,17 @@ fn page_fault<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
     inject(d, p, regs, TRAP_page_fault, ec);
 }
 
-/// A protection fault reported at address 0 cannot be one: page 0 is not
-/// present in a PV guest's kernel page tables. Nested under Xen 4.14 and 4.17
-/// on QEMU TCG, the `xchg` of a read-only PTE arrives exactly so (pv-shim
-/// oopses on it too); the instruction's memory operand says where it was.
+/// CR2 read as 0: find the address from the page tables and the instruction
+/// (see `fault_address`); keep 0 when nothing fits (a real NULL access).
 #[cold]
 fn recover_cr2<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> u64 {
-    let mut b = [0u8; 16];
-    let got = fetch(p, regs.rip, &mut b);
-    let Some(addr) = decode::decode(&b[..got]).and_then(|i| i.memory_operand(regs.rip, |n| regs.gpr(n))) else {
-        return 0;
-    };
-    if addr >> PAGE_SHIFT != 0 {
+    let Some(addr) = fault_address::recover(d, p, regs) else { return 0 };
+    if addr != 0 {
         d.stats.cr2_recovered += 1;
         if d.stats.cr2_recovered == 1 {
             log::warn!(
-                "the platform reported a page fault at {:#x} (error {:#x}) with CR2 = 0; using the instruction's \
-                 operand {addr:#x} (reported once)",
+                "the platform reported a page fault at {:#x} (error {:#x}) with CR2 = 0; the page tables and \
+                 the instruction say {addr:#x} (reported once)",
                 regs.rip,
                 regs.error_code
             );
