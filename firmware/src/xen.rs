@@ -48,6 +48,7 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
         }
         None => info!("xen: hypercall page installed; this domain has no PV console"),
     }
+    unplug_emulated_devices();
     let mut host = xen_host::bring_up(UPCALL_VECTOR, compat);
     if host.delivery == Delivery::Polled {
         match platform_intx() {
@@ -59,6 +60,23 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
     NEEDS_EOI.store(host.delivery.needs_eoi(), Ordering::Relaxed);
     info!("xen: {host}{}", if compat == Compat::Xen34 { " (cocoon.compat=3.4)" } else { "" });
     Some(host)
+}
+
+/// The guest's disks and NICs are the PV ones: unplug the device model's
+/// emulated twins (an HVM domain's; a PVH domain has no device model).
+fn unplug_emulated_devices() {
+    use hvm_glue::unplug::{self, MachinePorts, Unplug};
+    let v = |s: &str| s.parse::<u32>().unwrap_or(0);
+    let build = v(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | v(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | v(env!("CARGO_PKG_VERSION_PATCH"));
+    match unplug::unplug_emulated_devices(&mut MachinePorts, build) {
+        Unplug::Done { protocol } => {
+            info!("xen: emulated disks and NICs unplugged (platform device protocol {protocol})")
+        }
+        Unplug::NoProtocol => info!("xen: no emulated-device unplug protocol here"),
+        Unplug::Blacklisted => error!("xen: the host blacklisted Cocoon's build {build:#x}: emulated devices stay"),
+    }
 }
 
 /// Events through the Xen platform PCI device's INTx, routed by the I/O APIC

@@ -15,6 +15,7 @@ pub mod ioapic;
 pub mod layout;
 pub mod pci;
 pub mod serial;
+pub mod unplug;
 pub mod xen_detect;
 pub mod xen_host;
 pub mod xen_hvm;

@@ -392,3 +392,24 @@ pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
 pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
 pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 pub const DOMID_SELF: u16 = 0x7ff0;
+
+// --- The Xen platform device's emulated-device unplug protocol
+// (docs/misc/hvm-emulated-unplug.pandoc, hvm/pvdrivers.h; names as Linux's
+// include/xen/platform_pci.h) ---
+pub const XEN_IOPORT_BASE: u16 = 0x10;
+/// Read 16 bits: the magic; write 16 bits: the unplug mask; write 32 bits: the build number.
+pub const XEN_IOPORT_MAGIC: u16 = XEN_IOPORT_BASE;
+pub const XEN_IOPORT_UNPLUG: u16 = XEN_IOPORT_BASE;
+pub const XEN_IOPORT_DRVVER: u16 = XEN_IOPORT_BASE;
+/// Read 8 bits: the protocol version; write 16 bits: the product number.
+pub const XEN_IOPORT_PROTOVER: u16 = XEN_IOPORT_BASE + 2;
+pub const XEN_IOPORT_PRODNUM: u16 = XEN_IOPORT_BASE + 2;
+pub const XEN_IOPORT_MAGIC_VAL: u16 = 0x49d2;
+/// What the magic reads as once the drivers' product and build are blacklisted.
+pub const XEN_IOPORT_MAGIC_BLACKLISTED: u16 = 0xd249;
+/// Product "linux" in pvdrivers.h: the frontends Cocoon's guest brings are Linux's.
+pub const XEN_IOPORT_LINUX_PRODNUM: u16 = 0x0003;
+pub const XEN_UNPLUG_ALL_IDE_DISKS: u16 = 1 << 0;
+pub const XEN_UNPLUG_ALL_NICS: u16 = 1 << 1;
+pub const XEN_UNPLUG_AUX_IDE_DISKS: u16 = 1 << 2;
+pub const XEN_UNPLUG_NVME_DISKS: u16 = 1 << 3;
