@@ -189,6 +189,11 @@ pub fn start(
         ..Default::default()
     };
     log::info!("starting the guest at {:#x}", regs.rip);
+    if d.forward.is_some() && d.local_console_port().is_none() {
+        // The domain's PV console is the guest's now; Cocoon's log stays on COM1.
+        log::info!("xen: the PV console is the guest's from here on; Cocoon's log continues on the serial port");
+        hvm_glue::xen_hvm::console_hand_over();
+    }
     // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
     unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
     // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.

@@ -3,7 +3,7 @@
 //! domain's PV console ring, which Cocoon writes its log to (`xl console`).
 
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use shim_core::abi::{
     __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_sched_op, EVTCHNOP_send, HVMOP_get_param,
@@ -109,13 +109,18 @@ fn evtchn_send(port: u32) {
     let _ = hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_send, &p as *const u32 as u64);
 }
 
-/// This domain's PV console ring (`io/console.h`), as its frontend. When the
-/// guest is given the same ring, both write to it: never at the same time
-/// (Cocoon runs only while the guest is stopped in a hypercall or trap), and
-/// the guest's driver reads the indices afresh on every write.
+/// This domain's PV console ring (`io/console.h`), as its frontend, for
+/// Cocoon's log until the guest starts. A guest given the same ring is its
+/// only producer from then on (see `console_hand_over`): two producers race
+/// whenever Cocoon logs from a trap taken inside the guest's ring write, and a
+/// producer index that goes backwards makes xenconsoled ignore the ring for
+/// good.
 pub struct XenConsole {
     ring: *mut u8,
     port: u32,
+    /// Set when a wait for room timed out: drop instead of waiting again until
+    /// the consumer moves.
+    stalled: bool,
 }
 
 // SAFETY: the ring pointer refers to the console page in the direct map; all
@@ -124,10 +129,23 @@ unsafe impl Send for XenConsole {}
 
 pub static XEN_CONSOLE: Mutex<Option<XenConsole>> = Mutex::new(None);
 
+/// The guest owns the console ring: only the fatal path still writes to it.
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+
 const OUT: usize = offset_of!(XenconsInterface, output);
 const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
 const OUT_CONS: usize = offset_of!(XenconsInterface, out_cons);
 const OUT_PROD: usize = offset_of!(XenconsInterface, out_prod);
+
+/// How long a write waits for xenconsoled to make room, in TSC cycles (about
+/// 0.2 s at 2.5 GHz), and how often it notifies again meanwhile.
+const ROOM_WAIT_CYCLES: u64 = 1 << 29;
+const RENOTIFY_CYCLES: u64 = 1 << 24;
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
 
 impl XenConsole {
     fn rd(&self, off: usize) -> u32 {
@@ -140,19 +158,42 @@ impl XenConsole {
         unsafe { core::ptr::write_volatile(self.ring.add(off) as *mut u32, v) }
     }
 
-    /// Put `bytes` on the ring (waiting, boundedly, for room) and notify.
+    /// Publish `prod`, notify, and wait (boundedly) until the ring has room.
+    fn wait_for_room(&mut self, prod: u32) -> bool {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        self.wr(OUT_PROD, prod);
+        evtchn_send(self.port);
+        if self.stalled {
+            return false;
+        }
+        let start = rdtsc();
+        let mut last_notify = start;
+        while prod.wrapping_sub(self.rd(OUT_CONS)) >= OUT_SIZE {
+            let now = rdtsc();
+            if now.wrapping_sub(start) > ROOM_WAIT_CYCLES {
+                self.stalled = true;
+                return false;
+            }
+            if now.wrapping_sub(last_notify) > RENOTIFY_CYCLES {
+                evtchn_send(self.port);
+                last_notify = now;
+            }
+            core::hint::spin_loop();
+        }
+        true
+    }
+
+    /// Put `bytes` on the ring and notify. Nobody reading: what does not fit
+    /// is dropped rather than holding Cocoon up.
     pub fn write(&mut self, bytes: &[u8]) {
         let mut prod = self.rd(OUT_PROD);
         for &b in bytes {
-            let mut spins = 0u32;
-            while prod.wrapping_sub(self.rd(OUT_CONS)) >= OUT_SIZE {
-                self.wr(OUT_PROD, prod);
-                evtchn_send(self.port);
-                spins += 1;
-                if spins > 1_000_000 {
-                    return; // nobody reads the console: drop rather than hang
+            if prod.wrapping_sub(self.rd(OUT_CONS)) >= OUT_SIZE {
+                if !self.wait_for_room(prod) {
+                    return;
                 }
-                core::hint::spin_loop();
+            } else if self.stalled {
+                self.stalled = false; // the consumer moved
             }
             // SAFETY: the index is masked into the 2 KiB output area.
             unsafe { self.ring.add(OUT + (prod % OUT_SIZE) as usize).write_volatile(b) };
@@ -164,17 +205,26 @@ impl XenConsole {
     }
 }
 
+/// The guest starts with this ring as its console: from now on Cocoon writes
+/// to it only on the fatal path (its log stays on the serial port).
+pub fn console_hand_over() {
+    HANDED_OVER.store(true, Ordering::Relaxed);
+}
+
 /// Find the console through the HVM parameters; `ring_va` turns a PFN into
 /// a direct-map address. Returns (pfn, port) when there is one.
 pub fn init_console(ring_va: impl Fn(u64) -> u64) -> Option<(u64, u32)> {
     let pfn = get_param(HVM_PARAM_CONSOLE_PFN).filter(|&p| p != 0)?;
     let port = get_param(HVM_PARAM_CONSOLE_EVTCHN)? as u32;
-    *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port });
+    *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port, stalled: false });
     Some((pfn, port))
 }
 
 /// Write to the Xen console if there is one (the fault path may break a held lock).
 pub fn console_write(bytes: &[u8], force: bool) {
+    if !force && HANDED_OVER.load(Ordering::Relaxed) {
+        return;
+    }
     if force && XEN_CONSOLE.is_locked() {
         // SAFETY: only on the fatal path, which never returns to the holder.
         unsafe { XEN_CONSOLE.force_unlock() };
