@@ -527,6 +527,11 @@ fn page_faults_with_cr2_lost_are_located() {
     }
     let at = fault_with_cr2_lost(&mut g, &movq, w, |r| r.rdi = end - 4);
     assert_eq!(at, end);
+    // The same store as the last instruction before an unmapped page: the
+    // data address, not the page after the instruction.
+    code(&mut g, end - 3, &movq);
+    let at = fault_with_cr2_lost(&mut g, &[], w, |r| (r.rip, r.rdi) = (end - 3, unmapped + 0x40));
+    assert_eq!(at, unmapped + 0x40);
     // push: the implicit stack store (by a guest process: the guest kernel's
     // own stack must stay good for the bounce).
     g.d.vcpu.guest_table_user = g.d.vcpu.guest_table;
@@ -545,7 +550,7 @@ fn page_faults_with_cr2_lost_are_located() {
     let at = fault_with_cr2_lost(&mut g, &[], PFEC_insn_fetch, |r| r.rip = unmapped + 0x100);
     assert_eq!(at, unmapped + 0x100);
     let recovered = g.d.stats.cr2_recovered;
-    assert_eq!(recovered, 7);
+    assert_eq!(recovered, 8);
     // A real NULL dereference stays at 0.
     let at = fault_with_cr2_lost(&mut g, &[0x48, 0x8b, 0x00], 0, |r| r.rax = 0);
     assert_eq!(at, 0);

@@ -57,19 +57,16 @@ pub fn recover<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> Opti
         if d.vcpu.kernel_mode || d.vcpu.guest_table_user == 0 { d.vcpu.guest_table } else { d.vcpu.guest_table_user };
     let access = Access { l4_mfn, error_code: regs.error_code };
     let mut bytes = [0u8; 15];
+    if regs.error_code & PFEC_insn_fetch != 0 {
+        // (Reported as such: Cocoon runs with EFER.NXE.)
+        return access.first_fault(p, regs.rip, bytes.len() as u64, true);
+    }
+    // Without NX, a fetch fault says nothing of it: no (whole) instruction to read.
     let got = super::fetch(p, regs.rip, &mut bytes);
-    if regs.error_code & PFEC_insn_fetch != 0 || got < bytes.len() {
-        if let Some(va) = access.first_fault(p, regs.rip, bytes.len() as u64, true) {
-            return Some(va);
-        }
-    }
-    if regs.error_code & PFEC_insn_fetch != 0 || got == 0 {
-        return None;
-    }
     let bitness = if regs.cs == FLAT_RING3_CS32 as u64 { 32 } else { 64 };
     let insn = Decoder::with_ip(bitness, &bytes[..got], regs.rip, DecoderOptions::NONE).decode();
     if insn.is_invalid() {
-        return None;
+        return access.first_fault(p, regs.rip, bytes.len() as u64, true);
     }
     let (fs_base, gs_base) = (p.rdmsr(MSR_FS_BASE), p.rdmsr(MSR_GS_BASE));
     let value = |r: Register, _: usize, _: usize| -> Option<u64> {
