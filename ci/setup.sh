@@ -51,6 +51,9 @@ command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v mkfs.fat >/dev/null 2>&1 || need_pkgs+=(dosfstools)
 command -v mcopy >/dev/null 2>&1 || need_pkgs+=(mtools)
 command -v syslinux >/dev/null 2>&1 || need_pkgs+=(syslinux)
+# The nested Xen matrix builds its dom0 roots with debootstrap (here, so that
+# two columns built at once never race for apt).
+command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt_update
   log "installing ${need_pkgs[*]}"
