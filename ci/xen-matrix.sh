@@ -58,14 +58,14 @@ run_column() {
   printf '# timeout=300\n# devices\n# console=pv\nname="cocoonhvmdev"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="%s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop0"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmdev-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/7-cocoonhvmdev.cfg"
   # The same with cocoon.compat=3.4: events through the platform PCI INTx and the
   # guest's console on the emulated serial port (a pty: `xl console -t serial`).
-  printf '# timeout=400\n# devices\n# console=serial\nname="cocoonhvmdev34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop1"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="pty"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/8-cocoonhvmdev34.cfg"
+  printf '# timeout=400\n# devices\n# console=serial\nname="cocoonhvmdev34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop1"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="pty"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/9-cocoonhvmdev34.cfg"
   # Cocoon as an HVM domain, as operators run it: its bzImage form started by the
   # device model's direct kernel boot, the bundle as the ramdisk.
   target/release/cocoon-image bzimage "$fw" -o "$ov/matrix/cocoon.bzImage" >/dev/null || return 1
   printf '# timeout=240\n# console=pv\nname="cocoonhvm"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm.cfg"
   # The same with cocoon.compat=3.4: events through the platform PCI INTx, and
   # (no console parameter) the guest's console on COM1 through Cocoon.
-  printf '# timeout=420\nname="cocoonhvm34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm34-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/5-cocoonhvm34.cfg"
+  printf '# timeout=420\nname="cocoonhvm34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvm34-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/8-cocoonhvm34.cfg"
   if [ -n "${COCOON_MATRIX_GUESTS:-}" ]; then
     for f in "$ov"/matrix/guests/*.cfg; do
       n=$(sed -n 's/^name="\(.*\)"/\1/p' "$f")
@@ -123,7 +123,7 @@ for s in $suites; do
   for m in $metrics; do printf ' %14s' "$m"; done
   echo
   pv_vals=()
-  for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev cocoonhvmdev; do
+  for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev cocoonhvmdev cocoonhvmdev34; do
     line=$(grep "guest=$g result=" "$r" | tail -1)
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')
