@@ -27,18 +27,18 @@ cargo test --workspace 2>&1 | tee target/test-output.log
 # reboot, ping over dom0's bridge, console input, xl shutdown). Required on
 # 4.17, whose nested Xen loses CR2 under TCG (see README): plain PV, Cocoon as
 # PVH and as HVM with its devices; pv-shim runs for comparison (it oopses).
-# Last in each column, reported but not required: cocoonhvm34
-# (cocoon.compat=3.4), which can stop the whole nested machine (README); the
-# column limits bound what such a stop costs.
+# The cocoon.compat=3.4 rows are left out: in CI they stop the whole nested
+# machine (README), which would cost a column's limit each run; run them with
+# `COCOON_MATRIX_GUESTS="cocoonhvm34 cocoonhvmdev34" ci/xen-matrix.sh trixie`.
 # COCOON_TEST_MATRIX=0 skips this stage.
 if [ "${COCOON_TEST_MATRIX:-1}" != 0 ]; then
   echo "== nested Xen matrix: Xen 4.17 (bookworm) and Xen 4.20 (trixie), side by side"
-  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvmdev cocoonhvm34" COCOON_MATRIX_TIMEOUT=800 \
+  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvmdev" \
     COCOON_MATRIX_REQUIRE="pv cocoon cocoonhvmdev" \
     bash ci/xen-matrix.sh bookworm >target/xen-matrix-bookworm.out 2>&1 &
   b=$!
   sleep 5 # the two builds of the firmware and the image tool take turns
-  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34" COCOON_MATRIX_TIMEOUT=1000 \
+  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev" \
     COCOON_MATRIX_REQUIRE="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev" \
     bash ci/xen-matrix.sh trixie >target/xen-matrix-trixie.out 2>&1 &
   t=$!
