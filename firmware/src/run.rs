@@ -225,8 +225,13 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
             }
             // Anything else, the host's event upcall included, only wakes `hlt`
             // (an EOI with nothing in service, as after a callback vector, is harmless).
+            // Return with interrupts off: a level source (the platform device's
+            // INTx, the callback vector) stays asserted until the guest's upcall
+            // is taken, and with IF set it would interrupt again before `hlt`'s
+            // `cli`, forever.
             v if (32..256).contains(&v) => {
                 timer::eoi();
+                regs.rflags &= !X86_EFLAGS_IF;
                 return;
             }
             _ => {}

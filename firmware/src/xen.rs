@@ -42,11 +42,18 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
         return None;
     }
     xen_hvm::install_hypercall_page(x, page, hvm_glue::layout::virt_to_phys(page));
-    match xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12)) {
+    // cocoon.compat=3.4: no console parameter (Xen 3.4 has none), so the
+    // domain's PV console ring is not used at all.
+    let console = if compat == Compat::Xen34 {
+        None
+    } else {
+        xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12))
+    };
+    match console {
         Some((pfn, port)) => {
             info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {pfn:#x}, port {port})")
         }
-        None => info!("xen: hypercall page installed; this domain has no PV console"),
+        None => info!("xen: hypercall page installed; no PV console used"),
     }
     unplug_emulated_devices();
     let mut host = xen_host::bring_up(UPCALL_VECTOR, compat);
