@@ -42,21 +42,17 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
         return None;
     }
     xen_hvm::install_hypercall_page(x, page, hvm_glue::layout::virt_to_phys(page));
-    // cocoon.compat=3.4: no console parameter (Xen 3.4 has none), so the
-    // domain's PV console ring is not used at all.
-    let console = if compat == Compat::Xen34 {
-        None
-    } else {
-        xen_hvm::init_console(|pfn| hvm_glue::layout::phys_to_virt(pfn << 12))
-    };
-    match console {
-        Some((pfn, port)) => {
-            info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {pfn:#x}, port {port})")
+    // The console ring as the host offers it (none under cocoon.compat=3.4:
+    // Xen 3.4 has no console parameter).
+    let mut host = xen_host::bring_up(UPCALL_VECTOR, compat);
+    match host.console {
+        Some(c) => {
+            xen_hvm::init_console(c, |pfn| hvm_glue::layout::phys_to_virt(pfn << 12));
+            info!("xen: hypercall page installed; Cocoon's log also on the PV console (pfn {:#x}, port {})", c.0, c.1)
         }
         None => info!("xen: hypercall page installed; no PV console used"),
     }
     unplug_emulated_devices();
-    let mut host = xen_host::bring_up(UPCALL_VECTOR, compat);
     if host.delivery == Delivery::Polled {
         match platform_intx() {
             Ok(d) => host.delivery = d,

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use shim_core::abi::{
     __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_sched_op, EVTCHNOP_send, HVMOP_get_param,
     HVMOP_set_param, SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, XenHvmParam,
-    XenconsInterface, DOMID_SELF, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, XENCONS_OUT_SIZE, XEN_ENOSYS,
+    XenconsInterface, DOMID_SELF, XENCONS_OUT_SIZE, XEN_ENOSYS,
 };
 use shim_core::platform::ExitReason;
 use spin::Mutex;
@@ -211,13 +211,10 @@ pub fn console_hand_over() {
     HANDED_OVER.store(true, Ordering::Relaxed);
 }
 
-/// Find the console through the HVM parameters; `ring_va` turns a PFN into
-/// a direct-map address. Returns (pfn, port) when there is one.
-pub fn init_console(ring_va: impl Fn(u64) -> u64) -> Option<(u64, u32)> {
-    let pfn = get_param(HVM_PARAM_CONSOLE_PFN).filter(|&p| p != 0)?;
-    let port = get_param(HVM_PARAM_CONSOLE_EVTCHN)? as u32;
+/// Write Cocoon's log to the domain's console ring (PFN, port), as
+/// `xen_host::bring_up` found it; `ring_va` turns a PFN into a direct-map address.
+pub fn init_console((pfn, port): (u64, u32), ring_va: impl Fn(u64) -> u64) {
     *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port, stalled: false });
-    Some((pfn, port))
 }
 
 /// Write to the Xen console if there is one (the fault path may break a held lock).

@@ -80,9 +80,8 @@ pub fn recover<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> Opti
                     return None;
                 }
                 let v = regs.gpr((full as u32 - Register::RAX as u32) as u8);
+                // Address registers are 16, 32 or 64 bits wide.
                 Some(match r.size() {
-                    1 if r.is_gpr8() && (Register::AH..=Register::BH).contains(&r) => (v >> 8) & 0xff,
-                    1 => v & 0xff,
                     2 => v & 0xffff,
                     4 => v & 0xffff_ffff,
                     _ => v,
