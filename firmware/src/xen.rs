@@ -13,7 +13,7 @@ use hvm_glue::xen_hvm;
 use log::{error, info};
 use shim_core::abi::*;
 use shim_core::builder::HostRings;
-use shim_core::domain::Forward;
+use shim_core::domain::{Forward, LocalConsole};
 use shim_core::hypercall::forward;
 
 /// The vector Xen raises Cocoon's event interrupt on.
@@ -113,9 +113,9 @@ fn platform_intx() -> Result<Delivery, String> {
 pub enum GuestConsole {
     /// The domain's own PV console ring (GFN) and port.
     Host(u64, u32),
-    /// No PV console for the domain: Cocoon serves one on COM1, on a port Xen
-    /// allocated (so it cannot collide with the guest's).
-    Local(u32),
+    /// No PV console for the domain: Cocoon serves one on COM1, over a
+    /// loopback channel of Xen's (see `LocalConsole`).
+    Local(LocalConsole),
 }
 
 /// What the domain builder and the domain need to run a forwarded guest.
@@ -130,7 +130,7 @@ impl ForwardPlan {
     /// The guest's xenstore and console ports.
     pub fn ports(&self) -> (u32, u32) {
         match self.console {
-            GuestConsole::Host(_, p) | GuestConsole::Local(p) => (self.store.1, p),
+            GuestConsole::Host(_, p) | GuestConsole::Local(LocalConsole { guest_port: p, .. }) => (self.store.1, p),
         }
     }
 
@@ -148,21 +148,21 @@ impl ForwardPlan {
     }
 }
 
-#[repr(C)]
-struct AllocUnbound {
-    dom: u16,
-    remote_dom: u16,
-    port: u32,
-}
-
-/// A port of this domain's that nothing else can use: unbound, for ourselves.
-fn reserve_port() -> Result<u32, i64> {
-    let mut a = AllocUnbound { dom: DOMID_SELF, remote_dom: DOMID_SELF, port: 0 };
-    match xen_hvm::hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, &mut a as *mut _ as u64) {
-        Some(0) => Ok(a.port),
+/// A loopback event channel for the console Cocoon serves: a port of this
+/// domain's (the guest's end) bound to a second one (Cocoon's). Xen raises
+/// the guest's end when Cocoon sends on its own, in whichever event ABI the
+/// guest sets up; and Xen allocated both, so neither collides with the guest's.
+fn loopback_channel() -> Result<LocalConsole, i64> {
+    let call = |cmd: u64, arg: u64| match xen_hvm::hypercall2(__HYPERVISOR_event_channel_op, cmd, arg) {
+        Some(0) => Ok(()),
         Some(rc) => Err(rc),
         None => Err(-XEN_ENOSYS),
-    }
+    };
+    let mut a = EvtchnAllocUnbound { dom: DOMID_SELF, remote_dom: DOMID_SELF, port: 0 };
+    call(EVTCHNOP_alloc_unbound, &mut a as *mut _ as u64)?;
+    let mut b = EvtchnBindInterdomain { remote_dom: DOMID_SELF, remote_port: a.port, local_port: 0 };
+    call(EVTCHNOP_bind_interdomain, &mut b as *mut _ as u64)?;
+    Ok(LocalConsole { guest_port: a.port, notify_port: b.local_port })
 }
 
 /// Make the real shared_info the guest's (at `shared_info_gfn`) and decide
@@ -175,13 +175,15 @@ pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, Stri
     }
     let console = match host.console {
         Some((gfn, port)) => GuestConsole::Host(gfn, port),
-        None => GuestConsole::Local(reserve_port().map_err(|rc| format!("cannot reserve a console port ({rc})"))?),
+        None => {
+            GuestConsole::Local(loopback_channel().map_err(|rc| format!("cannot set up a console channel ({rc})"))?)
+        }
     };
     let local_console = match console {
-        GuestConsole::Local(p) => Some(p),
+        GuestConsole::Local(c) => Some(c),
         GuestConsole::Host(..) => None,
     };
-    let forward = Forward { level: host.delivery.level(), held: false, local_console };
+    let forward = Forward { level: host.delivery.level(), held: false, fifo: false, local_console };
     info!(
         "xen: forwarding the guest's events, grants and timers; shared_info at gfn {shared_info_gfn:#x}; xenstore gfn \
          {:#x} port {}; console {}",
@@ -189,7 +191,9 @@ pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, Stri
         store.1,
         match console {
             GuestConsole::Host(g, p) => format!("gfn {g:#x} port {p} (the domain's PV console)"),
-            GuestConsole::Local(p) => format!("on COM1 through Cocoon (port {p})"),
+            GuestConsole::Local(c) => {
+                format!("on COM1 through Cocoon (port {}, raised through port {})", c.guest_port, c.notify_port)
+            }
         }
     );
     Ok(ForwardPlan { forward, store, console })

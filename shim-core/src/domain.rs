@@ -73,9 +73,23 @@ pub struct Forward {
     pub level: bool,
     /// An upcall taken back while the guest had events masked (level delivery).
     pub held: bool,
-    /// A port Cocoon serves itself for the guest's console (the host has no PV
-    /// console for it); its number is one Xen allocated, so it cannot collide.
-    pub local_console: Option<u32>,
+    /// The guest set up FIFO event channels with Xen (`EVTCHNOP_init_control`):
+    /// its pending events are in its event array, not in `evtchn_pending_sel`.
+    pub fifo: bool,
+    /// The guest's console when Cocoon serves it (the host has no PV console
+    /// for it).
+    pub local_console: Option<LocalConsole>,
+}
+
+/// A console Cocoon serves on a real Xen: a loopback event channel of Xen's,
+/// so that its ports cannot collide with the guest's and Xen raises the
+/// guest's end in whichever event ABI (2-level or FIFO) the guest chose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalConsole {
+    /// The guest's end (start_info's console port); Cocoon takes its sends.
+    pub guest_port: u32,
+    /// Cocoon's end: a send on it raises `guest_port`.
+    pub notify_port: u32,
 }
 
 /// Cocoon-provided memory the domain needs.
@@ -162,7 +176,7 @@ impl Domain {
                 evtchn.bind_backend(s.store_port, Backend::Xenstore);
                 evtchn.bind_backend(s.console_port, Backend::Console);
             }
-            Some(Forward { local_console: Some(port), .. }) => evtchn.bind_backend(port, Backend::Console),
+            Some(Forward { local_console: Some(c), .. }) => evtchn.bind_backend(c.guest_port, Backend::Console),
             Some(_) => {}
         }
         let m2p = s.m2p;
@@ -265,7 +279,7 @@ impl Domain {
 
     /// The port Cocoon serves for the guest's console on a real Xen, if any.
     pub fn local_console_port(&self) -> Option<u32> {
-        self.forward.and_then(|f| f.local_console)
+        self.forward.and_then(|f| f.local_console).map(|c| c.guest_port)
     }
 
     /// Update the vCPU's pvclock and the wall clock from the platform (a real
@@ -421,13 +435,15 @@ impl Domain {
     }
 
     /// A level upcall Cocoon took (see `hypercall::forward::host_upcall`):
-    /// once the guest has events unmasked, give it back if any port is still
-    /// pending for it (the guest may have handled them all meanwhile).
+    /// once the guest has events unmasked, give it back if any port may still
+    /// be pending for it. With 2-level channels the selector says whether the
+    /// guest handled them all meanwhile; with FIFO channels only the guest's
+    /// queues do, so the upcall always comes back.
     pub fn release_held_upcall(&mut self, mem: &mut impl GuestMemory) {
-        if self.forward.is_some_and(|f| f.held) {
+        if let Some(f) = self.forward.filter(|f| f.held) {
             let vi = self.vcpu_info(mem);
             if vi.evtchn_upcall_mask == 0 {
-                if vi.evtchn_pending_sel != 0 {
+                if f.fifo || vi.evtchn_pending_sel != 0 {
                     vi.evtchn_upcall_pending = 1;
                 }
                 if let Some(f) = self.forward.as_mut() {

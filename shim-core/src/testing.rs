@@ -302,6 +302,8 @@ pub struct MockPlatform {
     pub xen_calls: Vec<(u64, [u64; 5])>,
     /// XENMEM_add_to_physmap requests: (space, idx, gpfn).
     pub physmap_adds: Vec<(u32, u64, u64)>,
+    /// Ports Cocoon itself (not a forwarded guest call) sent an event on.
+    pub cocoon_sends: Vec<u32>,
 }
 
 impl MockPlatform {
@@ -322,6 +324,7 @@ impl MockPlatform {
             xen: None,
             xen_calls: Vec::new(),
             physmap_adds: Vec::new(),
+            cocoon_sends: Vec::new(),
         }
     }
 
@@ -440,6 +443,11 @@ impl crate::platform::Platform for MockPlatform {
             // domid, size, space, idx, gpfn), alive for the call.
             let raw = unsafe { core::ptr::read_unaligned(args[1] as *const [u64; 3]) };
             self.physmap_adds.push(((raw[0] >> 32) as u32, raw[1], raw[2]));
+        }
+        let guest_pointer = crate::mm::walk::translate(&self.mem, self.cr3, args[1]).is_ok();
+        if nr == crate::abi::__HYPERVISOR_event_channel_op && args[0] == crate::abi::EVTCHNOP_send && !guest_pointer {
+            // SAFETY: not a guest address, so Cocoon's own `evtchn_send`, alive for the call.
+            self.cocoon_sends.push(unsafe { core::ptr::read_unaligned(args[1] as *const u32) });
         }
         Some(rc)
     }

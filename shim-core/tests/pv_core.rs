@@ -4,7 +4,7 @@
 
 use shim_core::abi::*;
 use shim_core::builder::{build, DomainConfig, EntryState, GuestMemory, Layout, PhysMap};
-use shim_core::domain::{Domain, DomainSetup, Forward, NR_GRANT_FRAMES};
+use shim_core::domain::{Domain, DomainSetup, Forward, LocalConsole, NR_GRANT_FRAMES};
 use shim_core::loader;
 use shim_core::mm::frames::PageType;
 use shim_core::mm::walk::translate;
@@ -681,16 +681,47 @@ fn level_upcalls_are_held_while_the_guest_masks_events() {
     traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
     assert_eq!(g.d.stats.bounces, before, "no spurious upcall");
     assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    // With FIFO channels the selector says nothing: a held upcall always comes back.
+    g.p.xen = Some(0);
+    hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_init_control, ARGS_VA, 0, 0, 0]);
+    g.d.vcpu_info(&mut g.p).evtchn_upcall_pending = 1;
+    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
+    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    assert_eq!(g.d.stats.bounces, before + 1, "the FIFO guest gets its upcall back");
 }
 
 #[test]
 fn a_console_port_cocoon_serves_is_not_forwarded() {
-    let mut g = boot_forwarded(Forward { local_console: Some(9), ..Default::default() });
+    let console = LocalConsole { guest_port: 9, notify_port: 11 };
+    let mut g = boot_forwarded(Forward { local_console: Some(console), ..Default::default() });
     let n = g.p.xen_calls.len();
     put(&mut g, ARGS_VA, &9u32);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0]), 0);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_close, ARGS_VA, 0, 0, 0]), 0);
     assert_eq!(g.p.xen_calls.len(), n, "served by Cocoon");
+    // The rest of the port's life (unmask, status, vCPU) is Xen's, as are other ports.
+    hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_unmask, ARGS_VA, 0, 0, 0]);
     put(&mut g, ARGS_VA, &10u32);
     hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARGS_VA, 0, 0, 0]);
-    assert_eq!(g.p.xen_calls.len(), n + 1);
+    assert_eq!(g.p.xen_calls.len(), n + 2);
+    assert!(g.p.cocoon_sends.is_empty(), "the guest's sends are not Cocoon's");
+}
+
+#[test]
+fn console_input_on_a_real_xen_is_raised_by_xen() {
+    // The guest may use FIFO event channels, which Cocoon does not see: the
+    // input must be raised through Xen, not in shared_info's 2-level bitmaps.
+    let console = LocalConsole { guest_port: 9, notify_port: 11 };
+    let mut g = boot_forwarded(Forward { local_console: Some(console), ..Default::default() });
+    g.p.console_in.extend(b"hi\r");
+    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    assert_eq!(g.p.cocoon_sends, [11]);
+    assert_eq!(g.d.shared_info(&mut g.p).evtchn_pending[0], 0);
+    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    let ring = g.p.mem.frame(g.d.console.mfn);
+    let in_prod = u32::from_le_bytes(ring[3076..3080].try_into().unwrap());
+    assert_eq!((&ring[..3], in_prod), (&b"hi\r"[..], 3));
+    // Nothing new, nothing raised.
+    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    assert_eq!(g.p.cocoon_sends, [11]);
 }

@@ -255,3 +255,40 @@ pub struct XenHvmEvtchnUpcallVector {
     pub vector: u8,
 }
 const _: () = assert!(size_of::<XenHvmEvtchnUpcallVector>() == 8);
+
+/// `struct evtchn_alloc_unbound` (event_channel.h): a port `dom` owns, open to `remote_dom`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnAllocUnbound {
+    pub dom: u16,
+    pub remote_dom: u16,
+    /// OUT
+    pub port: u32,
+}
+const _: () = {
+    assert!(size_of::<EvtchnAllocUnbound>() == 8);
+    assert!(offset_of!(EvtchnAllocUnbound, port) == 4);
+};
+
+/// `struct evtchn_bind_interdomain` (event_channel.h): connect to `remote_port` of `remote_dom`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnBindInterdomain {
+    pub remote_dom: u16,
+    pub remote_port: u32,
+    /// OUT
+    pub local_port: u32,
+}
+const _: () = {
+    assert!(size_of::<EvtchnBindInterdomain>() == 12);
+    assert!(offset_of!(EvtchnBindInterdomain, remote_port) == 4);
+    assert!(offset_of!(EvtchnBindInterdomain, local_port) == 8);
+};
+
+/// `struct evtchn_send` (event_channel.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnSend {
+    pub port: u32,
+}
+const _: () = assert!(size_of::<EvtchnSend>() == 4);

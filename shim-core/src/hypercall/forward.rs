@@ -7,7 +7,7 @@
 //! vCPU, ports Cocoon serves itself) is handled here.
 
 use crate::abi::*;
-use crate::domain::{Domain, NR_GRANT_FRAMES};
+use crate::domain::{Domain, LocalConsole, NR_GRANT_FRAMES};
 use crate::platform::Platform;
 
 /// Pass a hypercall on; -ENOSYS when there is no Xen to pass it to.
@@ -23,20 +23,36 @@ pub fn add_to_physmap<P: Platform>(p: &mut P, space: u32, idx: u64, gpfn: u64) -
     pass(p, __HYPERVISOR_memory_op, [XENMEM_add_to_physmap, &a as *const _ as u64, 0, 0, 0])
 }
 
-/// `event_channel_op`: every port is Xen's, except the one Cocoon may serve
-/// itself (the console, when the host has no PV console for the guest).
+/// `event_channel_op`: every port is Xen's. The guest's end of a console
+/// Cocoon serves is too, but Cocoon takes its sends (the guest's "there is
+/// output") and keeps it open (its number must stay the guest's console).
 pub fn event_channel_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
     if let Some(local) = d.local_console_port() {
-        // Operations naming a port: send, close, status, unmask, bind_vcpu all
-        // start with it (`evtchn_port_t port` at offset 0).
-        if matches!(cmd, EVTCHNOP_send | EVTCHNOP_unmask | EVTCHNOP_status | EVTCHNOP_bind_vcpu | EVTCHNOP_close) {
-            let off = if cmd == EVTCHNOP_status { 4 } else { 0 };
-            if Domain::read_guest::<P, u32>(p, arg + off) == Ok(local) {
-                return super::events::event_channel_op(d, p, cmd, arg);
-            }
+        // Both start with `evtchn_port_t port`.
+        if matches!(cmd, EVTCHNOP_send | EVTCHNOP_close) && Domain::read_guest::<P, u32>(p, arg) == Ok(local) {
+            return super::events::event_channel_op(d, p, cmd, arg);
         }
     }
-    pass(p, __HYPERVISOR_event_channel_op, [cmd, arg, 0, 0, 0])
+    let rc = pass(p, __HYPERVISOR_event_channel_op, [cmd, arg, 0, 0, 0]);
+    if cmd == EVTCHNOP_init_control && rc == 0 {
+        if let Some(f) = d.forward.as_mut() {
+            f.fifo = true;
+        }
+    }
+    rc
+}
+
+/// Raise the guest's end of the console Cocoon serves (there is input).
+pub fn notify_local_console<P: Platform>(p: &mut P, c: LocalConsole) {
+    let send = EvtchnSend { port: c.notify_port };
+    let rc = pass(p, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, &send as *const _ as u64, 0, 0, 0]);
+    if rc != 0 {
+        log::warn!(
+            "console: cannot raise the guest's port {} (EVTCHNOP_send on {}: {rc})",
+            c.guest_port,
+            c.notify_port
+        );
+    }
 }
 
 /// `grant_table_op`: the grant frames are mapped into Cocoon's frames on

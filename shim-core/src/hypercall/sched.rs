@@ -67,8 +67,14 @@ pub fn poll_console<P: Platform>(d: &mut Domain, p: &mut P) {
         any = true;
     }
     if any {
-        let port = d.console.port;
-        d.send_to_guest(p, port);
+        // On a real Xen the port is Xen's to raise, in the guest's event ABI.
+        match d.forward.and_then(|f| f.local_console) {
+            Some(c) => super::forward::notify_local_console(p, c),
+            None => {
+                let port = d.console.port;
+                d.send_to_guest(p, port);
+            }
+        }
     }
 }
 
