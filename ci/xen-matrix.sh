@@ -22,6 +22,37 @@ logs=$PWD/target/xen-matrix
 mkdir -p "$logs"
 status=0
 
+# The outer QEMU's view of the nested machine (its monitor socket): the CPU's
+# registers (HLT, IF, SVM guest mode), the local APIC (timer, IRR/ISR), the
+# code at RIP.
+dump_machine() {
+  python3 - "$1/monitor.sock" <<'PY' 2>&1 | tee "$1/machine.log"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+def cmd(c):
+    s.sendall((c + "\n").encode())
+    time.sleep(1)
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+            if out.endswith(b"(qemu) "):
+                break
+    except socket.timeout:
+        pass
+    return out.decode(errors="replace").replace("\r", "")
+cmd("")
+for c in ("info registers", "info lapic", "x/6i $pc", "info pic"):
+    print("== " + c)
+    print(cmd(c).rsplit("(qemu) ", 1)[0].split("\n", 1)[-1].rstrip())
+PY
+}
+
 run_column() {
   local suite=$1 rig run ov xv shim qpid t0 limit=${COCOON_MATRIX_TIMEOUT:-1500}
   rig=$(bash ci/xen-matrix/build-rig.sh "$suite") || { echo "MATRIX: suite=$suite stage=build result=fail"; return 1; }
@@ -79,14 +110,24 @@ run_column() {
   [ "${COCOON_MATRIX_ICOUNT:-0}" = 1 ] && icount=(-icount shift=0)
   t0=$(date +%s)
   qemu-system-x86_64 -accel tcg -cpu "${COCOON_MATRIX_CPU:-max,-smap,-smep,-xsave}" -m 3072 -smp 1 -display none -no-reboot \
-    -monitor none -serial "file:$run/serial.log" "${icount[@]}" \
+    -monitor "unix:$run/monitor.sock,server=on,wait=off" -serial "file:$run/serial.log" "${icount[@]}" \
     -kernel "$rig/xen" -append "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all" \
     -initrd "$rig/dom0-vmlinuz console=hvc0 earlyprintk=xen,$run/dom0.cpio" >"$run/qemu.log" 2>&1 &
   qpid=$!
   # Stages: dom0 up in 300 s, toolstack 120 s later, everything within $limit s.
-  local stage=dom0 deadline=$((t0 + 300))
+  # A nested machine that takes no CPU time for 60 s has stopped (dom0's own
+  # tests wake every 0.2 s): its state is dumped and the column ends there.
+  local stage=dom0 deadline=$((t0 + 300)) cpu last_cpu=-1 idle=0
   while kill -0 $qpid 2>/dev/null; do
     sleep 2
+    cpu=$(awk '{print $14 + $15}' "/proc/$qpid/stat" 2>/dev/null)
+    if [ "$cpu" = "$last_cpu" ]; then idle=$((idle + 1)); else idle=0 last_cpu=$cpu; fi
+    if [ $idle -ge 30 ]; then
+      echo "MATRIX: stage=$stage result=stopped detail=the-nested-machine-took-no-cpu-for-60s after_s=$(($(date +%s) - t0))" |
+        tee -a "$run/serial.log"
+      dump_machine "$run" | sed "s/^/MATRIX-MACHINE: suite=$suite /"
+      break
+    fi
     if grep -q "MATRIX: all done" "$run/serial.log" 2>/dev/null; then break; fi
     if [ $stage = dom0 ] && grep -q "MATRIX: stage=dom0 result=ok" "$run/serial.log" 2>/dev/null; then
       stage=toolstack deadline=$(($(date +%s) + 120))
@@ -96,6 +137,7 @@ run_column() {
     fi
     if [ "$(date +%s)" -gt $deadline ]; then
       echo "MATRIX: stage=$stage result=timeout after_s=$(($(date +%s) - t0))" | tee -a "$run/serial.log"
+      dump_machine "$run" | sed "s/^/MATRIX-MACHINE: suite=$suite /"
       break
     fi
   done

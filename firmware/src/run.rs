@@ -189,7 +189,7 @@ pub fn start(
         ..Default::default()
     };
     log::info!("starting the guest at {:#x}", regs.rip);
-    if d.forward.is_some() && d.local_console_port().is_none() {
+    if fwd.is_some_and(|f| f.host_console()) {
         // The domain's PV console is the guest's now; Cocoon's log stays on COM1.
         log::info!("xen: the PV console is the guest's from here on; Cocoon's log continues on the serial port");
         hvm_glue::xen_hvm::console_hand_over();

@@ -134,9 +134,14 @@ impl ForwardPlan {
         }
     }
 
+    /// The guest's console is the domain's own PV console (not one Cocoon serves).
+    pub fn host_console(&self) -> bool {
+        matches!(self.console, GuestConsole::Host(..))
+    }
+
     /// Which of the guest's ring pages are the real Xen's (the builder leaves them as they are).
     pub fn host_rings(&self) -> HostRings {
-        HostRings { store: true, console: matches!(self.console, GuestConsole::Host(..)) }
+        HostRings { store: true, console: self.host_console() }
     }
 
     /// The real Xen's ring pages the guest maps (not guest RAM).
