@@ -159,7 +159,7 @@ for s in $suites; do
   [ -f "$r" ] || { echo "$s: no results"; status=1; continue; }
   echo
   echo "Xen $(sed -n 's/.*xen=\([0-9.]*\) .*/\1/p' "$r" | head -1) ($s), $(grep -o 'wall_s=[0-9]*' "$r" | tail -1)"
-  grep -E "stage=.*result=(fail|timeout)" "$r" | sed 's/^/  /'
+  grep -E "stage=.*result=(fail|timeout|stopped)" "$r" | sed 's/^/  /'
   grep -E " step=" "$r" | sed 's/^MATRIX: suite=[^ ]* xen=[^ ]* /  /'
   printf '  %-8s %-10s %11s' guest result "userspace_s"
   for m in $metrics; do printf ' %14s' "$m"; done
