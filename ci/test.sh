@@ -30,7 +30,7 @@ cargo test --workspace 2>&1 | tee target/test-output.log
 # Both columns end with the cocoon.compat=3.4 rows (cocoonhvm34 without
 # devices, then cocoonhvmdev34 with them). cocoonhvm34 is required in both,
 # cocoonhvmdev34 on 4.17; on 4.20 it is reported: there its nested machine
-# stopped in 2 of 3 full-column runs (the outer CPU halted in Xen's idle loop
+# stopped in 2 of 4 full-column runs (the outer CPU halted in Xen's idle loop
 # with IF set and its timer interrupt pending in the local APIC, never taken:
 # below Cocoon, see README), and the matrix ends such a column after 60 s.
 # COCOON_TEST_MATRIX=0 skips this stage.
