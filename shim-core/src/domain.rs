@@ -258,8 +258,11 @@ impl Domain {
         unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuInfo) }
     }
 
-    /// Raise `port` towards the guest.
+    /// Raise `port` towards the guest, in the 2-level bitmaps. Standalone
+    /// only: on a real Xen the guest may run FIFO channels, so ports are Xen's
+    /// to raise (`hypercall::forward::notify_local_console`).
     pub fn send_to_guest(&mut self, mem: &mut impl GuestMemory, port: u32) {
+        debug_assert!(self.forward.is_none(), "port {port} raised by hand on a real Xen");
         // Two views of distinct frames (shared_info and vcpu_info may coincide:
         // then vcpu_info is inside shared_info and is reached through it).
         let si = self.shared_info(mem) as *mut SharedInfo;
