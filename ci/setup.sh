@@ -54,6 +54,15 @@ command -v syslinux >/dev/null 2>&1 || need_pkgs+=(syslinux)
 # The nested Xen matrix builds its dom0 roots with debootstrap (here, so that
 # two columns built at once never race for apt).
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+# ... and runs under a QEMU it builds from Debian's source with one fix
+# (ci/xen-matrix/build-qemu.sh): its build tools and libraries.
+command -v ninja >/dev/null 2>&1 || need_pkgs+=(ninja-build)
+command -v patch >/dev/null 2>&1 || need_pkgs+=(patch)
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+pkg-config --exists glib-2.0 gmodule-2.0 2>/dev/null || need_pkgs+=(libglib2.0-dev)
+pkg-config --exists zlib 2>/dev/null || need_pkgs+=(zlib1g-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt_update
   log "installing ${need_pkgs[*]}"

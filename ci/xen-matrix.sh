@@ -8,7 +8,10 @@
 # those rows; COCOON_MATRIX_STREAM=1 copies each guest's console to the serial
 # log as it comes; COCOON_MATRIX_COCOON_OPTS adds options to Cocoon's command
 # line; COCOON_MATRIX_REQUIRE="pv cocoon" makes the exit status fail unless
-# those rows are ok in every column run; COCOON_MATRIX_CPU overrides the QEMU CPU.
+# those rows are ok in every column run; COCOON_MATRIX_CPU overrides the QEMU CPU;
+# COCOON_MATRIX_QEMU is the outer QEMU binary (default: the one
+# ci/xen-matrix/build-qemu.sh builds, Debian's version with a fix for a lost
+# interrupt under nested SVM; "system" takes the installed qemu-system-x86_64).
 # Logs stay in target/xen-matrix/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,15 +21,29 @@ kernels=$(bash ci/fetch-kernels.sh) || exit 1
 guest_initrd=$(bash ci/make-initramfs.sh matrix) || exit 1
 fw=$(bash ci/build-firmware.sh) || exit 1
 cargo build -q --release -p cocoon-image || exit 1
+qemu=${COCOON_MATRIX_QEMU:-}
+[ -n "$qemu" ] || qemu=$(bash ci/xen-matrix/build-qemu.sh) || exit 1
+[ "$qemu" != system ] || qemu=qemu-system-x86_64
+echo "[xen-matrix] outer QEMU: $qemu" >&2
 logs=$PWD/target/xen-matrix
 mkdir -p "$logs"
 status=0
 
 # The outer QEMU's view of the nested machine (its monitor socket): the CPU's
 # registers (HLT, IF, SVM guest mode), the local APIC (timer, IRR/ISR), the
-# code at RIP.
+# code at RIP; then, from QEMU's own state (gdb, when the binary has symbols as
+# build-qemu.sh's does), what the monitor does not show: the CPU's pending
+# interrupt requests and its SVM flags (hflags2: GIF, virtual interrupt masking).
 dump_machine() {
-  python3 - "$1/monitor.sock" <<'PY' 2>&1 | tee "$1/machine.log"
+  dump_monitor "$1" 2>&1 | tee "$1/machine.log"
+  command -v gdb >/dev/null 2>&1 || return 0
+  gdb -p "$2" -batch -nx -ex 'set $c = (X86CPU *)cpus_queue.tqh_first' \
+    -ex 'printf "interrupt_request=%#x halted=%d\n", $c->parent_obj.interrupt_request, $c->parent_obj.halted' \
+    -ex 'printf "hflags=%#x hflags2=%#x eflags=%#x int_ctl=%#x\n", $c->env.hflags, $c->env.hflags2, $c->env.eflags, $c->env.int_ctl' \
+    2>/dev/null | grep -E '^(interrupt_request|hflags)=' | tee -a "$1/machine.log"
+}
+dump_monitor() {
+  python3 - "$1/monitor.sock" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
@@ -109,7 +126,7 @@ run_column() {
   local icount=()
   [ "${COCOON_MATRIX_ICOUNT:-0}" = 1 ] && icount=(-icount shift=0)
   t0=$(date +%s)
-  qemu-system-x86_64 -accel tcg -cpu "${COCOON_MATRIX_CPU:-max,-smap,-smep,-xsave}" -m 3072 -smp 1 -display none -no-reboot \
+  "$qemu" -accel tcg -cpu "${COCOON_MATRIX_CPU:-max,-smap,-smep,-xsave}" -m 3072 -smp 1 -display none -vga none -nic none -no-reboot \
     -monitor "unix:$run/monitor.sock,server=on,wait=off" -serial "file:$run/serial.log" "${icount[@]}" \
     -kernel "$rig/xen" -append "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all" \
     -initrd "$rig/dom0-vmlinuz console=hvc0 earlyprintk=xen,$run/dom0.cpio" >"$run/qemu.log" 2>&1 &
@@ -125,7 +142,7 @@ run_column() {
     if [ $idle -ge 30 ]; then
       echo "MATRIX: stage=$stage result=stopped detail=the-nested-machine-took-no-cpu-for-60s after_s=$(($(date +%s) - t0))" |
         tee -a "$run/serial.log"
-      dump_machine "$run" | sed "s/^/MATRIX-MACHINE: suite=$suite /"
+      dump_machine "$run" $qpid | sed "s/^/MATRIX-MACHINE: suite=$suite /"
       break
     fi
     if grep -q "MATRIX: all done" "$run/serial.log" 2>/dev/null; then break; fi
@@ -137,7 +154,7 @@ run_column() {
     fi
     if [ "$(date +%s)" -gt $deadline ]; then
       echo "MATRIX: stage=$stage result=timeout after_s=$(($(date +%s) - t0))" | tee -a "$run/serial.log"
-      dump_machine "$run" | sed "s/^/MATRIX-MACHINE: suite=$suite /"
+      dump_machine "$run" $qpid | sed "s/^/MATRIX-MACHINE: suite=$suite /"
       break
     fi
   done
