@@ -30,7 +30,7 @@ cargo test --workspace 2>&1 | tee target/test-output.log
 # Both columns end with the cocoon.compat=3.4 rows (cocoonhvm34 without
 # devices, then cocoonhvmdev34 with them), required in both. The outer QEMU is
 # Debian's version built with a fix for a lost interrupt under nested SVM,
-# which stopped the whole 4.20 machine at random (see README); a machine that
+# which stopped the whole nested machine at random (see README); a machine that
 # stops anyway is dumped and its column ends after 60 s.
 # COCOON_TEST_MATRIX=0 skips this stage.
 if [ "${COCOON_TEST_MATRIX:-1}" != 0 ]; then
