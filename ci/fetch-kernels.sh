@@ -23,10 +23,12 @@ mkdir -p "$OUT"
 
 log() { printf '[fetch-kernels] %s\n' "$*" >&2; }
 
+# shellcheck source=ci/apt-view.sh
+. ci/apt-view.sh
 # apt options for a private view of one suite (never touches the machine's sources).
 apt_for() {
   local suite=$1 dir=$CACHE/apt/$1
-  mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+  mkdir -p "$dir"
   if [ ! -f "$dir/sources.list" ]; then
     {
       echo "deb http://deb.debian.org/debian $suite main"
@@ -34,10 +36,7 @@ apt_for() {
       echo "deb http://deb.debian.org/debian-security $suite-security main"
     } >"$dir/sources.list"
   fi
-  APT_OPTS=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=-"
-    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::archives=$dir/archives"
-    -o "Dir::State::status=$dir/status" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
-  touch "$dir/status"
+  apt_view "$dir"
 }
 
 for suite in $SUITES; do

@@ -10,7 +10,7 @@
 # meet, the POLL is lost: the APIC holds the interrupt in IRR, the CPU is never
 # told, and once it halts (Xen's idle loop, IF set) it sleeps for good. Upstream
 # QEMU has since made these updates atomic (cpu_set_interrupt and
-# cpu_reset_interrupt in svm_helper.c). See README, "The outer QEMU".
+# cpu_reset_interrupt in svm_helper.c). See README, the nested Xen matrix.
 set -euo pipefail
 
 log() { printf '[build-qemu] %s\n' "$*" >&2; }
@@ -38,18 +38,17 @@ suite=$(apt-cache policy qemu-system-x86 |
   awk '/^ \*\*\*/ {getline; print $3; exit}' | cut -d/ -f1)
 [ -n "$suite" ] && [ "$suite" != "/var/lib/dpkg/status" ] || suite=bookworm-backports
 apt_dir=$here/target/qemu/apt
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+mkdir -p "$apt_dir"
 echo "deb-src http://deb.debian.org/debian $suite main" >"$apt_dir/sources.list"
-touch "$apt_dir/status"
-apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
-  -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::archives=$apt_dir/archives"
-  -o "Dir::State::status=$apt_dir/status" -o "APT::Sandbox::User=root")
+# shellcheck source=ci/apt-view.sh
+. ci/apt-view.sh
+apt_view "$apt_dir"
 tarball=$here/target/qemu/qemu_$upver.orig.tar.xz
 if [ ! -s "$tarball" ]; then
   log "fetching the source of qemu $pkgver ($suite)"
-  apt-get "${apt_opts[@]}" update -qq >&2 || { log "apt-get update (deb-src $suite) failed"; exit 1; }
+  apt-get "${APT_OPTS[@]}" update -qq >&2 || { log "apt-get update (deb-src $suite) failed"; exit 1; }
   (cd "$here/target/qemu" &&
-    apt-get "${apt_opts[@]}" source -qq --download-only --tar-only "qemu=$pkgver" >&2) ||
+    apt-get "${APT_OPTS[@]}" source -qq --download-only --tar-only "qemu=$pkgver" >&2) ||
     { log "apt-get source qemu=$pkgver failed"; exit 1; }
   [ -s "$tarball" ] || { log "apt-get source left no $tarball"; exit 1; }
 fi
