@@ -13,11 +13,17 @@ pub struct PhysMap {
 impl PhysMap {
     /// Guest memory made of machine extents `(first_mfn, pages)`, in PFN order.
     pub fn from_extents(extents: &[(u64, u64)]) -> Self {
-        let mut mfns = Vec::new();
+        // Exactly sized: a grown vector would leave its doubled capacity behind.
+        let mut mfns = Vec::with_capacity(extents.iter().map(|e| e.1 as usize).sum());
         for &(start, n) in extents {
             mfns.extend(start..start + n);
         }
         PhysMap { mfns }
+    }
+
+    /// Cocoon's memory for a map of `pages` guest pages.
+    pub const fn bytes_for(pages: u64) -> u64 {
+        pages * core::mem::size_of::<u64>() as u64
     }
 
     pub fn nr_pages(&self) -> u64 {

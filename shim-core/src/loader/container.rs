@@ -18,7 +18,15 @@ const BZ_HEADER_MAGIC: &[u8; 4] = b"HdrS";
 const BZ_VERSION: usize = 0x206;
 const BZ_PAYLOAD_OFFSET: usize = 0x248;
 const BZ_PAYLOAD_LENGTH: usize = 0x24c;
+const BZ_SYSSIZE: usize = 0x1f4;
 const BZ_MIN_PROTOCOL: u16 = 0x0208;
+/// Images of boot protocol 2.10 (Linux 2.6.31) and later end with a CRC32.
+const BZ_CRC_PROTOCOL: u16 = 0x020a;
+/// PE/COFF fields (EFI-stub kernels) that signing fills in after the CRC was taken.
+const MZ_PE_OFFSET: usize = 0x3c;
+const PE_OPT_CHECKSUM: usize = 24 + 64;
+const PE32_CERT_DIR: usize = 24 + 96 + 32;
+const PE32PLUS_CERT_DIR: usize = 24 + 112 + 32;
 
 pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 
@@ -64,6 +72,9 @@ pub fn open(file: &[u8]) -> Result<Payload<'_>, LoadError> {
             .checked_add(len)
             .and_then(|end| file.get(start..end))
             .ok_or(LoadError::Truncated { what: "bzImage payload" })?;
+        if protocol >= BZ_CRC_PROTOCOL {
+            check_crc(file)?;
+        }
         let compression = if data.starts_with(ELF_MAGIC) {
             Compression::None
         } else {
@@ -72,6 +83,43 @@ pub fn open(file: &[u8]) -> Result<Payload<'_>, LoadError> {
         return Ok(Payload { container: Container::BzImage { protocol }, compression, data });
     }
     Err(LoadError::UnknownFormat { head: head4(file) })
+}
+
+/// Linux's `arch/x86/boot/tools/build.c` ends the image (setup sectors plus
+/// `syssize` paragraphs) with the CRC32 of everything before it, without the
+/// final inversion. Signing an EFI-stub kernel afterwards (sbsign) sets the
+/// PE checksum and certificate-table entry, which were 0 when the CRC was
+/// taken, and appends the signature after the image: both are left out.
+fn check_crc(file: &[u8]) -> Result<(), LoadError> {
+    let setup_sects = if file[BZ_SETUP_SECTS] == 0 { 4 } else { file[BZ_SETUP_SECTS] as usize };
+    let end = (setup_sects + 1) * 512 + u32_at(file, BZ_SYSSIZE) as usize * 16;
+    let stored = file.get(end.saturating_sub(4)..end).filter(|_| end >= 4).ok_or(LoadError::Truncated { what: "bzImage" })?;
+    let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
+    let body = &file[..end - 4];
+    // The signing-time fields, as (offset, length), when this is a PE image.
+    let mut holes: [(usize, usize); 2] = [(0, 0); 2];
+    if body.starts_with(b"MZ") && body.len() >= MZ_PE_OFFSET + 4 {
+        let pe = u32_at(body, MZ_PE_OFFSET) as usize;
+        if body.get(pe..pe + 4) == Some(b"PE\0\0") && body.len() >= pe + 26 {
+            let cert = if u16_at(body, pe + 24) == 0x20b { PE32PLUS_CERT_DIR } else { PE32_CERT_DIR };
+            holes = [(pe + PE_OPT_CHECKSUM, 4), (pe + cert, 8)];
+        }
+    }
+    let mut h = crc32fast::Hasher::new();
+    let mut pos = 0;
+    for (off, len) in holes {
+        if len == 0 || off + len > body.len() {
+            continue;
+        }
+        h.update(&body[pos..off]);
+        h.update(&[0u8; 8][..len]);
+        pos = off + len;
+    }
+    h.update(&body[pos..]);
+    if h.finalize() != !stored {
+        return Err(LoadError::Checksum { what: "bzImage CRC32" });
+    }
+    Ok(())
 }
 
 fn head4(d: &[u8]) -> [u8; 4] {
@@ -97,7 +145,41 @@ mod tests {
         f.resize(0x500, 0);
         f.extend_from_slice(payload);
         f.extend_from_slice(&[0xaa; 16]); // trailing bytes past the payload
+        with_crc(f)
+    }
+
+    /// Pad to whole paragraphs, set syssize and append build.c's CRC32.
+    fn with_crc(mut f: Vec<u8>) -> Vec<u8> {
+        let setup = (f[BZ_SETUP_SECTS] as usize + 1) * 512;
+        f.resize(setup + (f.len() + 4 - setup).next_multiple_of(16) - 4, 0);
+        let paragraphs = ((f.len() + 4 - setup) / 16) as u32;
+        f[BZ_SYSSIZE..BZ_SYSSIZE + 4].copy_from_slice(&paragraphs.to_le_bytes());
+        let crc = !crc32fast::hash(&f);
+        f.extend_from_slice(&crc.to_le_bytes());
         f
+    }
+
+    #[test]
+    fn crc_is_checked_and_signing_fields_are_ignored() {
+        let f = bzimage(&[0x02, 0x21, 0x4c, 0x18, 1, 2, 3, 4], 0x020f);
+        let mut bad = f.clone();
+        bad[0x400] ^= 1;
+        assert_eq!(open(&bad), Err(LoadError::Checksum { what: "bzImage CRC32" }));
+        // An EFI-stub image: PE header at 0x80 (PE32+); signing sets the checksum
+        // and the certificate-table entry and appends a signature.
+        let mut unsigned = f[..f.len() - 4].to_vec();
+        unsigned[..2].copy_from_slice(b"MZ");
+        unsigned[MZ_PE_OFFSET..MZ_PE_OFFSET + 4].copy_from_slice(&0x80u32.to_le_bytes());
+        unsigned[0x80..0x84].copy_from_slice(b"PE\0\0");
+        unsigned[0x80 + 24..0x80 + 26].copy_from_slice(&0x20bu16.to_le_bytes());
+        let unsigned = with_crc(unsigned[..unsigned.len() - 12].to_vec());
+        let mut signed = unsigned.clone();
+        signed[0x80 + PE_OPT_CHECKSUM] = 0x5a;
+        signed[0x80 + PE32PLUS_CERT_DIR..0x80 + PE32PLUS_CERT_DIR + 8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        signed.extend_from_slice(&[0x30; 1472]);
+        assert!(open(&signed).is_ok());
+        signed[0x80 + PE_OPT_CHECKSUM + 4] ^= 1; // outside the signing fields
+        assert_eq!(open(&signed), Err(LoadError::Checksum { what: "bzImage CRC32" }));
     }
 
     #[test]

@@ -25,6 +25,15 @@ pub enum LoadError {
         format: &'static str,
         detail: String,
     },
+    /// A checksum in the image does not match its data: the file is damaged.
+    Checksum {
+        what: &'static str,
+    },
+    /// A valid feature of a compression format that Cocoon's decoder lacks.
+    UnsupportedFeature {
+        format: &'static str,
+        what: &'static str,
+    },
     /// Decompressed output would exceed the limit (guest memory): a decompression bomb.
     TooLarge {
         what: &'static str,
@@ -91,6 +100,8 @@ impl fmt::Display for LoadError {
             ),
             UnsupportedCompression(c) => write!(f, "{c}-compressed kernels are not supported"),
             Decompress { format, detail } => write!(f, "corrupt {format} data: {detail}"),
+            Checksum { what } => write!(f, "the kernel image is damaged: its {what} does not match"),
+            UnsupportedFeature { format, what } => write!(f, "{format} kernel uses {what}, which Cocoon cannot decode"),
             TooLarge { what, size, limit } => {
                 write!(f, "{what} is larger than the {limit} bytes available (at least {size} bytes)")
             }

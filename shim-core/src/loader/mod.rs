@@ -115,13 +115,52 @@ pub fn params(e_entry: u64, segments: &[Segment], n: &XenNotes) -> Result<Kernel
     })
 }
 
-/// Open, decompress (to at most `limit` bytes) and check a kernel image.
-pub fn load(file: &[u8], limit: u64) -> Result<Kernel<'_>, LoadError> {
+/// How many bytes of output buffer `load_into` needs for `file`: `None` when
+/// the payload is not compressed (the ELF is used where it lies), else the
+/// size the payload declares. A payload that declares nothing cannot be sized.
+pub fn output_size(file: &[u8]) -> Result<Option<u64>, LoadError> {
+    let payload = container::open(file)?;
+    match payload.compression {
+        Compression::None => Ok(None),
+        c => decompress::size_hint(c, payload.data)
+            .map(Some)
+            .ok_or(LoadError::Decompress { format: c.name(), detail: "the payload declares no size".into() }),
+    }
+}
+
+/// Open, decompress into `out` (the output buffer is the decoder's window; no
+/// other workspace) and check a kernel image of at most `limit` bytes.
+pub fn load_into<'a>(file: &'a [u8], out: &'a mut [u8], limit: u64) -> Result<Kernel<'a>, LoadError> {
     let payload = container::open(file)?;
     let elf_bytes: Cow<[u8]> = match payload.compression {
         Compression::None => Cow::Borrowed(payload.data),
-        c => Cow::Owned(decompress::decompress(c, payload.data, limit)?),
+        c => {
+            let n = decompress::decompress_into(c, payload.data, out)?;
+            Cow::Borrowed(&out[..n])
+        }
     };
+    finish(payload.container, payload.compression, elf_bytes, limit)
+}
+
+/// `load_into` with an output buffer of the declared size, allocated here
+/// (host tools and tests; the firmware decompresses into guest memory).
+pub fn load(file: &[u8], limit: u64) -> Result<Kernel<'_>, LoadError> {
+    let Some(size) = output_size(file)? else {
+        return load_into(file, &mut [], limit);
+    };
+    if size > limit {
+        return Err(LoadError::TooLarge { what: "decompressed kernel", size, limit });
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(size as usize).map_err(|_| LoadError::OutOfMemory { what: "the decompressed kernel", size })?;
+    out.resize(size as usize, 0);
+    let payload = container::open(file)?;
+    let n = decompress::decompress_into(payload.compression, payload.data, &mut out)?;
+    out.truncate(n);
+    finish(payload.container, payload.compression, Cow::Owned(out), limit)
+}
+
+fn finish(container: Container, compression: Compression, elf_bytes: Cow<'_, [u8]>, limit: u64) -> Result<Kernel<'_>, LoadError> {
     let (e_entry, segments, notes) = {
         let elf = elf::parse(&elf_bytes)?;
         let notes = notes::read(&elf)?;
@@ -133,13 +172,5 @@ pub fn load(file: &[u8], limit: u64) -> Result<Kernel<'_>, LoadError> {
     if size > limit {
         return Err(LoadError::TooLarge { what: "kernel image", size, limit });
     }
-    Ok(Kernel {
-        container: payload.container,
-        compression: payload.compression,
-        elf_bytes,
-        e_entry,
-        segments,
-        notes,
-        params,
-    })
+    Ok(Kernel { container, compression, elf_bytes, e_entry, segments, notes, params })
 }

@@ -112,6 +112,11 @@ impl FrameTable {
         FrameTable { info: vec![EMPTY; max_mfn as usize + 1], shared_above: Vec::new(), hypervisor_l4 }
     }
 
+    /// Cocoon's memory for a table of frames `0..=max_mfn`.
+    pub const fn bytes_for(max_mfn: u64) -> u64 {
+        (max_mfn + 1) * core::mem::size_of::<FrameInfo>() as u64
+    }
+
     pub fn len(&self) -> u64 {
         self.info.len() as u64
     }
