@@ -58,12 +58,15 @@ impl Platform for Hw {
     }
 
     fn rdmsr(&mut self, msr: u32) -> u64 {
-        // SAFETY: the core only asks for MSRs that exist (segment bases, EFER).
+        // SAFETY: the core only reads MSRs that exist: segment bases, EFER, and
+        // the microcode revision on Intel/AMD (architectural there).
         unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
     }
 
     fn wrmsr(&mut self, msr: u32, value: u64) {
-        // SAFETY: the core only writes the segment-base MSRs, with canonical values.
+        // SAFETY: the core only writes the segment bases (canonical values) and
+        // SPEC_CTRL, PRED_CMD and TSC_AUX when the CPUID it passes on enumerates
+        // them, with their reserved bits clear (`shim_core::traps::msr`).
         unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
     }
 

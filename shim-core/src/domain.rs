@@ -49,6 +49,8 @@ pub struct Vcpu {
     pub periodic_next: u64,
     /// SET_LDT: linear base and entry count (0 = none).
     pub ldt: (u64, u32),
+    /// MSRs the guest can change (`traps::msr`).
+    pub msr: crate::traps::msr::MsrState,
 }
 
 /// Guest descriptor tables as installed by `set_gdt`.
@@ -221,6 +223,7 @@ impl Domain {
                 periodic_ns: 10_000_000,
                 periodic_next: 0,
                 ldt: (0, 0),
+                msr: Default::default(),
             },
             evtchn,
             console: ConsoleState { mfn: s.console_mfn, port: s.console_port },

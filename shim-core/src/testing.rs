@@ -304,6 +304,8 @@ pub struct MockPlatform {
     pub physmap_adds: Vec<(u32, u64, u64)>,
     /// Ports Cocoon itself (not a forwarded guest call) sent an event on.
     pub cocoon_sends: Vec<u32>,
+    /// CPUID answers by (leaf, subleaf), before the defaults below.
+    pub cpuid_leaves: alloc::collections::BTreeMap<(u32, u32), [u32; 4]>,
 }
 
 impl MockPlatform {
@@ -325,6 +327,7 @@ impl MockPlatform {
             xen_calls: Vec::new(),
             physmap_adds: Vec::new(),
             cocoon_sends: Vec::new(),
+            cpuid_leaves: Default::default(),
         }
     }
 
@@ -392,7 +395,10 @@ impl crate::platform::Platform for MockPlatform {
     fn read_cr0(&self) -> u64 {
         0x8005_0033 | if self.cr0_ts { 8 } else { 0 }
     }
-    fn cpuid(&self, leaf: u32, _subleaf: u32) -> [u32; 4] {
+    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        if let Some(r) = self.cpuid_leaves.get(&(leaf, subleaf)) {
+            return *r;
+        }
         match leaf {
             1 => [0x806f8, 0x0800, 0xffff_ffff, 0xffff_ffff],
             _ => [0x11, 0x22, 0x33, 0x44],

@@ -725,3 +725,168 @@ fn console_input_on_a_real_xen_is_raised_by_xen() {
     shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
     assert_eq!(g.p.cocoon_sends, [11]);
 }
+
+/// A CPU of `vendor` (leaf 0 registers EBX, EDX, ECX) with MCE/MCA, the given
+/// leaf 7 EDX, leaf 0x80000001 EDX and 0x80000008 EBX.
+fn set_cpu(g: &mut Guest, vendor: [u32; 3], l7_edx: u32, lx1_edx: u32, lx8_ebx: u32) {
+    let c = &mut g.p.cpuid_leaves;
+    c.insert((0, 0), [0xd, vendor[0], vendor[2], vendor[1]]);
+    c.insert((1, 0), [0x806f8, 0x800, 0, (1 << 7) | (1 << 14)]);
+    c.insert((7, 0), [0, 0, 0, l7_edx]);
+    c.insert((7, 2), [0; 4]);
+    c.insert((0x8000_0000, 0), [0x8000_0008, 0, 0, 0]);
+    c.insert((0x8000_0001, 0), [0, 0, 0, lx1_edx]);
+    c.insert((0x8000_0008, 0), [0, lx8_ebx, 0, 0]);
+}
+const INTEL: [u32; 3] = [0x756e_6547, 0x4965_6e69, 0x6c65_746e];
+const AMD: [u32; 3] = [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+
+#[test]
+fn vmce_msrs_as_xen_on_intel() {
+    use shim_core::traps::msr::{read, write, INTEL_GUEST_MCG_CAP};
+    let mut g = boot();
+    set_cpu(&mut g, INTEL, 0, 0, 0);
+    // Through the rdmsr trap, as Linux's mce_rdmsrl (no fixup) does it.
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    code(&mut g, rip, &[0x0f, 0x32]);
+    let mut r = kregs(&g);
+    r.vector = 13;
+    r.rcx = MSR_IA32_MCG_CAP as u64;
+    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    assert_eq!((r.rip, (r.rdx << 32) | r.rax), (rip + 2, INTEL_GUEST_MCG_CAP));
+    assert_eq!(INTEL_GUEST_MCG_CAP, MCG_SER_P | MCG_TES_P | MCG_CMCI_P | 2);
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert_eq!(read(d, p, MSR_IA32_MCG_STATUS), Some(0));
+    assert_eq!(read(d, p, MSR_IA32_MCG_CTL), Some(0), "no MCG_CTL_P: reads 0");
+    assert_eq!(read(d, p, MSR_IA32_MCG_EXT_CTL), None, "no LMCE: #GP");
+    // The two guest banks: CTL all ones, STATUS/ADDR/MISC clear.
+    for bank in 0..2 {
+        let base = MSR_IA32_MC0_CTL + 4 * bank;
+        assert_eq!(read(d, p, base), Some(!0));
+        for m in 1..4 {
+            assert_eq!(read(d, p, base + m), Some(0));
+        }
+    }
+    // Banks past the count, inside the architectural range, read 0 (Xen's vmce_rdmsr).
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL + 4 * 2), Some(0));
+    assert_eq!(read(d, p, MSR_IA32_MCx_MISC_LAST), Some(0));
+    assert_eq!(read(d, p, MSR_IA32_MCx_MISC_LAST + 1), None);
+    // Writes as Xen takes them.
+    assert!(write(d, p, MSR_IA32_MCG_STATUS, 4));
+    assert_eq!(read(d, p, MSR_IA32_MCG_STATUS), Some(4));
+    assert!(write(d, p, MSR_IA32_MCG_CAP, 0), "MCG_CAP is read-only, the write is ignored");
+    assert_eq!(read(d, p, MSR_IA32_MCG_CAP), Some(INTEL_GUEST_MCG_CAP));
+    assert!(write(d, p, MSR_IA32_MCG_CTL, !0));
+    assert!(write(d, p, MSR_IA32_MC0_CTL + 4, 0x1234), "MCi_CTL writes are ignored");
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL + 4), Some(!0));
+    assert!(write(d, p, MSR_IA32_MC0_STATUS + 4, 0));
+    assert!(!write(d, p, MSR_IA32_MC0_STATUS + 4, 1), "non-zero MCi_STATUS: #GP");
+    assert!(!write(d, p, MSR_IA32_MC0_ADDR, 1));
+    assert!(!write(d, p, MSR_IA32_MC0_MISC, 1));
+    assert!(!write(d, p, MSR_IA32_MCG_EXT_CTL, 0));
+    // CMCI: CTL2 kept for the guest's banks only.
+    assert!(write(d, p, MSR_IA32_MC0_CTL2 + 1, 0x4000_0001));
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL2 + 1), Some(0x4000_0001));
+    assert!(write(d, p, MSR_IA32_MC0_CTL2 + 2, 5));
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL2 + 2), Some(0));
+    // P5_MC_* read 0 and are read-only.
+    assert_eq!(read(d, p, MSR_P5_MC_ADDR), Some(0));
+    assert!(!write(d, p, MSR_P5_MC_TYPE, 0));
+    // Intel-only MSRs.
+    assert_eq!(read(d, p, MSR_IA32_FEATURE_CONTROL), Some(IA32_FEATURE_CONTROL_LOCK));
+    assert!(!write(d, p, MSR_IA32_FEATURE_CONTROL, 1));
+    assert!(write(d, p, MSR_IA32_UCODE_REV, 0));
+    assert!(!write(d, p, MSR_IA32_UCODE_REV, 1));
+    p.msrs.insert(MSR_IA32_UCODE_REV, 0xf0_0000_0000);
+    assert_eq!(read(d, p, MSR_IA32_UCODE_REV), Some(0xf0_0000_0000));
+    assert_eq!(read(d, p, MSR_K8_HWCR), None);
+    assert_eq!(read(d, p, MSR_AMD64_DE_CFG), None);
+    assert_eq!(read(d, p, MSR_IA32_PERF_STATUS), Some(0));
+    assert!(write(d, p, MSR_IA32_PERF_CTL, 0x1234));
+}
+
+#[test]
+fn vmce_and_amd_msrs_as_xen_on_amd() {
+    use shim_core::traps::msr::{read, write, AMD_GUEST_MCG_CAP};
+    let mut g = boot();
+    set_cpu(&mut g, AMD, 0, 0, 0);
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert_eq!(read(d, p, MSR_IA32_MCG_CAP), Some(AMD_GUEST_MCG_CAP));
+    assert_eq!(AMD_GUEST_MCG_CAP, 2);
+    // No CMCI on AMD: CTL2 reads 0 and writes vanish.
+    assert!(write(d, p, MSR_IA32_MC0_CTL2, 7));
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL2), Some(0));
+    assert_eq!(read(d, p, MSR_IA32_MC0_CTL + 4), Some(!0));
+    // HWCR reads 0 (Linux reads it without a fixup), writes are dropped.
+    assert_eq!(read(d, p, MSR_K8_HWCR), Some(0));
+    assert!(write(d, p, MSR_K8_HWCR, 1 << 6));
+    assert_eq!(read(d, p, MSR_AMD64_DE_CFG), Some(AMD64_DE_CFG_LFENCE_SERIALISE));
+    assert!(write(d, p, MSR_AMD64_DE_CFG, 0));
+    assert_eq!(read(d, p, MSR_IA32_FEATURE_CONTROL), None);
+    assert!(!write(d, p, MSR_IA32_UCODE_REV, 0), "the write-0 ritual is Intel's");
+    assert_eq!(read(d, p, MSR_IA32_PERF_STATUS), None);
+    // Vendor-neutral answers.
+    assert_eq!(read(d, p, MSR_INTEL_PLATFORM_INFO), Some(0));
+    assert_eq!(read(d, p, MSR_INTEL_MISC_FEATURES_ENABLES), Some(0));
+    assert!(write(d, p, MSR_INTEL_MISC_FEATURES_ENABLES, 0));
+    assert!(!write(d, p, MSR_INTEL_MISC_FEATURES_ENABLES, 1), "no CPUID faulting to enable");
+    assert_eq!(read(d, p, MSR_IA32_PERF_CAPABILITIES), Some(0));
+    assert_eq!(read(d, p, MSR_IA32_MISC_ENABLE), Some(0x80_1801));
+    assert!(write(d, p, MSR_IA32_MISC_ENABLE, 0), "Xen drops MISC_ENABLE writes");
+    assert_eq!(read(d, p, MSR_ARCH_CAPABILITIES), None);
+    assert_eq!(read(d, p, MSR_FAM10H_NODE_ID), None);
+}
+
+#[test]
+fn msrs_follow_the_cpuid_the_guest_sees() {
+    use shim_core::traps::msr::{read, write};
+    let mut g = boot();
+    // Nothing advertised: SPEC_CTRL, PRED_CMD and TSC_AUX fault.
+    set_cpu(&mut g, INTEL, 0, 0, 0);
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert_eq!(read(d, p, MSR_SPEC_CTRL), None);
+    assert!(!write(d, p, MSR_SPEC_CTRL, 0));
+    assert!(!write(d, p, MSR_PRED_CMD, 1));
+    assert_eq!(read(d, p, MSR_TSC_AUX), None);
+    assert!(!write(d, p, MSR_TSC_AUX, 1));
+    // IBRSB (7.0 EDX 26) without SSBD; RDTSCP (0x80000001 EDX 27).
+    set_cpu(&mut g, INTEL, 1 << 26, 1 << 27, 0);
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert_eq!(read(d, p, MSR_SPEC_CTRL), Some(0));
+    assert!(write(d, p, MSR_SPEC_CTRL, SPEC_CTRL_IBRS | SPEC_CTRL_STIBP));
+    assert_eq!(read(d, p, MSR_SPEC_CTRL), Some(3));
+    assert_eq!(p.msrs[&MSR_SPEC_CTRL], 3, "written through to the processor");
+    assert!(!write(d, p, MSR_SPEC_CTRL, SPEC_CTRL_SSBD), "SSBD is not advertised");
+    assert!(write(d, p, MSR_PRED_CMD, PRED_CMD_IBPB));
+    assert!(!write(d, p, MSR_PRED_CMD, 2));
+    assert_eq!(read(d, p, MSR_PRED_CMD), None, "write-only");
+    assert!(write(d, p, MSR_TSC_AUX, 3));
+    assert_eq!((read(d, p, MSR_TSC_AUX), p.msrs[&MSR_TSC_AUX]), (Some(3), 3));
+    assert!(!write(d, p, MSR_TSC_AUX, 1 << 32));
+    // AMD's SSBD (0x80000008 EBX 24) with IBRS (EBX 14).
+    set_cpu(&mut g, AMD, 0, 0, (1 << 14) | (1 << 24));
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert!(write(d, p, MSR_SPEC_CTRL, SPEC_CTRL_SSBD));
+    assert!(!write(d, p, MSR_PRED_CMD, 1), "no IBPB advertised");
+    // Features whose MSRs a PV guest does not get are hidden, not left to fault.
+    let cpuid = |leaf, hw| shim_core::traps::cpuid::guest_cpuid(leaf, 0, hw, false);
+    let l7 = cpuid(7, [0, !0, !0, !0]);
+    assert_eq!(l7[3] & ((1 << 29) | (1 << 30) | (1 << 28) | (1 << 13) | (1 << 9)), 0);
+    assert_eq!(l7[3] & (1 << 26), 1 << 26, "IBRSB stays: SPEC_CTRL is emulated");
+    assert_eq!(l7[1] & (1 << 1), 0, "TSC_ADJUST");
+    assert_eq!(cpuid(0x8000_0001, [!0; 4])[2] & ((1 << 19) | (1 << 9)), 0, "NODEID_MSR, OSVW");
+    assert_eq!(cpuid(0xa, [!0; 4]), [0; 4], "no vPMU");
+    assert_eq!(cpuid(1, [!0; 4])[3] & ((1 << 7) | (1 << 14)), (1 << 7) | (1 << 14), "MCE, MCA: vMCE");
+}
+
+#[test]
+fn unknown_msrs_fault_and_are_logged_once() {
+    use shim_core::traps::msr::{read, write};
+    let mut g = boot();
+    let (d, p) = (&mut g.d, &mut g.p);
+    assert_eq!(read(d, p, MSR_MTRRcap), None);
+    assert_eq!(read(d, p, MSR_MTRRcap), None);
+    assert!(!write(d, p, MSR_MTRRdefType, 0));
+    assert!(!write(d, p, MSR_AMD64_LS_CFG, 0));
+    assert_eq!(d.vcpu.msr.logged, vec![MSR_MTRRcap, MSR_MTRRdefType, MSR_AMD64_LS_CFG]);
+}

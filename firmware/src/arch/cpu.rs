@@ -6,14 +6,11 @@ use x86_64::registers::model_specific::Msr;
 
 use super::gdt::HYPERVISOR_CS;
 use super::trap_entry::syscall_entry;
-use shim_core::abi::{FLAT_RING3_CS32, XEN_MSR_PAT};
+use shim_core::abi::{
+    FLAT_RING3_CS32, MSR_CSTAR, MSR_EFER, MSR_IA32_CR_PAT as MSR_PAT, MSR_LSTAR, MSR_STAR,
+    MSR_SYSCALL_MASK as MSR_SFMASK, XEN_MSR_PAT,
+};
 
-const MSR_EFER: u32 = 0xc000_0080;
-const MSR_STAR: u32 = 0xc000_0081;
-const MSR_LSTAR: u32 = 0xc000_0082;
-const MSR_CSTAR: u32 = 0xc000_0083;
-const MSR_SFMASK: u32 = 0xc000_0084;
-const MSR_PAT: u32 = 0x277;
 const EFER_SCE: u64 = 1;
 const EFER_NXE: u64 = 1 << 11;
 /// SYSCALL clears TF, IF, DF, NT, AC (and RF/VM) like Xen's SYSCALL_MASK.

@@ -3,7 +3,9 @@
 //! `xen/include/public/`. This is the one place ABI facts live.
 
 pub mod consts;
+pub mod msr;
 pub mod structs;
 
 pub use consts::*;
+pub use msr::*;
 pub use structs::*;

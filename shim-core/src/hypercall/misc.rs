@@ -4,10 +4,6 @@ use crate::abi::*;
 use crate::domain::*;
 use crate::platform::{Fault, Platform};
 
-pub const MSR_FS_BASE: u32 = 0xc000_0100;
-pub const MSR_GS_BASE: u32 = 0xc000_0101;
-pub const MSR_SHADOW_GS_BASE: u32 = 0xc000_0102;
-
 pub fn set_debugreg(d: &mut Domain, reg: u64, value: u64) -> i64 {
     match reg {
         0..=3 => {

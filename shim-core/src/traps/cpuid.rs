@@ -18,13 +18,27 @@ const L1_ECX_OSXSAVE: u32 = bit(27);
 const L1_EDX_HIDE: u32 = bit(1) /* VME */ | bit(3) /* PSE */ | bit(9) /* APIC */ | bit(12) /* MTRR */
     | bit(13) /* PGE */ | bit(17) /* PSE36 */ | bit(21) /* DS */ | bit(22) /* ACPI */ | bit(29) /* TM */
     | bit(31) /* PBE */;
-// Leaf 7 subleaf 0.
+// Leaf 7 subleaf 0. Besides what a PV guest cannot use, the features whose
+// MSRs Xen 4.17 does not offer a PV guest (so they would fault): TSC_ADJUST,
+// SGX, TME, CET, the TSX/SRBDS controls, L1D_FLUSH, ARCH_CAPS, CORE_CAPS.
 const L7_EBX_HIDE: u32 = bit(0) /* FSGSBASE */ | bit(7) /* SMEP */ | bit(10) /* INVPCID */ | bit(20) /* SMAP */
-    | bit(12) /* PQM */ | bit(15) /* PQE */ | bit(14) /* MPX */ | bit(25) /* PT */;
+    | bit(12) /* PQM */ | bit(15) /* PQE */ | bit(14) /* MPX */ | bit(25) /* PT */ | bit(1) /* TSC_ADJUST */
+    | bit(2) /* SGX */;
 const L7_ECX_HIDE: u32 = bit(2) /* UMIP */ | bit(3) /* PKU */ | bit(4) /* OSPKE */ | bit(5) /* WAITPKG */
-    | bit(16) /* LA57 */;
-// Leaf 0x80000001.
-const LX1_ECX_HIDE: u32 = bit(2) /* SVM */ | bit(3) /* EXTAPIC */ | bit(13) /* WDT */;
+    | bit(16) /* LA57 */ | bit(7) /* CET_SS */ | bit(13) /* TME */ | bit(30) /* SGX_LC */;
+const L7_EDX_HIDE: u32 = bit(9) /* SRBDS_CTRL */ | bit(11) /* RTM_ALWAYS_ABORT */ | bit(13) /* TSX_FORCE_ABORT */
+    | bit(19) /* ARCH_LBR */ | bit(20) /* CET_IBT */ | bit(28) /* L1D_FLUSH */ | bit(29) /* ARCH_CAPS */
+    | bit(30) /* CORE_CAPS */;
+// Leaf 0xd subleaf 1: XSAVES/XRSTORS are ring-0 instructions with the XSS MSR;
+// XFD has its own MSRs. Neither is offered to a PV guest.
+const LD1_EAX_HIDE: u32 = bit(3) /* XSAVES */ | bit(4) /* XFD */;
+// Leaf 0x80000001. OSVW, IBS, LWP, NODEID_MSR, the extra perf counters and
+// DBEXT come with MSRs Xen does not offer a PV guest.
+const LX1_ECX_HIDE: u32 = bit(2) /* SVM */ | bit(3) /* EXTAPIC */ | bit(13) /* WDT */ | bit(9) /* OSVW */
+    | bit(10) /* IBS */ | bit(15) /* LWP */ | bit(19) /* NODEID_MSR */ | bit(23) /* PERFCTR_CORE */
+    | bit(24) /* PERFCTR_NB */ | bit(26) /* DBEXT */ | bit(28) /* PERFCTR_LLC */;
+// Leaf 0x80000008 EBX: VIRT_SSBD is MSR_VIRT_SPEC_CTRL, which Cocoon does not emulate.
+const LX8_EBX_HIDE: u32 = bit(25) /* VIRT_SSBD */;
 const LX1_EDX_HIDE: u32 = bit(26) /* PAGE1GB */ | bit(3) /* PSE */ | bit(13) /* PGE */ | bit(9) /* APIC */
     | bit(12) /* MTRR */ | bit(17) /* PSE36 */;
 
@@ -48,16 +62,26 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, hw: [u32; 4], guest_osxsave: bool) -
             b &= 0x0000_ffff;
             b |= 1 << 16;
         }
-        5 | 6 => return [0; 4],
+        // 0xa: architectural performance monitoring, whose MSRs a PV guest
+        // without a vPMU (Xen's default) does not get.
+        5 | 6 | 0xa => return [0; 4],
         7 if subleaf == 0 => {
             b &= !L7_EBX_HIDE;
             c &= !L7_ECX_HIDE;
+            d &= !L7_EDX_HIDE;
         }
         7 => {}
+        0xd if subleaf == 1 => {
+            a &= !LD1_EAX_HIDE;
+            // The XSS-managed (supervisor) state components: none without XSAVES.
+            c = 0;
+            d = 0;
+        }
         0x8000_0001 => {
             c &= !LX1_ECX_HIDE;
             d &= !LX1_EDX_HIDE;
         }
+        0x8000_0008 => b &= !LX8_EBX_HIDE,
         0x4000_0000 => {
             return [XEN_CPUID_BASE + 2, 0x566e_6558, 0x6558_4d4d, 0x4d4d_566e];
         }

@@ -5,33 +5,17 @@ use super::cpuid::guest_cpuid;
 use super::decode::Insn;
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::hypercall::misc::{MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
 use crate::platform::Platform;
 use crate::regs::*;
 
 /// `ud2; .ascii "xen"` before an instruction asks Xen to emulate it.
 pub const XEN_EMULATE_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
 
-pub const MSR_EFER: u32 = 0xc000_0080;
-pub const MSR_STAR: u32 = 0xc000_0081;
-pub const MSR_LSTAR: u32 = 0xc000_0082;
-pub const MSR_CSTAR: u32 = 0xc000_0083;
-pub const MSR_SYSCALL_MASK: u32 = 0xc000_0084;
-pub const MSR_TSC_AUX: u32 = 0xc000_0103;
-pub const MSR_IA32_APICBASE: u32 = 0x1b;
-pub const MSR_IA32_MISC_ENABLE: u32 = 0x1a0;
-pub const MSR_IA32_CR_PAT: u32 = 0x277;
-pub const MSR_IA32_TSC: u32 = 0x10;
-
 const X86_CR0_TS: u64 = 1 << 3;
 const X86_CR4_OSXSAVE: u64 = 1 << 18;
 /// CR4 bits a PV guest controls (`pv_fixup_guest_cr4`): TSD, DE, OSFXSR,
 /// OSXMMEXCPT, OSXSAVE.
 const CR4_GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 9) | (1 << 10) | X86_CR4_OSXSAVE;
-const EFER_SCE: u64 = 1;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-const EFER_NX: u64 = 1 << 11;
 
 /// `ud2 'xen' cpuid`: emulate CPUID with the PV policy.
 pub fn forced_cpuid<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> bool {
@@ -49,33 +33,6 @@ pub fn forced_cpuid<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs
     true
 }
 
-fn read_msr<P: Platform>(p: &mut P, msr: u32) -> Option<u64> {
-    Some(match msr {
-        MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE => p.rdmsr(msr),
-        MSR_EFER => EFER_SCE | EFER_LME | EFER_LMA | (p.rdmsr(MSR_EFER) & EFER_NX),
-        MSR_IA32_CR_PAT => XEN_MSR_PAT,
-        MSR_IA32_APICBASE => 0xfee0_0900,
-        MSR_IA32_MISC_ENABLE => (1 << 0) | (1 << 11) | (1 << 12),
-        MSR_IA32_TSC => p.rdtsc(),
-        MSR_STAR | MSR_LSTAR | MSR_CSTAR | MSR_SYSCALL_MASK => 0,
-        MSR_TSC_AUX => 0,
-        _ => return None,
-    })
-}
-
-fn write_msr<P: Platform>(p: &mut P, msr: u32, v: u64) -> bool {
-    let canonical = ((v as i64) << 16 >> 16) as u64 == v;
-    match msr {
-        MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if canonical => p.wrmsr(msr, v),
-        // A PV kernel's own syscall MSRs mean nothing: the pv ops swallow them, as Xen does.
-        MSR_STAR | MSR_LSTAR | MSR_CSTAR | MSR_SYSCALL_MASK => {}
-        MSR_IA32_CR_PAT if v == XEN_MSR_PAT => {}
-        MSR_EFER => {}
-        _ => return false,
-    }
-    true
-}
-
 /// Emulate a privileged instruction (#GP(0) from guest kernel mode). False: not ours.
 pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, i: &Insn) -> bool {
     if !d.vcpu.kernel_mode {
@@ -86,13 +43,13 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
         match i.opcode {
             0x32 => {
                 // rdmsr: unknown MSRs #GP (Linux's *_safe accessors expect that).
-                let Some(v) = read_msr(p, regs.rcx as u32) else { return false };
+                let Some(v) = super::msr::read(d, p, regs.rcx as u32) else { return false };
                 regs.rax = v & 0xffff_ffff;
                 regs.rdx = v >> 32;
             }
             0x30 => {
                 let v = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
-                if !write_msr(p, regs.rcx as u32, v) {
+                if !super::msr::write(d, p, regs.rcx as u32, v) {
                     return false;
                 }
             }

@@ -11,7 +11,6 @@
 
 use crate::abi::*;
 use crate::domain::Domain;
-use crate::hypercall::misc::{MSR_FS_BASE, MSR_GS_BASE};
 use crate::mm::walk::{translate, WalkError};
 use crate::platform::Platform;
 use crate::regs::GuestRegs;

@@ -6,6 +6,7 @@ pub mod cpuid;
 pub mod decode;
 pub mod emulate;
 pub mod fault_address;
+pub mod msr;
 pub mod ptwr;
 
 use crate::abi::*;
