@@ -45,6 +45,8 @@ command -v readelf >/dev/null 2>&1 || need_pkgs+=(binutils)
 command -v lz4 >/dev/null 2>&1 || need_pkgs+=(lz4)
 command -v xz >/dev/null 2>&1 || need_pkgs+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need_pkgs+=(zstd)
+command -v bzip2 >/dev/null 2>&1 || need_pkgs+=(bzip2)
+command -v lzop >/dev/null 2>&1 || need_pkgs+=(lzop)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
 # Bootable disk images (cocoon-image hvm --disk): FAT, mtools, syslinux.

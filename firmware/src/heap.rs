@@ -1,12 +1,17 @@
 //! Cocoon's memory allocator.
 //!
-//! Two arenas behind one `GlobalAlloc`:
-//! - the main heap, a buddy allocator over a static arena in .bss, for
-//!   everything that lives as long as Cocoon;
+//! Three arenas behind one `GlobalAlloc`:
+//! - the main heap, a buddy allocator: a small arena in .bss for what boot
+//!   needs before the memory map is read, then a region of RAM sized at boot
+//!   (`add_region`), for everything small that lives as long as Cocoon;
+//! - the table arena, a bump allocator over RAM sized from the number of
+//!   frames (`add_tables`), for the large per-frame tables (frame table, M2P,
+//!   P2M): allocations of `BIG` bytes or more go there, at their exact size
+//!   (a buddy allocator would round 9 MiB up to 16);
 //! - the scratch arena, a bump allocator over guest RAM, switched on only
-//!   while the kernel is decompressed and the domain built (tens of MiB that
-//!   the guest gets back afterwards). Every scratch allocation must be freed
-//!   before the arena is switched off; `end_scratch` checks it.
+//!   while the kernel is decompressed and the domain built (the guest gets it
+//!   back afterwards). Every scratch allocation must be freed before the arena
+//!   is switched off; `end_scratch` checks it.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::null_mut;
@@ -15,15 +20,18 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use buddy_system_allocator::LockedHeap;
 use spin::Mutex;
 
-const HEAP_SIZE: usize = 32 << 20;
+/// What boot needs before the memory map is read (boot information, command lines).
+const BOOT_HEAP_SIZE: usize = 256 << 10;
+/// Allocations from this size on go to the table arena when it has room.
+const BIG: usize = 256 << 10;
 
 #[repr(C, align(4096))]
-struct Arena([u8; HEAP_SIZE]);
+struct Arena([u8; BOOT_HEAP_SIZE]);
 
-static mut ARENA: Arena = Arena([0; HEAP_SIZE]);
+static mut BOOT_ARENA: Arena = Arena([0; BOOT_HEAP_SIZE]);
 
 /// A bump allocator that can give back (and grow) its most recent block.
-struct Scratch {
+struct Bump {
     start: usize,
     end: usize,
     top: usize,
@@ -33,9 +41,13 @@ struct Scratch {
     high_water: usize,
 }
 
-impl Scratch {
+impl Bump {
     const fn empty() -> Self {
-        Scratch { start: 0, end: 0, top: 0, last: 0, live: 0, high_water: 0 }
+        Bump { start: 0, end: 0, top: 0, last: 0, live: 0, high_water: 0 }
+    }
+
+    const fn over(start: usize, len: usize) -> Self {
+        Bump { start, end: start + len, top: start, last: start, live: 0, high_water: 0 }
     }
 
     fn contains(&self, p: usize) -> bool {
@@ -79,36 +91,44 @@ impl Scratch {
 
 pub struct CocoonAllocator {
     main: LockedHeap<32>,
-    scratch: Mutex<Scratch>,
+    tables: Mutex<Bump>,
+    scratch: Mutex<Bump>,
     scratch_on: AtomicBool,
 }
 
 // SAFETY: alloc/dealloc route each pointer to the arena that handed it out
-// (decided by address), and both arenas are behind locks.
+// (decided by address), and every arena is behind a lock.
 unsafe impl GlobalAlloc for CocoonAllocator {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if self.scratch_on.load(Ordering::Relaxed) {
             return self.scratch.lock().alloc(l);
+        }
+        if l.size() >= BIG {
+            let p = self.tables.lock().alloc(l);
+            if !p.is_null() {
+                return p;
+            }
         }
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { self.main.alloc(l) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        let mut s = self.scratch.lock();
-        if s.contains(p as usize) {
-            s.dealloc(p as usize, l);
-            return;
+        for arena in [&self.scratch, &self.tables] {
+            let mut a = arena.lock();
+            if a.contains(p as usize) {
+                a.dealloc(p as usize, l);
+                return;
+            }
         }
-        drop(s);
-        // SAFETY: `p` came from the main heap (it is not in the scratch arena).
+        // SAFETY: `p` came from the main heap (it is in neither bump arena).
         unsafe { self.main.dealloc(p, l) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-        {
-            let mut s = self.scratch.lock();
-            if s.contains(p as usize) && s.realloc_in_place(p as usize, l, new_size) {
+        for arena in [&self.scratch, &self.tables] {
+            let mut a = arena.lock();
+            if a.contains(p as usize) && a.realloc_in_place(p as usize, l, new_size) {
                 return p;
             }
         }
@@ -128,23 +148,42 @@ unsafe impl GlobalAlloc for CocoonAllocator {
 #[global_allocator]
 pub static ALLOCATOR: CocoonAllocator = CocoonAllocator {
     main: LockedHeap::empty(),
-    scratch: Mutex::new(Scratch::empty()),
+    tables: Mutex::new(Bump::empty()),
+    scratch: Mutex::new(Bump::empty()),
     scratch_on: AtomicBool::new(false),
 };
 
+/// The boot arena; enough until the memory map has been read.
 pub fn init() {
     // SAFETY: the arena is used by nothing else, and this runs once.
     unsafe {
-        let start = core::ptr::addr_of_mut!(ARENA) as usize;
-        ALLOCATOR.main.lock().init(start, HEAP_SIZE);
+        let start = core::ptr::addr_of_mut!(BOOT_ARENA) as usize;
+        ALLOCATOR.main.lock().init(start, BOOT_HEAP_SIZE);
     }
+}
+
+/// Give the main heap `[start, start + len)` (direct-map addresses of RAM
+/// that nothing else uses, for as long as Cocoon runs).
+pub fn add_region(start: usize, len: usize) {
+    // SAFETY: the caller hands over memory nobody else uses.
+    unsafe { ALLOCATOR.main.lock().add_to_heap(start, start + len) };
+}
+
+/// The table arena: `[start, start + len)`, as for `add_region`.
+pub fn add_tables(start: usize, len: usize) {
+    *ALLOCATOR.tables.lock() = Bump::over(start, len);
+}
+
+/// Bytes in use: (main heap, table arena), and the main heap's size.
+pub fn usage() -> (usize, usize, usize) {
+    let m = ALLOCATOR.main.lock();
+    (m.stats_alloc_actual(), ALLOCATOR.tables.lock().high_water, m.stats_total_bytes())
 }
 
 /// Route new allocations to `[start, start + len)` (direct-map addresses of
 /// memory nobody else uses until `end_scratch`).
 pub fn begin_scratch(start: usize, len: usize) {
-    let mut s = ALLOCATOR.scratch.lock();
-    *s = Scratch { start, end: start + len, top: start, last: start, live: 0, high_water: 0 };
+    *ALLOCATOR.scratch.lock() = Bump::over(start, len);
     ALLOCATOR.scratch_on.store(true, Ordering::SeqCst);
 }
 

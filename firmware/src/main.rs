@@ -20,7 +20,7 @@ use hvm_glue::bootinfo::{self, BootInfo};
 use hvm_glue::cmdline::{self, FaultInjection, Options};
 use hvm_glue::xen_detect::{self, DetectionReport, NativeCpuid};
 use log::{error, info, warn};
-use shim_core::abi::PAGE_SIZE;
+use shim_core::abi::{MAX_GUEST_CMDLINE, PAGE_SIZE};
 use shim_core::builder::{self, DomainConfig, EntryState, GuestMemory, HostRings, Layout};
 use shim_core::loader;
 use shim_core::platform::ExitReason;
@@ -75,6 +75,26 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     run(&boot, &opts, host)
 }
 
+/// Cocoon's cost to the guest, by part, as one line.
+fn log_footprint(plan: &memory::MemoryPlan) {
+    let f = &plan.footprint;
+    let kib = |pages: u64| (pages * PAGE_SIZE) >> 10;
+    info!(
+        "memory: guest gets {} MiB ({} pages) of {} MiB RAM; Cocoon keeps {} KiB: image {} KiB, heap {} KiB, \
+         frame table/M2P/P2M {} KiB ({} KiB per GiB), direct map {} KiB, shared frames {} KiB",
+        plan.physmap.nr_pages() >> 8,
+        plan.physmap.nr_pages(),
+        f.ram_pages >> 8,
+        kib(f.total()),
+        kib(f.image_pages),
+        kib(f.heap_pages),
+        kib(f.table_pages),
+        kib(f.table_pages) * (1 << 18) / f.ram_pages.max(1),
+        kib(f.directmap_pages),
+        kib(f.cocoon_frames)
+    );
+}
+
 fn log_memory(boot: &BootInfo) {
     for r in &boot.memory {
         log::debug!("memory: {:#014x}-{:#014x} {:?}", r.base, r.base + r.len, r.kind);
@@ -85,6 +105,9 @@ fn log_memory(boot: &BootInfo) {
 /// Event channels the standalone backend gives the xenstore and console rings.
 const STORE_EVTCHN: u32 = 1;
 const CONSOLE_EVTCHN: u32 = 2;
+/// The decoders' state while the kernel is decompressed: bzip2's block
+/// (about 3.6 MB), a legacy lzma literal table (up to 6 MiB), and the rest.
+const DECODER_PAGES: u64 = (8 << 20) / PAGE_SIZE;
 /// Frames Cocoon keeps out of guest RAM: shared_info and the grant-table frames.
 const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
 
@@ -99,22 +122,6 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
         info!("initrd module: {} bytes at {:#x}", initrd.len, initrd.start);
     }
     info!("guest command line: \"{cmdline}\"");
-
-    let mut plan = match memory::plan(boot, COCOON_PAGES, kernel.len) {
-        Ok(p) => p,
-        Err(e) => {
-            error!("memory: {e}");
-            fault::stop(ExitReason::BadInput);
-        }
-    };
-    let shared_info_mfn = plan.cocoon_frames[0];
-    info!(
-        "memory: guest gets {} MiB ({} pages), Cocoon keeps {} frame(s) besides its image; scratch {} MiB",
-        plan.physmap.nr_pages() >> 8,
-        plan.physmap.nr_pages(),
-        plan.cocoon_frames.len(),
-        (plan.scratch.1 - plan.scratch.0) >> 8
-    );
 
     let Some(mut kernel_bytes) = memory::module_bytes(kernel.start, kernel.len) else {
         error!("kernel module lies outside mapped memory");
@@ -154,6 +161,33 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
             }
         }
     }
+    // The decompressed kernel goes to guest memory (the scratch arena), sized
+    // from what the payload declares; the decoders' fixed state after it.
+    let out_bytes = match loader::output_size(kernel_bytes) {
+        Ok(n) => n.unwrap_or(0),
+        Err(e) => {
+            error!("kernel: {e}");
+            fault::stop(ExitReason::BadInput);
+        }
+    };
+    let out_pages = out_bytes.div_ceil(PAGE_SIZE);
+    let mut plan = match memory::plan(boot, COCOON_PAGES, out_pages + DECODER_PAGES) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("memory: {e}");
+            fault::stop(ExitReason::BadInput);
+        }
+    };
+    let shared_info_mfn = plan.cocoon_frames[0];
+    log_footprint(&plan);
+    if cmdline.len() >= MAX_GUEST_CMDLINE {
+        let cut = alloc::string::String::from_utf8_lossy(&cmdline.as_bytes()[MAX_GUEST_CMDLINE - 1..]);
+        warn!(
+            "guest command line is {} bytes; start_info holds {}: the guest does not see \"{cut}\"",
+            cmdline.len(),
+            MAX_GUEST_CMDLINE - 1
+        );
+    }
     memory::DirectMapGuest.frame_mut(shared_info_mfn).fill(0);
     // On a real Xen the guest uses its event channels, grants, timers, shared_info,
     // xenstore and console; without one (or with cocoon.standalone), Cocoon's own.
@@ -175,12 +209,14 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
 
     // Decompress and build with the scratch arena, then hand it to the guest.
     let (start, end) = plan.scratch;
+    let out = memory::scratch_bytes((start, start + out_pages));
     heap::begin_scratch(
-        hvm_glue::layout::phys_to_virt(start * PAGE_SIZE) as usize,
-        ((end - start) * PAGE_SIZE) as usize,
+        hvm_glue::layout::phys_to_virt((start + out_pages) * PAGE_SIZE) as usize,
+        ((end - start - out_pages) * PAGE_SIZE) as usize,
     );
     let ports = (store_port, console_port);
-    let built = build_domain(kernel_bytes, initrd_bytes, &mut plan, &cmdline, shared_info_mfn, fwd.as_ref(), ports);
+    let built =
+        build_domain(kernel_bytes, out, initrd_bytes, &mut plan, &cmdline, shared_info_mfn, fwd.as_ref(), ports);
     match heap::end_scratch() {
         Ok(high_water) => info!("scratch: {} KiB used while building", high_water >> 10),
         Err(live) => {
@@ -204,8 +240,10 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
 
 /// Load the kernel and build the domain; every failure is logged here (no
 /// allocation may outlive the scratch arena, so nothing is returned but plain data).
+#[allow(clippy::too_many_arguments)]
 fn build_domain(
     kernel: &[u8],
+    out: &mut [u8],
     initrd: Option<&[u8]>,
     plan: &mut memory::MemoryPlan,
     cmdline: &str,
@@ -214,7 +252,7 @@ fn build_domain(
     (store_evtchn, console_evtchn): (u32, u32),
 ) -> Option<(Layout, EntryState)> {
     let guest_bytes = plan.physmap.nr_pages() * PAGE_SIZE;
-    let k = match loader::load(kernel, guest_bytes) {
+    let k = match loader::load_into(kernel, out, guest_bytes) {
         Ok(k) => k,
         Err(e) => {
             error!("kernel: {e}");

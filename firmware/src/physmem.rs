@@ -1,7 +1,9 @@
 //! Physical memory as seen through Cocoon's direct map.
 
 use hvm_glue::bootinfo::PhysMem;
-use hvm_glue::layout::{phys_to_virt, BOOT_MAPPED_BYTES};
+use hvm_glue::layout::phys_to_virt;
+
+use crate::arch::paging::mapped_end;
 
 /// Reads through the direct map, refusing what the boot page tables do not map.
 pub struct DirectMap;
@@ -9,11 +11,11 @@ pub struct DirectMap;
 /// `len` bytes at physical address `pa`, through the direct map (`None` beyond it).
 pub fn bytes(pa: u64, len: usize) -> Option<&'static [u8]> {
     let end = pa.checked_add(len as u64)?;
-    if end > BOOT_MAPPED_BYTES {
+    if end > mapped_end() {
         return None;
     }
-    // SAFETY: [pa, end) lies in the first 4 GiB, which the boot page tables map
-    // read-write at the direct map; the bytes are plain memory.
+    // SAFETY: [pa, end) lies below the direct map's end, mapped read-write; the
+    // bytes are plain memory.
     Some(unsafe { core::slice::from_raw_parts(phys_to_virt(pa) as *const u8, len) })
 }
 

@@ -188,7 +188,14 @@ pub fn start(
         rsi: entry.rsi,
         ..Default::default()
     };
-    log::info!("starting the guest at {:#x}", regs.rip);
+    let (heap_used, tables_used, heap_size) = crate::heap::usage();
+    log::info!(
+        "starting the guest at {:#x}; Cocoon's heap: {} of {} KiB in use, tables {} KiB",
+        regs.rip,
+        heap_used >> 10,
+        heap_size >> 10,
+        tables_used >> 10
+    );
     if fwd.is_some_and(|f| f.host_console()) {
         // The domain's PV console is the guest's now; Cocoon's log stays on COM1.
         log::info!("xen: the PV console is the guest's from here on; Cocoon's log continues on the serial port");

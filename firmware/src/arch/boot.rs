@@ -203,6 +203,7 @@ boot_gdtr:
     .balign 4096
 boot_l4:
     .fill 512, 8, 0
+    .global boot_l3
 boot_l3:
     .fill 512, 8, 0
 boot_l2:

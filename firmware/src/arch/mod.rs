@@ -4,6 +4,7 @@ pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod paging;
 pub mod timer;
 pub mod trap_entry;
 

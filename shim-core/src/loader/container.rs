@@ -93,7 +93,8 @@ pub fn open(file: &[u8]) -> Result<Payload<'_>, LoadError> {
 fn check_crc(file: &[u8]) -> Result<(), LoadError> {
     let setup_sects = if file[BZ_SETUP_SECTS] == 0 { 4 } else { file[BZ_SETUP_SECTS] as usize };
     let end = (setup_sects + 1) * 512 + u32_at(file, BZ_SYSSIZE) as usize * 16;
-    let stored = file.get(end.saturating_sub(4)..end).filter(|_| end >= 4).ok_or(LoadError::Truncated { what: "bzImage" })?;
+    let stored =
+        file.get(end.saturating_sub(4)..end).filter(|_| end >= 4).ok_or(LoadError::Truncated { what: "bzImage" })?;
     let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
     let body = &file[..end - 4];
     // The signing-time fields, as (offset, length), when this is a PE image.

@@ -152,7 +152,8 @@ pub fn load(file: &[u8], limit: u64) -> Result<Kernel<'_>, LoadError> {
         return Err(LoadError::TooLarge { what: "decompressed kernel", size, limit });
     }
     let mut out = Vec::new();
-    out.try_reserve_exact(size as usize).map_err(|_| LoadError::OutOfMemory { what: "the decompressed kernel", size })?;
+    out.try_reserve_exact(size as usize)
+        .map_err(|_| LoadError::OutOfMemory { what: "the decompressed kernel", size })?;
     out.resize(size as usize, 0);
     let payload = container::open(file)?;
     let n = decompress::decompress_into(payload.compression, payload.data, &mut out)?;
@@ -160,7 +161,12 @@ pub fn load(file: &[u8], limit: u64) -> Result<Kernel<'_>, LoadError> {
     finish(payload.container, payload.compression, Cow::Owned(out), limit)
 }
 
-fn finish(container: Container, compression: Compression, elf_bytes: Cow<'_, [u8]>, limit: u64) -> Result<Kernel<'_>, LoadError> {
+fn finish(
+    container: Container,
+    compression: Compression,
+    elf_bytes: Cow<'_, [u8]>,
+    limit: u64,
+) -> Result<Kernel<'_>, LoadError> {
     let (e_entry, segments, notes) = {
         let elf = elf::parse(&elf_bytes)?;
         let notes = notes::read(&elf)?;

@@ -113,7 +113,10 @@ pub fn assert_xz_roundtrip(compressed: &[u8], expected: &[u8]) {
     // A buffer one byte short must fail with OutputFull.
     if !expected.is_empty() {
         let mut short = vec![0u8; expected.len() - 1];
-        assert_eq!(shim_core::loader::decompress::xz::decode(compressed, &mut short), Err(shim_core::loader::decompress::DecodeError::OutputFull));
+        assert_eq!(
+            shim_core::loader::decompress::xz::decode(compressed, &mut short),
+            Err(shim_core::loader::decompress::DecodeError::OutputFull)
+        );
     }
 }
 
