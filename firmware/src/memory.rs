@@ -128,6 +128,8 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64) -> Result<Me
             DIRECT_MAP_MAX >> 30
         );
     }
+    // The frame table and M2P cover every RAM frame, modules' included (they become the guest's).
+    let max_mfn = free.iter().map(|r| r.1).max().ok_or("no RAM")? - 1;
     // Below 1 MiB: firmware data structures and legacy holes; not worth the risk.
     subtract(&mut free, (0, 0x100));
     subtract(&mut free, image_frames());
@@ -136,7 +138,6 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64) -> Result<Me
     for m in &modules {
         subtract(&mut free, *m);
     }
-    let max_mfn = free.iter().map(|r| r.1).max().ok_or("no RAM above 1 MiB")? - 1;
 
     // The direct map above 4 GiB, its tables from below 4 GiB (already mapped).
     let bytes: Vec<(u64, u64)> = free.iter().map(|&(s, e)| (s * PAGE_SIZE, e * PAGE_SIZE)).collect();

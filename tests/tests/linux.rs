@@ -1,16 +1,19 @@
-//! Debian's unmodified PV cloud kernels, run inside Cocoon on plain QEMU
-//! (standalone backend) to userspace, with the acceptance checks of /init.
+//! Debian's unmodified PV kernels (bullseye, bookworm and trixie; cloud and
+//! generic), run inside Cocoon on plain QEMU (standalone backend) to
+//! userspace with the acceptance checks of /init, at memory sizes from
+//! 256 MiB to 16 GiB (QEMU allocates lazily).
 
 use std::time::Duration;
 
 use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, ExitReason, Qemu};
 
-fn run_acceptance(suite: &str) {
+fn run_acceptance(suite: &str, mem: &str) {
     let k = kernel(suite);
     let init = initramfs("test");
-    let out = Qemu::new(&format!("linux_{suite}"), firmware())
+    let out = Qemu::new(&format!("linux_{suite}_{mem}"), firmware())
         .arg("-cpu")
         .arg("max")
+        .mem(mem)
         .modules(&[format!("{} console=hvc0", k.display()), init.display().to_string()])
         .timeout(Duration::from_secs(300))
         .run();
@@ -26,21 +29,86 @@ fn run_acceptance(suite: &str) {
     out.assert_serial("guest shut down: poweroff");
     let trouble = kernel_trouble(&out.serial);
     assert!(trouble.is_empty(), "kernel log has trouble ({}):\n{}", out.log_path.display(), trouble.join("\n"));
+    assert!(!out.serial.contains("unchecked MSR access"), "an MSR access faulted ({})", out.log_path.display());
     out.assert_exit(ExitReason::GuestPoweroff);
-    eprintln!("{suite}: guest ran to poweroff in {:?}", out.elapsed);
+    assert_sees_all_ram(&out, mem);
+    eprintln!("{suite} at {mem}: guest ran to poweroff in {:?}", out.elapsed);
+}
+
+/// The number after `key` in the serial log.
+fn number_after(serial: &str, key: &str) -> Option<u64> {
+    let rest = &serial[serial.find(key)? + key.len()..];
+    rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Cocoon gave the guest all RAM but its footprint (at most 2 MiB + 1%), and
+/// the guest kernel has it: MemTotal within what a kernel keeps for itself.
+fn assert_sees_all_ram(out: &cocoon_tests::Outcome, mem: &str) {
+    let ram_mib = match mem.strip_suffix('G') {
+        Some(g) => g.parse::<u64>().unwrap() << 10,
+        None => mem.trim_end_matches('M').parse::<u64>().unwrap(),
+    };
+    let given = number_after(&out.serial, "memory: guest gets").expect("Cocoon's memory line");
+    let seen_ram = number_after(&out.serial, "pages) of").expect("Cocoon's memory line");
+    // QEMU's map leaves out a little (the BIOS area, the first MiB).
+    assert!(seen_ram + 2 >= ram_mib, "Cocoon saw {seen_ram} MiB of {ram_mib}");
+    assert!(given + 2 + ram_mib / 100 >= seen_ram, "the guest got {given} MiB of {seen_ram}: over 2 MiB + 1%");
+    let mem_total_kib = number_after(&out.serial, "COCOON-TEST: MemTotal:").expect("MemTotal line");
+    // The kernel's image, its page structures (1.6%) and early reservations.
+    let floor = (given << 10) * 96 / 100 - (60 << 10);
+    assert!(mem_total_kib >= floor, "MemTotal {mem_total_kib} kB, expected at least {floor} kB of {given} MiB");
 }
 
 #[test]
 fn bookworm_6_1_runs_to_userspace() {
-    run_acceptance("bookworm");
+    run_acceptance("bookworm", "1G");
 }
 
 #[test]
 fn bullseye_5_10_runs_to_userspace() {
-    run_acceptance("bullseye");
+    run_acceptance("bullseye", "512M");
 }
 
-/// A guest that panics (no root file system) ends QEMU with the crash status.
+#[test]
+fn trixie_6_12_runs_to_userspace() {
+    run_acceptance("trixie", "512M");
+}
+
+#[test]
+fn bookworm_generic_runs_to_userspace() {
+    run_acceptance("bookworm-generic", "512M");
+}
+
+#[test]
+fn bullseye_generic_runs_to_userspace() {
+    run_acceptance("bullseye-generic", "512M");
+}
+
+#[test]
+fn trixie_generic_runs_to_userspace() {
+    run_acceptance("trixie-generic", "512M");
+}
+
+#[test]
+fn bookworm_at_256_mib() {
+    run_acceptance("bookworm", "256M");
+}
+
+#[test]
+fn bookworm_at_3_gib() {
+    run_acceptance("bookworm", "3G");
+}
+
+#[test]
+fn bookworm_at_6_gib() {
+    run_acceptance("bookworm", "6G");
+}
+
+#[test]
+fn bookworm_at_16_gib() {
+    run_acceptance("bookworm", "16G");
+}
+
 #[test]
 fn guest_panic_ends_with_crash_status() {
     let k = kernel("bookworm");
