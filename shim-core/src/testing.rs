@@ -152,6 +152,18 @@ pub fn bzimage(payload: &[u8]) -> Vec<u8> {
     f[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
     f[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     f.extend_from_slice(payload);
+    with_bzimage_crc(f)
+}
+
+/// End a bzImage as Linux's `build.c` does: whole paragraphs, `syssize`, and
+/// the CRC32 (without the final inversion) of everything before it.
+pub fn with_bzimage_crc(mut f: Vec<u8>) -> Vec<u8> {
+    let setup = (f[0x1f1] as usize + 1) * 512;
+    f.resize(setup + (f.len() + 4 - setup).next_multiple_of(16) - 4, 0);
+    let paragraphs = ((f.len() + 4 - setup) / 16) as u32;
+    f[0x1f4..0x1f8].copy_from_slice(&paragraphs.to_le_bytes());
+    let crc = !crc32fast::hash(&f);
+    f.extend_from_slice(&crc.to_le_bytes());
     f
 }
 

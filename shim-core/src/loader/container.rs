@@ -146,18 +146,7 @@ mod tests {
         f.resize(0x500, 0);
         f.extend_from_slice(payload);
         f.extend_from_slice(&[0xaa; 16]); // trailing bytes past the payload
-        with_crc(f)
-    }
-
-    /// Pad to whole paragraphs, set syssize and append build.c's CRC32.
-    fn with_crc(mut f: Vec<u8>) -> Vec<u8> {
-        let setup = (f[BZ_SETUP_SECTS] as usize + 1) * 512;
-        f.resize(setup + (f.len() + 4 - setup).next_multiple_of(16) - 4, 0);
-        let paragraphs = ((f.len() + 4 - setup) / 16) as u32;
-        f[BZ_SYSSIZE..BZ_SYSSIZE + 4].copy_from_slice(&paragraphs.to_le_bytes());
-        let crc = !crc32fast::hash(&f);
-        f.extend_from_slice(&crc.to_le_bytes());
-        f
+        crate::testing::with_bzimage_crc(f)
     }
 
     #[test]
@@ -173,7 +162,7 @@ mod tests {
         unsigned[MZ_PE_OFFSET..MZ_PE_OFFSET + 4].copy_from_slice(&0x80u32.to_le_bytes());
         unsigned[0x80..0x84].copy_from_slice(b"PE\0\0");
         unsigned[0x80 + 24..0x80 + 26].copy_from_slice(&0x20bu16.to_le_bytes());
-        let unsigned = with_crc(unsigned[..unsigned.len() - 12].to_vec());
+        let unsigned = crate::testing::with_bzimage_crc(unsigned[..unsigned.len() - 12].to_vec());
         let mut signed = unsigned.clone();
         signed[0x80 + PE_OPT_CHECKSUM] = 0x5a;
         signed[0x80 + PE32PLUS_CERT_DIR..0x80 + PE32PLUS_CERT_DIR + 8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
