@@ -67,12 +67,26 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     let xen = xen_detect::detect(&NativeCpuid);
     let host = xen.as_ref().and_then(|x| xen::bring_up(x, opts.compat));
     info!("{}", DetectionReport(&xen));
+    log_cpus(&boot);
     if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
         fault::stop(ExitReason::CocoonFault);
     }
 
     run(&boot, &opts, host)
+}
+
+/// The platform's CPUs against the one vCPU Cocoon gives the guest.
+fn log_cpus(boot: &BootInfo) {
+    // SAFETY: the direct map shows the first 4 GiB as they are, where firmware
+    // keeps the ACPI tables; the RSDP address is the boot protocol's.
+    match unsafe { hvm_glue::acpi_cpus::count_cpus(physmem::AcpiMap, boot.rsdp) } {
+        Some(n) if n > 1 => {
+            warn!("vCPUs: the platform has {n} CPUs; Cocoon runs the guest on 1 (SMP guests are not supported yet)")
+        }
+        Some(n) => info!("vCPUs: the platform has {n} CPU; the guest runs on it"),
+        None => info!("vCPUs: no ACPI MADT found; the guest runs on 1 vCPU"),
+    }
 }
 
 /// Cocoon's cost to the guest, by part, as one line.

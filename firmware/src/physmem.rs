@@ -24,3 +24,18 @@ impl PhysMem for DirectMap {
         bytes(pa, len)
     }
 }
+
+/// ACPI tables through the direct map (firmware puts them below 4 GiB, which
+/// the boot page tables map); nothing to unmap.
+#[derive(Clone, Copy)]
+pub struct AcpiMap;
+
+impl acpi::AcpiHandler for AcpiMap {
+    unsafe fn map_physical_region<T>(&self, pa: usize, size: usize) -> acpi::PhysicalMapping<Self, T> {
+        let va = core::ptr::NonNull::new(phys_to_virt(pa as u64) as *mut T).expect("direct-map addresses are not null");
+        // SAFETY: `va` is where the direct map shows `pa`, for as long as Cocoon runs.
+        unsafe { acpi::PhysicalMapping::new(pa, va, size, size, *self) }
+    }
+
+    fn unmap_physical_region<T>(_region: &acpi::PhysicalMapping<Self, T>) {}
+}

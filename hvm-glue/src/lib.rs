@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+pub mod acpi_cpus;
 pub mod bootinfo;
 pub mod bundle;
 pub mod cmdline;

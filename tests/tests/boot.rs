@@ -29,6 +29,27 @@ fn multiboot_dry_run_builds_the_domain() {
     out.assert_exit(ExitReason::DryRunDone);
 }
 
+/// Limits said out loud: more CPUs than Cocoon gives the guest (counted in the
+/// ACPI MADT), a command line longer than start_info holds, too little RAM.
+#[test]
+fn limits_are_logged() {
+    let k = kernel("bookworm");
+    let long = format!("console=hvc0 {}end-of-line", "x".repeat(1100));
+    let out = Qemu::new("limits_dry_run", firmware())
+        .append("cocoon.dry-run")
+        .arg("-smp")
+        .arg("4")
+        .modules(&[format!("{} {long}", k.display())])
+        .run();
+    out.assert_serial("vCPUs: the platform has 4 CPUs; Cocoon runs the guest on 1");
+    out.assert_serial("guest command line is 1124 bytes; start_info holds 1023: the guest does not see");
+    out.assert_serial("xxend-of-line\"");
+    out.assert_exit(ExitReason::DryRunDone);
+    let out = Qemu::new("too_little_ram", firmware()).mem("32M").modules(&[k.display().to_string()]).run();
+    out.assert_serial("memory: not enough memory to decompress the kernel");
+    out.assert_exit(ExitReason::BadInput);
+}
+
 #[test]
 fn pvh_dry_run_builds_the_domain() {
     let k = kernel("bullseye");

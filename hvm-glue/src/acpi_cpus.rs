@@ -1,0 +1,39 @@
+//! How many CPUs the platform has: the enabled (and online-capable) local
+//! APIC and x2APIC entries of the ACPI MADT, read with the `acpi` crate. The
+//! tables are found from the RSDP the boot protocol gives (PVH), else by the
+//! BIOS search (multiboot and the Linux boot protocol on QEMU or Xen HVM).
+
+use acpi::madt::{Madt, MadtEntry};
+use acpi::{AcpiHandler, AcpiTables};
+
+/// MADT local APIC flags: the processor is enabled, or may be brought online.
+const LAPIC_ENABLED: u32 = 1 << 0;
+const LAPIC_ONLINE_CAPABLE: u32 = 1 << 1;
+
+/// The CPUs the MADT lists, or `None` when there are no ACPI tables (or no MADT).
+///
+/// # Safety
+/// `handler` must map physical memory faithfully, and `rsdp`, when given,
+/// must be the physical address of the platform's RSDP.
+pub unsafe fn count_cpus<H: AcpiHandler>(handler: H, rsdp: Option<u64>) -> Option<usize> {
+    // SAFETY: the caller vouches for the handler and the RSDP address.
+    let tables = unsafe {
+        match rsdp {
+            Some(p) => AcpiTables::from_rsdp(handler, p as usize),
+            None => AcpiTables::search_for_rsdp_bios(handler),
+        }
+    }
+    .ok()?;
+    let madt = tables.find_table::<Madt>().ok()?;
+    let usable = |flags: u32| flags & (LAPIC_ENABLED | LAPIC_ONLINE_CAPABLE) != 0;
+    let n = madt
+        .get()
+        .entries()
+        .filter(|e| match e {
+            MadtEntry::LocalApic(a) => usable(a.flags),
+            MadtEntry::LocalX2Apic(x) => usable(x.flags),
+            _ => false,
+        })
+        .count();
+    Some(n)
+}
