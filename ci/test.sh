@@ -39,13 +39,13 @@ if [ "${COCOON_TEST_MATRIX:-1}" != 0 ]; then
   COCOON_MATRIX_QEMU=${COCOON_MATRIX_QEMU:-$(bash ci/xen-matrix/build-qemu.sh)} || exit 1
   export COCOON_MATRIX_QEMU
   echo "   outer QEMU: $COCOON_MATRIX_QEMU"
-  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvmdev cocoonhvm34 cocoonhvmdev34" COCOON_MATRIX_TIMEOUT=1200 \
+  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvmdev cocoonhvm34 cocoonhvmdev34" COCOON_MATRIX_TIMEOUT=1500 \
     COCOON_MATRIX_REQUIRE="pv cocoon cocoonhvmdev cocoonhvm34 cocoonhvmdev34" \
     bash ci/xen-matrix.sh bookworm >target/xen-matrix-bookworm.out 2>&1 &
   b=$!
   sleep 5 # the two builds of the firmware and the image tool take turns
   COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34" \
-    COCOON_MATRIX_TIMEOUT=1200 \
+    COCOON_MATRIX_TIMEOUT=1500 \
     COCOON_MATRIX_REQUIRE="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34" \
     bash ci/xen-matrix.sh trixie >target/xen-matrix-trixie.out 2>&1 &
   t=$!
