@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh >/dev/null
 kernels=$(bash ci/fetch-kernels.sh)
-fw=$(bash ci/build-firmware.sh)
+fw=${COCOON_FIRMWARE:-$(bash ci/build-firmware.sh)}
 init=$(bash ci/make-initramfs.sh bench)
 k=$kernels/${COCOON_SUITE:-bookworm}/vmlinuz
 icount=()
