@@ -6,6 +6,8 @@
 
 use super::lzma::Lzma2Decoder;
 use super::DecodeError;
+/// CRC-32 (IEEE, as xz, zlib and gzip use it).
+use crc32fast::hash as crc32;
 
 /// Stream header magic bytes.
 const HEADER_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
@@ -426,11 +428,6 @@ const fn crc_table<const N: usize>(poly: u64) -> [u64; N] {
 
 /// CRC-64 (ECMA-182, reflected 0xC96C5795D7870F42) table.
 static CRC64_TABLE: [u64; 256] = crc_table::<256>(0xC96C_5795_D787_0F42);
-
-/// CRC-32 of `data` as used by xz (and zlib/gzip).
-pub fn crc32(data: &[u8]) -> u32 {
-    crc32fast::hash(data)
-}
 
 /// CRC-64 (ECMA-182) of `data` as used by xz.
 pub fn crc64(data: &[u8]) -> u64 {
