@@ -167,6 +167,19 @@ impl Platform for Hw {
     fn host_events_polled(&self) -> bool {
         crate::xen::host_events_polled()
     }
+
+    fn kick(&mut self, _vcpu: u32) {}
+
+    fn flush_tlb_mask(&mut self, _mask: u64, va: Option<u64>) {
+        match va {
+            Some(va) => self.invlpg(va),
+            None => self.flush_tlb(),
+        }
+    }
+
+    fn start_vcpu(&mut self, vcpu: u32) {
+        log::warn!("vCPU {vcpu}: no CPU to run it on");
+    }
 }
 
 /// The direct-map address of machine frame `mfn` (for tables Cocoon builds).

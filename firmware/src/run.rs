@@ -6,7 +6,7 @@ use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
 use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
-use shim_core::domain::{Domain, DomainSetup, NR_GRANT_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, Vcpu, NR_GRANT_FRAMES};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
@@ -20,7 +20,11 @@ use crate::hw::{Hw, TIMER_FIRED};
 use crate::memory::MemoryPlan;
 use crate::xen::{ForwardPlan, UPCALL_VECTOR};
 
-static mut DOMAIN: Option<Domain> = None;
+/// The domain, shared by every CPU once the guest runs.
+static DOMAIN: spin::Once<Domain> = spin::Once::new();
+
+/// vCPU 0's state, owned by the boot CPU.
+static mut VCPU0: Option<Vcpu> = None;
 
 /// Page-aligned zeroed frames from Cocoon's heap, as (direct-map address, first MFN).
 fn alloc_frames(n: usize) -> (u64, u64) {
@@ -145,8 +149,6 @@ pub fn start(
         grant_mfns,
         m2p,
         m2p_span,
-        // SAFETY: called once; the guest's GDT entries belong to the domain from now on.
-        gdt: unsafe { gdt::guest_part() },
         hypervisor_l4: hypervisor_l4(m2p_l4e),
         max_mfn,
         console_mfn,
@@ -155,28 +157,32 @@ pub fn start(
         store_port,
         xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
         forward: fwd.map(|f| f.forward),
+        nr_vcpus: 1,
     };
-    let mut d = Domain::new(setup);
+    let d = DOMAIN.call_once(|| Domain::new(setup));
+    // SAFETY: called once; the guest's GDT entries belong to vCPU 0 from now on.
+    let mut v = d.boot_vcpu(unsafe { gdt::guest_part() });
 
     // The builder's tables: validated, pinned, and the base table (two type references).
     let l4 = entry.cr3 >> PAGE_SHIFT;
     for _ in 0..2 {
-        if let Err(e) = d.frames.get_type(&mut hw, l4, PageType::L4) {
+        if let Err(e) = d.lock().frames.get_type(&mut hw, l4, PageType::L4) {
             log::error!("the initial page tables do not validate: {e:?}");
             crate::fault::stop(ExitReason::CocoonFault);
         }
     }
-    let _ = d.frames.pin(l4);
-    d.vcpu.guest_table = l4;
-    d.vcpu.kernel_sp = entry.rsp;
+    let _ = d.lock().frames.pin(l4);
+    v.guest_table = l4;
+    v.kernel_sp = entry.rsp;
     for vi in d.shared_info(&mut hw).vcpu_info.iter_mut() {
         vi.evtchn_upcall_mask = 1;
     }
-    d.update_time(&mut hw);
     d.set_wallclock(&mut hw);
+    let mut c = Ctx { v: &mut v, d };
+    c.update_time(&mut hw);
     // A PV vCPU starts with a 10 ms periodic timer (Linux stops it).
-    d.vcpu.periodic_next = hw.now_ns() + d.vcpu.periodic_ns;
-    sched::program_timer(&mut d, &mut hw);
+    c.v.periodic_next = hw.now_ns() + c.v.periodic_ns;
+    sched::program_timer(&mut c, &mut hw);
     hw.load_cr3(l4);
 
     let regs = GuestRegs {
@@ -201,8 +207,8 @@ pub fn start(
         log::info!("xen: the PV console is the guest's from here on; Cocoon's log continues on the serial port");
         hvm_glue::xen_hvm::console_hand_over();
     }
-    // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
-    unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
+    // SAFETY: the boot CPU's own vCPU; from here on only its `cocoon_trap` touches it.
+    unsafe { *core::ptr::addr_of_mut!(VCPU0) = Some(v) };
     // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.
     unsafe { trap_entry::cocoon_enter_guest(&regs) }
 }
@@ -245,28 +251,30 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
         }
         crate::fault::cocoon_fault(regs)
     }
-    // SAFETY: single CPU, interrupts off in here: the only live reference.
-    let Some(d) = (unsafe { (*core::ptr::addr_of_mut!(DOMAIN)).as_mut() }) else { crate::fault::cocoon_fault(regs) };
+    let Some(d) = DOMAIN.get() else { crate::fault::cocoon_fault(regs) };
+    // SAFETY: this CPU's vCPU, interrupts off in here: the only live reference.
+    let Some(vcpu) = (unsafe { (*core::ptr::addr_of_mut!(VCPU0)).as_mut() }) else { crate::fault::cocoon_fault(regs) };
+    let c = &mut Ctx { v: vcpu, d };
     let mut hw = Hw;
     match v {
         v if v == TIMER_VECTOR as u64 => {
             timer::eoi();
-            sched::tick(d, &mut hw);
-            traps::exit_to_guest(d, &mut hw, regs);
+            sched::tick(c, &mut hw);
+            traps::exit_to_guest(c, &mut hw, regs);
         }
-        v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(d, &mut hw, regs),
+        v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(c, &mut hw, regs),
         v if v == UPCALL_VECTOR as u64 => {
             // Take a level upcall before the EOI, so the line is low when it lands.
-            forward::host_upcall(d, &mut hw);
+            forward::host_upcall(c, &mut hw);
             if crate::xen::upcall_needs_eoi() {
                 timer::eoi();
             }
-            traps::exit_to_guest(d, &mut hw, regs);
+            traps::exit_to_guest(c, &mut hw, regs);
         }
         v if (32..256).contains(&v) && v != traps::INT80_VECTOR => {
             timer::eoi();
-            traps::exit_to_guest(d, &mut hw, regs);
+            traps::exit_to_guest(c, &mut hw, regs);
         }
-        _ => traps::guest_entry(d, &mut hw, regs),
+        _ => traps::guest_entry(c, &mut hw, regs),
     }
 }

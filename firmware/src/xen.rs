@@ -188,7 +188,7 @@ pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, Stri
         GuestConsole::Local(c) => Some(c),
         GuestConsole::Host(..) => None,
     };
-    let forward = Forward { level: host.delivery.level(), held: false, fifo: false, local_console };
+    let forward = Forward { level: host.delivery.level(), local_console };
     info!(
         "xen: forwarding the guest's events, grants and timers; shared_info at gfn {shared_info_gfn:#x}; xenstore gfn \
          {:#x} port {}; console {}",

@@ -1,6 +1,13 @@
-//! The one PV domain Cocoon runs, and its one vCPU: everything Xen would
-//! keep in `struct domain` and `struct vcpu`, plus the entry point every trap,
-//! interrupt and hypercall goes through.
+//! The PV domain Cocoon runs and its vCPUs: what Xen keeps in `struct
+//! domain` (shared by every vCPU, behind the domain lock where it changes)
+//! and in `struct vcpu` (owned by the CPU the vCPU runs on), plus [`Ctx`],
+//! the view of both every trap, interrupt and hypercall handler works on.
+//! The locking rules are in [`crate::sync`].
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use crate::abi::*;
 use crate::builder::{GuestMemory, PhysMap};
@@ -8,10 +15,14 @@ use crate::events::{self, Backend, EventChannels};
 use crate::mm::frames::{FrameTable, Owner};
 use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::*;
+use crate::sync::{Lock, LockGuard};
 use crate::xenstore::XenStore;
 
 /// VM assists (`VMASST_TYPE_*`) a 64-bit PV guest may enable.
 pub const VMASST_VALID: u64 = 0x3f | (1 << 32);
+
+/// The most vCPUs Cocoon runs (one physical CPU each; TLB-flush masks are a u64).
+pub const MAX_VCPUS: usize = 64;
 
 /// A callback address and whether it masks events.
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,9 +30,9 @@ pub struct Callback {
     pub address: u64,
     pub mask_events: bool,
 }
-
-/// One vCPU's PV state.
+/// One vCPU's PV state, owned by the CPU it runs on.
 pub struct Vcpu {
+    pub id: u32,
     pub kernel_mode: bool,
     /// MFN of the kernel and (0 = none) user L4.
     pub guest_table: u64,
@@ -51,6 +62,59 @@ pub struct Vcpu {
     pub ldt: (u64, u32),
     /// MSRs the guest can change (`traps::msr`).
     pub msr: crate::traps::msr::MsrState,
+    /// The guest part of this CPU's GDT (entries 0..FIRST_RESERVED_GDT_ENTRY).
+    pub gdt: &'static mut [u64],
+    pub gdt_state: GdtState,
+    /// An upcall taken back while the guest had events masked (level
+    /// delivery on a real Xen, see `hypercall::forward::host_upcall`).
+    pub upcall_held: bool,
+    /// The vCPU asked to go down (`VCPUOP_down` on itself): the platform
+    /// parks it once the hypercall returns, until `VCPUOP_up`.
+    pub going_down: bool,
+    pub stats: Stats,
+    /// Hypercall numbers already reported as unknown (log once each).
+    pub unknown_logged: [u64; 2],
+    /// The decoder's operand tables for `traps::fault_address`, made on first use.
+    pub insn_info: Option<Box<iced_x86::InstructionInfoFactory>>,
+}
+
+/// What other vCPUs may see and change of a vCPU: atomics, and the context
+/// `VCPUOP_initialise` leaves for it while it is down.
+pub struct VcpuShared {
+    pub state: AtomicU8,
+    /// Where its vcpu_info lives (machine address), for events raised from
+    /// other vCPUs.
+    pub vcpu_info_maddr: AtomicU64,
+    pub vcpu_info_registered: AtomicBool,
+    /// Its runstate area (guest virtual address, 0 = none).
+    pub runstate_va: AtomicU64,
+    /// VIRQ -> port bound to this vCPU (Xen's `virq_to_evtchn`), 0 = none.
+    pub virq_port: [AtomicU32; events::NR_VIRQS],
+    /// The context to start from (`VCPUOP_initialise`), until it comes up.
+    pub boot: Lock<Option<Box<VcpuGuestContext>>>,
+}
+
+/// `VcpuShared::state`.
+pub const VCPU_UNINITIALISED: u8 = 0;
+/// Initialised, not running (`VCPUOP_down`, or never brought up).
+pub const VCPU_DOWN: u8 = 1;
+pub const VCPU_UP: u8 = 2;
+
+impl VcpuShared {
+    fn new(vcpu_info_maddr: u64, state: u8) -> Self {
+        VcpuShared {
+            state: AtomicU8::new(state),
+            vcpu_info_maddr: AtomicU64::new(vcpu_info_maddr),
+            vcpu_info_registered: AtomicBool::new(false),
+            runstate_va: AtomicU64::new(0),
+            virq_port: [const { AtomicU32::new(0) }; events::NR_VIRQS],
+            boot: Lock::new(None),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state.load(Ordering::Acquire) == VCPU_UP
+    }
 }
 
 /// Guest descriptor tables as installed by `set_gdt`.
@@ -73,11 +137,6 @@ pub struct Forward {
     /// Xen raises the upcall interrupt for as long as `evtchn_upcall_pending`
     /// is set (the callback-vector delivery), not once per event.
     pub level: bool,
-    /// An upcall taken back while the guest had events masked (level delivery).
-    pub held: bool,
-    /// The guest set up FIFO event channels with Xen (`EVTCHNOP_init_control`):
-    /// its pending events are in its event array, not in `evtchn_pending_sel`.
-    pub fifo: bool,
     /// The guest's console when Cocoon serves it (the host has no PV console
     /// for it).
     pub local_console: Option<LocalConsole>,
@@ -104,8 +163,6 @@ pub struct DomainSetup {
     /// Entries the guest may look up: `m2p.len()`, or more when frames above the
     /// table (a real Xen's ring pages) have M2P entries mapped for them.
     pub m2p_span: u64,
-    /// Cocoon's GDT (at least FIRST_RESERVED_GDT_ENTRY entries are the guest's).
-    pub gdt: &'static mut [u64],
     pub hypervisor_l4: [u64; 16],
     pub max_mfn: u64,
     pub console_mfn: u64,
@@ -115,34 +172,38 @@ pub struct DomainSetup {
     pub xenstore: XenStore,
     /// On a real Xen: what is forwarded (None: the standalone backend).
     pub forward: Option<Forward>,
+    /// vCPUs the guest may bring up (the first is up at start).
+    pub nr_vcpus: u32,
 }
 
 pub const NR_GRANT_FRAMES: usize = 4;
 
+/// What changes per domain while the guest runs: behind the domain lock.
+pub struct Locked {
+    pub frames: FrameTable,
+    pub m2p: &'static mut [u64],
+    pub evtchn: EventChannels,
+    pub xenstore: XenStore,
+    pub grant_frames_set_up: usize,
+}
+
 pub struct Domain {
     pub physmap: PhysMap,
-    pub frames: FrameTable,
     pub shared_info_mfn: u64,
     pub grant_mfns: [u64; NR_GRANT_FRAMES],
-    pub grant_frames_set_up: usize,
-    pub m2p: &'static mut [u64],
     pub m2p_span: u64,
-    pub gdt: &'static mut [u64],
-    pub gdt_state: GdtState,
-    pub vcpu: Vcpu,
-    pub evtchn: EventChannels,
     pub console: ConsoleState,
     pub store_mfn: u64,
     pub store_port: u32,
-    pub xenstore: XenStore,
-    pub vm_assist: u64,
-    pub shutdown_code: Option<u32>,
     pub forward: Option<Forward>,
-    /// Hypercall numbers already reported as unknown (log once each).
-    pub unknown_logged: [u64; 2],
-    pub stats: Stats,
-    /// The decoder's operand tables for `traps::fault_address`, made on first use.
-    pub insn_info: Option<alloc::boxed::Box<iced_x86::InstructionInfoFactory>>,
+    /// The guest set up FIFO event channels with Xen (`EVTCHNOP_init_control`):
+    /// its pending events are in its event array, not in `evtchn_pending_sel`.
+    pub fifo: AtomicBool,
+    pub vm_assist: AtomicU64,
+    /// SCHEDOP_shutdown_code, u32::MAX + 1 while unset.
+    pub shutdown_code: AtomicU64,
+    pub vcpus: Box<[VcpuShared]>,
+    locked: Lock<Locked>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -153,6 +214,64 @@ pub struct Stats {
     pub bounces: u64,
     /// Page faults whose CR2 the platform reported as 0 (see `traps::fault_address`).
     pub cr2_recovered: u64,
+}
+
+/// One handler's view: its vCPU (exclusively) and the domain (shared).
+pub struct Ctx<'a> {
+    pub v: &'a mut Vcpu,
+    pub d: &'a Domain,
+}
+
+impl Vcpu {
+    /// A vCPU as Xen starts one: kernel mode, no callbacks, a 10 ms periodic
+    /// timer, vcpu_info in shared_info (vCPUs beyond the legacy 32 have none
+    /// until the guest registers one).
+    pub fn new(id: u32, vcpu_info_maddr: u64, gdt: &'static mut [u64]) -> Self {
+        Vcpu {
+            id,
+            kernel_mode: true,
+            guest_table: 0,
+            guest_table_user: 0,
+            kernel_ss: FLAT_KERNEL_SS as u64,
+            kernel_sp: 0,
+            trap_ctxt: [TrapInfo::default(); 256],
+            event: Callback::default(),
+            failsafe: Callback::default(),
+            syscall: Callback::default(),
+            syscall32: Callback::default(),
+            sysenter: Callback::default(),
+            nmi: Callback::default(),
+            vcpu_info_maddr,
+            vcpu_info_registered: false,
+            virtual_ts: false,
+            cr4: 0,
+            iopl: 0,
+            debugreg: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
+            runstate_va: None,
+            singleshot: None,
+            periodic_ns: 10_000_000,
+            periodic_next: 0,
+            ldt: (0, 0),
+            msr: Default::default(),
+            gdt,
+            gdt_state: GdtState { frames: [0; FIRST_RESERVED_GDT_PAGE], nr_frames: 0, entries: 0 },
+            upcall_held: false,
+            going_down: false,
+            stats: Stats::default(),
+            unknown_logged: [0; 2],
+            insn_info: None,
+        }
+    }
+}
+
+/// vcpu_info of vCPU `id` before the guest registers one: in shared_info for
+/// the first 32 (`XEN_LEGACY_MAX_VCPUS`), none (0) beyond.
+pub fn default_vcpu_info_maddr(shared_info_mfn: u64, id: u32) -> u64 {
+    if (id as usize) < XEN_LEGACY_MAX_VCPUS {
+        (shared_info_mfn << PAGE_SHIFT) + id as u64 * core::mem::size_of::<VcpuInfo>() as u64
+    } else {
+        0
+    }
 }
 
 impl Domain {
@@ -189,58 +308,51 @@ impl Domain {
                 *e = pfn as u64;
             }
         }
+        let nr = (s.nr_vcpus as usize).clamp(1, MAX_VCPUS);
+        let vcpus: Vec<VcpuShared> = (0..nr as u32)
+            .map(|id| {
+                let state = if id == 0 { VCPU_UP } else { VCPU_UNINITIALISED };
+                VcpuShared::new(default_vcpu_info_maddr(s.shared_info_mfn, id), state)
+            })
+            .collect();
         Domain {
             physmap: s.physmap,
-            frames,
             shared_info_mfn: s.shared_info_mfn,
             grant_mfns: s.grant_mfns,
-            grant_frames_set_up: 0,
-            m2p,
             m2p_span,
-            gdt: s.gdt,
-            gdt_state: GdtState { frames: [0; FIRST_RESERVED_GDT_PAGE], nr_frames: 0, entries: 0 },
-            vcpu: Vcpu {
-                kernel_mode: true,
-                guest_table: 0,
-                guest_table_user: 0,
-                kernel_ss: FLAT_KERNEL_SS as u64,
-                kernel_sp: 0,
-                trap_ctxt: [TrapInfo::default(); 256],
-                event: Callback::default(),
-                failsafe: Callback::default(),
-                syscall: Callback::default(),
-                syscall32: Callback::default(),
-                sysenter: Callback::default(),
-                nmi: Callback::default(),
-                vcpu_info_maddr: s.shared_info_mfn << PAGE_SHIFT,
-                vcpu_info_registered: false,
-                virtual_ts: false,
-                cr4: 0,
-                iopl: 0,
-                debugreg: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
-                runstate_va: None,
-                singleshot: None,
-                periodic_ns: 10_000_000,
-                periodic_next: 0,
-                ldt: (0, 0),
-                msr: Default::default(),
-            },
-            evtchn,
             console: ConsoleState { mfn: s.console_mfn, port: s.console_port },
             store_mfn: s.store_mfn,
             store_port: s.store_port,
-            xenstore: s.xenstore,
-            vm_assist: 0,
-            shutdown_code: None,
             forward: s.forward,
-            unknown_logged: [0; 2],
-            stats: Stats::default(),
-            insn_info: None,
+            fifo: AtomicBool::new(false),
+            vm_assist: AtomicU64::new(0),
+            shutdown_code: AtomicU64::new(1 << 32),
+            vcpus: vcpus.into_boxed_slice(),
+            locked: Lock::new(Locked { frames, m2p, evtchn, xenstore: s.xenstore, grant_frames_set_up: 0 }),
         }
+    }
+
+    /// vCPU 0, as the domain builder leaves it: `gdt` is its CPU's guest GDT part.
+    pub fn boot_vcpu(&self, gdt: &'static mut [u64]) -> Vcpu {
+        Vcpu::new(0, default_vcpu_info_maddr(self.shared_info_mfn, 0), gdt)
+    }
+
+    /// The domain lock (see `crate::sync` for what it covers and the order).
+    #[inline]
+    pub fn lock(&self) -> LockGuard<'_, Locked> {
+        self.locked.lock()
     }
 
     pub fn nr_pages(&self) -> u64 {
         self.physmap.nr_pages()
+    }
+
+    pub fn nr_vcpus(&self) -> u32 {
+        self.vcpus.len() as u32
+    }
+
+    pub fn vm_assist(&self, ty: u32) -> bool {
+        self.vm_assist.load(Ordering::Relaxed) & (1 << ty) != 0
     }
 
     /// The shared_info page.
@@ -251,36 +363,32 @@ impl Domain {
         unsafe { &mut *(f.as_mut_ptr() as *mut SharedInfo) }
     }
 
-    /// This vCPU's vcpu_info (in shared_info, or where the guest registered it).
-    pub fn vcpu_info<'a>(&self, mem: &'a mut impl GuestMemory) -> &'a mut VcpuInfo {
-        let ma = self.vcpu.vcpu_info_maddr;
-        let f = mem.frame_mut(ma >> PAGE_SHIFT);
-        let off = (ma & (PAGE_SIZE - 1)) as usize;
-        // SAFETY: `register_vcpu_info` checked the offset is 8-aligned and the 64-byte
-        // struct fits in the page; VcpuInfo is plain integers.
-        unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuInfo) }
-    }
-
-    /// Raise `port` towards the guest, in the 2-level bitmaps. Standalone
-    /// only: on a real Xen the guest may run FIFO channels, so ports are Xen's
-    /// to raise (`hypercall::forward::notify_local_console`).
-    pub fn send_to_guest(&mut self, mem: &mut impl GuestMemory, port: u32) {
+    /// Raise `port` towards vCPU `vcpu`, in the 2-level bitmaps, and kick that
+    /// vCPU if this made an upcall pending for it. Standalone only: on a real
+    /// Xen the guest may run FIFO channels, so ports are Xen's to raise
+    /// (`hypercall::forward::notify_local_console`). Takes no lock.
+    pub fn send_to_vcpu(&self, p: &mut impl Platform, vcpu: u32, port: u32) {
         debug_assert!(self.forward.is_none(), "port {port} raised by hand on a real Xen");
-        // Two views of distinct frames (shared_info and vcpu_info may coincide:
-        // then vcpu_info is inside shared_info and is reached through it).
-        let si = self.shared_info(mem) as *mut SharedInfo;
-        let vi = self.vcpu_info(mem) as *mut VcpuInfo;
-        // SAFETY: both point into Cocoon's direct map; when they overlap, vcpu_info
-        // is shared_info.vcpu_info[0], and set_pending touches disjoint fields of each.
-        unsafe { events::set_pending(&mut *si, &mut *vi, port) };
+        let Some(target) = self.vcpus.get(vcpu as usize) else { return };
+        let vi_ma = target.vcpu_info_maddr.load(Ordering::Acquire);
+        let si = self.shared_info(p) as *mut SharedInfo;
+        let vi = if vi_ma == 0 {
+            core::ptr::null_mut()
+        } else {
+            let off = (vi_ma & (PAGE_SIZE - 1)) as usize;
+            // SAFETY: `register_vcpu_info` checked the offset; the frame is the guest's.
+            unsafe { p.frame_mut(vi_ma >> PAGE_SHIFT).as_mut_ptr().add(off) as *mut VcpuInfo }
+        };
+        // SAFETY: both point into Cocoon's direct map (vi may be inside si);
+        // `raise` changes them with atomic operations only.
+        if unsafe { events::raise(si, vi, port) } != events::Raised::AlreadyPending {
+            p.kick(vcpu);
+        }
     }
 
-    pub fn raise_virq(&mut self, mem: &mut impl GuestMemory, virq: u32) {
-        if let Some(&port) = self.evtchn.virq_port.get(virq as usize) {
-            if port != 0 {
-                self.send_to_guest(mem, port);
-            }
-        }
+    /// The vCPU an event-channel port notifies (0 for an unknown port).
+    pub fn port_vcpu(&self, port: u32) -> u32 {
+        self.lock().evtchn.vcpu_of(port)
     }
 
     /// The port Cocoon serves for the guest's console on a real Xen, if any.
@@ -288,33 +396,7 @@ impl Domain {
         self.forward.and_then(|f| f.local_console).map(|c| c.guest_port)
     }
 
-    /// Update the vCPU's pvclock and the wall clock from the platform (a real
-    /// Xen keeps them itself).
-    pub fn update_time<P: Platform>(&mut self, p: &mut P) {
-        if self.forward.is_some() {
-            return;
-        }
-        let (mul, shift) = p.tsc_scale();
-        let (tsc, now) = (p.rdtsc(), p.now_ns());
-        let write = |t: &mut VcpuTimeInfo| {
-            t.version = t.version.wrapping_add(1) | 1;
-            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-            t.tsc_timestamp = tsc;
-            t.system_time = now;
-            t.tsc_to_system_mul = mul;
-            t.tsc_shift = shift;
-            t.flags = XEN_PVCLOCK_TSC_STABLE_BIT;
-            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-            t.version = t.version.wrapping_add(1);
-        };
-        write(&mut self.vcpu_info(p).time);
-        if self.vcpu.vcpu_info_registered {
-            // Keep the legacy slot current too (Linux reads it early).
-            write(&mut self.shared_info(p).vcpu_info[0].time);
-        }
-    }
-
-    pub fn set_wallclock<P: Platform>(&mut self, p: &mut P) {
+    pub fn set_wallclock<P: Platform>(&self, p: &mut P) {
         if self.forward.is_some() {
             return;
         }
@@ -325,14 +407,6 @@ impl Domain {
         si.wc_sec_hi = (secs >> 32) as u32;
         si.wc_nsec = 0;
         si.wc_version = si.wc_version.wrapping_add(1);
-    }
-
-    /// Switch between guest kernel and user mode (`toggle_guest_mode`).
-    pub fn toggle_guest_mode<P: Platform>(&mut self, p: &mut P) {
-        self.vcpu.kernel_mode = !self.vcpu.kernel_mode;
-        p.swapgs();
-        let table = if self.vcpu.kernel_mode { self.vcpu.guest_table } else { self.vcpu.guest_table_user };
-        p.load_cr3(table);
     }
 
     /// Is `va` a guest address (canonical, outside the hypervisor's range)?
@@ -366,6 +440,69 @@ impl Domain {
         let bytes = unsafe { core::slice::from_raw_parts(v as *const T as *const u8, n) };
         p.copy_to_guest(va, bytes)
     }
+}
+
+impl Ctx<'_> {
+    /// This vCPU's vcpu_info (in shared_info, or where the guest registered it).
+    pub fn vcpu_info<'a>(&self, mem: &'a mut impl GuestMemory) -> &'a mut VcpuInfo {
+        let ma = self.v.vcpu_info_maddr;
+        let f = mem.frame_mut(ma >> PAGE_SHIFT);
+        let off = (ma & (PAGE_SIZE - 1)) as usize;
+        // SAFETY: `register_vcpu_info` checked the offset is 8-aligned and the 64-byte
+        // struct fits in the page; VcpuInfo is plain integers. Other vCPUs change
+        // only its pending flags, atomically (`events::set_pending`).
+        unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuInfo) }
+    }
+
+    /// Raise `port` towards this vCPU (no kick needed: it is running here).
+    pub fn send_to_self(&mut self, p: &mut impl Platform, port: u32) {
+        self.d.send_to_vcpu(p, self.v.id, port);
+    }
+
+    /// Raise this vCPU's binding of `virq`, if it has one. Takes no lock.
+    pub fn raise_virq(&mut self, p: &mut impl Platform, virq: u32) {
+        let Some(slot) = self.d.vcpus.get(self.v.id as usize).and_then(|s| s.virq_port.get(virq as usize)) else {
+            return;
+        };
+        let port = slot.load(Ordering::Relaxed);
+        if port != 0 {
+            self.send_to_self(p, port);
+        }
+    }
+
+    /// Update the vCPU's pvclock from the platform (a real Xen keeps it itself).
+    pub fn update_time<P: Platform>(&mut self, p: &mut P) {
+        if self.d.forward.is_some() {
+            return;
+        }
+        let (mul, shift) = p.tsc_scale();
+        let (tsc, now) = (p.rdtsc(), p.now_ns());
+        let write = |t: &mut VcpuTimeInfo| {
+            t.version = t.version.wrapping_add(1) | 1;
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            t.tsc_timestamp = tsc;
+            t.system_time = now;
+            t.tsc_to_system_mul = mul;
+            t.tsc_shift = shift;
+            t.flags = XEN_PVCLOCK_TSC_STABLE_BIT;
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            t.version = t.version.wrapping_add(1);
+        };
+        write(&mut self.vcpu_info(p).time);
+        let id = self.v.id as usize;
+        if self.v.vcpu_info_registered && id < XEN_LEGACY_MAX_VCPUS {
+            // Keep the legacy slot current too (Linux reads it early).
+            write(&mut self.d.shared_info(p).vcpu_info[id].time);
+        }
+    }
+
+    /// Switch between guest kernel and user mode (`toggle_guest_mode`).
+    pub fn toggle_guest_mode<P: Platform>(&mut self, p: &mut P) {
+        self.v.kernel_mode = !self.v.kernel_mode;
+        p.swapgs();
+        let table = if self.v.kernel_mode { self.v.guest_table } else { self.v.guest_table_user };
+        p.load_cr3(table);
+    }
 
     /// Build a bounce frame on the guest kernel stack and redirect `regs` to
     /// `handler` (`create_bounce_frame`). Fails if the guest stack is unusable.
@@ -380,11 +517,11 @@ impl Domain {
         if handler == 0 {
             return Err("no handler registered");
         }
-        self.stats.bounces += 1;
+        self.v.stats.bounces += 1;
         let mut cs = regs.cs;
-        let sp = if !self.vcpu.kernel_mode {
+        let sp = if !self.v.kernel_mode {
             self.toggle_guest_mode(p);
-            self.vcpu.kernel_sp
+            self.v.kernel_sp
         } else {
             cs &= !3;
             regs.rsp
@@ -398,8 +535,8 @@ impl Domain {
         if saved_mask == 0 {
             rflags |= X86_EFLAGS_IF;
         }
-        if self.vm_assist & (1 << VMASST_TYPE_architectural_iopl) != 0 {
-            rflags |= (self.vcpu.iopl as u64 & 3) << 12;
+        if self.d.vm_assist(VMASST_TYPE_architectural_iopl) {
+            rflags |= (self.v.iopl as u64 & 3) << 12;
         }
         let mut frame = [0u64; 13];
         let mut n = 0;
@@ -424,7 +561,7 @@ impl Domain {
         push(regs.ss);
         let base = (sp & !0xf).wrapping_sub(n as u64 * 8);
         // Frames may not be written into the hypervisor's range.
-        if !Self::guest_va_ok(base, n as u64 * 8) {
+        if !Domain::guest_va_ok(base, n as u64 * 8) {
             return Err("guest kernel stack lies in the hypervisor's range");
         }
         // SAFETY: viewing the u64 array as bytes.
@@ -446,16 +583,16 @@ impl Domain {
     /// guest handled them all meanwhile; with FIFO channels only the guest's
     /// queues do, so the upcall always comes back.
     pub fn release_held_upcall(&mut self, mem: &mut impl GuestMemory) {
-        if let Some(f) = self.forward.filter(|f| f.held) {
-            let vi = self.vcpu_info(mem);
-            if vi.evtchn_upcall_mask == 0 {
-                if f.fifo || vi.evtchn_pending_sel != 0 {
-                    vi.evtchn_upcall_pending = 1;
-                }
-                if let Some(f) = self.forward.as_mut() {
-                    f.held = false;
-                }
+        if !self.v.upcall_held {
+            return;
+        }
+        let fifo = self.d.fifo.load(Ordering::Relaxed);
+        let vi = self.vcpu_info(mem);
+        if vi.evtchn_upcall_mask == 0 {
+            if fifo || vi.evtchn_pending_sel != 0 {
+                vi.evtchn_upcall_pending = 1;
             }
+            self.v.upcall_held = false;
         }
     }
 
@@ -464,7 +601,7 @@ impl Domain {
         self.release_held_upcall(p);
         let vi = self.vcpu_info(p);
         if vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0 {
-            let h = self.vcpu.event.address;
+            let h = self.v.event.address;
             return self.bounce(p, regs, h, TBF_INTERRUPT, 0);
         }
         Ok(())
@@ -473,16 +610,17 @@ impl Domain {
     /// Crash the guest: report and end the machine.
     pub fn crash<P: Platform>(&mut self, p: &mut P, regs: &GuestRegs, why: &str) -> ! {
         log::error!(
-            "guest crashed: {why}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} ({} mode)\n  \
+            "guest crashed on vCPU {}: {why}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} ({} mode)\n  \
              rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} \
              r8 {:#018x}\n  r9 {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} \
              r15 {:#018x} vector {:#x} error {:#x}",
+            self.v.id,
             regs.rip,
             regs.cs,
             regs.rflags,
             regs.rsp,
             regs.ss,
-            if self.vcpu.kernel_mode { "kernel" } else { "user" },
+            if self.v.kernel_mode { "kernel" } else { "user" },
             regs.rax,
             regs.rbx,
             regs.rcx,

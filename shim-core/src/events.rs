@@ -1,14 +1,17 @@
 //! Event channels, 2-level ABI (`common/event_2l.c`), kept by Cocoon for the
-//! standalone backend: VIRQs, IPIs to the one vCPU, and the console and
-//! xenstore ports whose other end is Cocoon itself.
+//! standalone backend: VIRQs and IPIs per vCPU, and the console and xenstore
+//! ports whose other end is Cocoon itself. The bindings are behind the domain
+//! lock; the pending and mask bits live in guest pages and change atomically.
+
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::abi::{SharedInfo, VcpuInfo, EVTCHN_2L_NR_CHANNELS};
 
 /// VIRQ numbers Cocoon binds (`VIRQ_*` are in `abi`).
 pub const NR_VIRQS: usize = 24;
 
-/// Ports this small implementation hands out (Linux needs a dozen).
-pub const NR_PORTS: usize = 256;
+/// Ports this implementation hands out (Linux takes about seven per vCPU).
+pub const NR_PORTS: usize = 1024;
 const _: () = assert!(NR_PORTS <= EVTCHN_2L_NR_CHANNELS);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +33,8 @@ pub enum Backend {
 
 pub struct EventChannels {
     pub ports: [Port; NR_PORTS],
-    pub virq_port: [u32; NR_VIRQS],
+    /// The vCPU each port notifies (`EVTCHNOP_bind_vcpu` moves it).
+    pub notify_vcpu: [u8; NR_PORTS],
 }
 
 impl Default for EventChannels {
@@ -41,7 +45,7 @@ impl Default for EventChannels {
 
 impl EventChannels {
     pub const fn new() -> Self {
-        EventChannels { ports: [Port::Free; NR_PORTS], virq_port: [0; NR_VIRQS] }
+        EventChannels { ports: [Port::Free; NR_PORTS], notify_vcpu: [0; NR_PORTS] }
     }
 
     /// Reserve `port` for a backend (done before the guest starts).
@@ -49,61 +53,121 @@ impl EventChannels {
         self.ports[port as usize] = Port::Backend(b);
     }
 
-    /// A free port (port 0 is never used).
-    pub fn alloc(&mut self, what: Port) -> Option<u32> {
+    /// A free port (port 0 is never used), notifying `vcpu`.
+    pub fn alloc(&mut self, what: Port, vcpu: u32) -> Option<u32> {
         let p = (1..NR_PORTS).find(|&p| self.ports[p] == Port::Free)?;
         self.ports[p] = what;
+        self.notify_vcpu[p] = vcpu as u8;
         Some(p as u32)
+    }
+
+    /// The vCPU `port` notifies (0 for ports not in use).
+    pub fn vcpu_of(&self, port: u32) -> u32 {
+        self.notify_vcpu.get(port as usize).copied().unwrap_or(0) as u32
     }
 
     pub fn get(&self, port: u32) -> Option<Port> {
         self.ports.get(port as usize).copied().filter(|p| *p != Port::Free)
     }
 
-    pub fn close(&mut self, port: u32) -> bool {
+    /// Free `port`; what it was bound to (None: it was not in use).
+    pub fn close(&mut self, port: u32) -> Option<(Port, u32)> {
         match self.ports.get(port as usize).copied() {
-            Some(Port::Virq(v)) => {
-                self.virq_port[v as usize] = 0;
+            Some(Port::Free) | None => None,
+            Some(p) => {
                 self.ports[port as usize] = Port::Free;
-                true
-            }
-            Some(Port::Free) | None => false,
-            Some(_) => {
-                self.ports[port as usize] = Port::Free;
-                true
+                Some((p, self.vcpu_of(port)))
             }
         }
     }
 }
 
-fn test_and_set(word: &mut u64, bit: u32) -> bool {
-    let old = *word & (1 << bit) != 0;
-    *word |= 1 << bit;
-    old
+/// An atomic view of a u64 in a guest page.
+///
+/// # Safety
+/// `p` is valid, 8-aligned, and only accessed atomically by Cocoon's CPUs.
+unsafe fn atomic_u64<'a>(p: *mut u64) -> &'a AtomicU64 {
+    // SAFETY: per the contract.
+    unsafe { AtomicU64::from_ptr(p) }
 }
 
-/// Mark `port` pending and, if unmasked, flag the upcall (`evtchn_2l_set_pending`).
+/// Mark `port` pending and, if unmasked, flag the upcall on `vcpu`
+/// (`evtchn_2l_set_pending`), with atomic operations as the guest's own
+/// vCPUs use on the same words. `vcpu` may be null (a vCPU with no
+/// vcpu_info yet): the port stays pending for a later unmask or rescan.
 /// Returns true when the vCPU now has an upcall to take.
-pub fn set_pending(shared: &mut SharedInfo, vcpu: &mut VcpuInfo, port: u32) -> bool {
-    let (w, b) = ((port / 64) as usize, port % 64);
-    if test_and_set(&mut shared.evtchn_pending[w], b) {
-        return false;
+///
+/// # Safety
+/// `shared` points to the shared_info page and `vcpu`, if not null, to a
+/// vcpu_info, both mapped and 8-aligned.
+pub unsafe fn set_pending(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> bool {
+    // SAFETY: per the contract.
+    unsafe { raise(shared, vcpu, port) == Raised::Upcall }
+}
+
+/// What raising a port did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Raised {
+    AlreadyPending,
+    /// Newly pending, but masked (or no vcpu_info): no upcall; a vCPU
+    /// polling the port (`SCHEDOP_poll`) still has to look.
+    Pending,
+    Upcall,
+}
+
+/// [`set_pending`], telling apart a newly pending masked port.
+///
+/// # Safety
+/// As for [`set_pending`].
+pub unsafe fn raise(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> Raised {
+    let (w, bit) = ((port / 64) as usize, 1u64 << (port % 64));
+    // SAFETY: per the contract; the words are u64s of those pages.
+    unsafe {
+        let pending = atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_pending[w]));
+        if pending.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+            return Raised::AlreadyPending;
+        }
+        let mask = atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_mask[w]));
+        if mask.load(Ordering::SeqCst) & bit != 0 || vcpu.is_null() || !raise_sel(vcpu, w) {
+            return Raised::Pending;
+        }
     }
-    if shared.evtchn_mask[w] & (1 << b) == 0 && !test_and_set(&mut vcpu.evtchn_pending_sel, w as u32) {
-        vcpu.evtchn_upcall_pending = 1;
-        return true;
+    Raised::Upcall
+}
+
+/// Set selector bit `w` and, if it was clear, the upcall flag.
+///
+/// # Safety
+/// `vcpu` points to a mapped vcpu_info.
+unsafe fn raise_sel(vcpu: *mut VcpuInfo, w: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        let sel = atomic_u64(core::ptr::addr_of_mut!((*vcpu).evtchn_pending_sel));
+        if sel.fetch_or(1 << w, Ordering::SeqCst) & (1 << w) != 0 {
+            return false;
+        }
+        AtomicU8::from_ptr(core::ptr::addr_of_mut!((*vcpu).evtchn_upcall_pending)).store(1, Ordering::SeqCst);
+    }
+    true
+}
+
+/// `EVTCHNOP_unmask`: clear the mask and re-raise on `vcpu` if the port was
+/// pending. Returns true when `vcpu` now has an upcall to take.
+///
+/// # Safety
+/// As for [`set_pending`].
+pub unsafe fn unmask(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> bool {
+    let (w, bit) = ((port / 64) as usize, 1u64 << (port % 64));
+    // SAFETY: per the contract.
+    unsafe {
+        let mask = atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_mask[w]));
+        let was_masked = mask.fetch_and(!bit, Ordering::SeqCst) & bit != 0;
+        let pending = atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_pending[w]));
+        if was_masked && pending.load(Ordering::SeqCst) & bit != 0 && !vcpu.is_null() {
+            return raise_sel(vcpu, w);
+        }
     }
     false
-}
-
-/// `EVTCHNOP_unmask`: clear the mask and re-raise if the port was pending.
-pub fn unmask(shared: &mut SharedInfo, vcpu: &mut VcpuInfo, port: u32) {
-    let (w, b) = ((port / 64) as usize, port % 64);
-    let was_masked = shared.evtchn_mask[w] & (1 << b) != 0;
-    shared.evtchn_mask[w] &= !(1 << b);
-    if was_masked && shared.evtchn_pending[w] & (1 << b) != 0 && !test_and_set(&mut vcpu.evtchn_pending_sel, w as u32) {
-        vcpu.evtchn_upcall_pending = 1;
-    }
 }
 
 #[cfg(test)]
@@ -120,25 +184,59 @@ mod tests {
     #[test]
     fn raise_masked_and_unmask() {
         let (mut s, mut v) = zeroed();
-        assert!(set_pending(&mut s, &mut v, 70));
-        assert_eq!((v.evtchn_upcall_pending, v.evtchn_pending_sel), (1, 2));
-        assert!(!set_pending(&mut s, &mut v, 70), "already pending");
-        v.evtchn_upcall_pending = 0;
-        v.evtchn_pending_sel = 0;
-        s.evtchn_mask[0] = 1 << 5;
-        assert!(!set_pending(&mut s, &mut v, 5));
-        assert_eq!(v.evtchn_upcall_pending, 0);
-        unmask(&mut s, &mut v, 5);
-        assert_eq!((v.evtchn_upcall_pending, v.evtchn_pending_sel), (1, 1));
+        let (sp, vp) = (&mut *s as *mut SharedInfo, &mut v as *mut VcpuInfo);
+        // SAFETY: both point to live, aligned structs (here: test memory).
+        unsafe {
+            assert!(set_pending(sp, vp, 70));
+            assert_eq!(((*vp).evtchn_upcall_pending, (*vp).evtchn_pending_sel), (1, 2));
+            assert!(!set_pending(sp, vp, 70), "already pending");
+            (*vp).evtchn_upcall_pending = 0;
+            (*vp).evtchn_pending_sel = 0;
+            (*sp).evtchn_mask[0] = 1 << 5;
+            assert!(!set_pending(sp, vp, 5));
+            assert_eq!((*vp).evtchn_upcall_pending, 0);
+            assert!(unmask(sp, vp, 5));
+            assert_eq!(((*vp).evtchn_upcall_pending, (*vp).evtchn_pending_sel), (1, 1));
+        }
+    }
+
+    #[test]
+    fn concurrent_raises_lose_nothing() {
+        // Four CPUs raise disjoint ports on the same words at once: every
+        // port ends pending, and exactly one raise per selector word reports
+        // the upcall (the one that set the selector bit).
+        let (mut s, mut v) = zeroed();
+        let (sp, vp) = (&mut *s as *mut SharedInfo as usize, &mut v as *mut VcpuInfo as usize);
+        let upcalls: usize = std::thread::scope(|sc| {
+            let hs: std::vec::Vec<_> = (0..4u32)
+                .map(|t| {
+                    sc.spawn(move || {
+                        (0..64u32)
+                            .filter(|i| {
+                                let port = t * 64 + i;
+                                // SAFETY: the structs outlive the scope; access is atomic.
+                                unsafe { set_pending(sp as *mut SharedInfo, vp as *mut VcpuInfo, port) }
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(upcalls, 4, "one upcall per selector word");
+        assert!(s.evtchn_pending[..4].iter().all(|&w| w == !0));
+        assert_eq!(v.evtchn_pending_sel, 0b1111);
     }
 
     #[test]
     fn ports() {
         let mut e = EventChannels::new();
         e.bind_backend(1, Backend::Xenstore);
-        let p = e.alloc(Port::Virq(VIRQ_TIMER)).unwrap();
+        let p = e.alloc(Port::Virq(VIRQ_TIMER), 3).unwrap();
         assert_eq!(p, 2);
-        assert!(e.close(p) && !e.close(p));
+        assert_eq!(e.vcpu_of(p), 3);
+        assert_eq!(e.close(p), Some((Port::Virq(VIRQ_TIMER), 3)));
+        assert_eq!(e.close(p), None);
         assert_eq!(e.get(1), Some(Port::Backend(Backend::Xenstore)));
     }
 }

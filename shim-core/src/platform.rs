@@ -86,4 +86,14 @@ pub trait Platform: crate::builder::GuestMemory {
     fn xen_hypercall(&mut self, nr: u64, args: [u64; 5]) -> Option<i64>;
     /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
     fn host_events_polled(&self) -> bool;
+
+    /// Make vCPU `vcpu` look at its events soon: interrupt the CPU it runs on
+    /// (or wake it from `wait_for_interrupt`); nothing for the calling vCPU.
+    fn kick(&mut self, vcpu: u32);
+    /// Flush the TLBs of the vCPUs in `mask` (bit n = vCPU n), the caller's
+    /// own included: one page (`Some(va)`) or everything but global pages.
+    /// Returns once every remote flush is done.
+    fn flush_tlb_mask(&mut self, mask: u64, va: Option<u64>);
+    /// Start vCPU `vcpu`, which `VCPUOP_up` just marked up, on its CPU.
+    fn start_vcpu(&mut self, vcpu: u32);
 }

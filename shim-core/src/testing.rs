@@ -318,6 +318,12 @@ pub struct MockPlatform {
     pub cocoon_sends: Vec<u32>,
     /// CPUID answers by (leaf, subleaf), before the defaults below.
     pub cpuid_leaves: alloc::collections::BTreeMap<(u32, u32), [u32; 4]>,
+    /// vCPUs kicked (`Platform::kick`), in order.
+    pub kicks: Vec<u32>,
+    /// TLB flush requests: (vCPU mask, one page or all).
+    pub tlb_flushes: Vec<(u64, Option<u64>)>,
+    /// vCPUs started (`Platform::start_vcpu`).
+    pub started: Vec<u32>,
 }
 
 impl MockPlatform {
@@ -340,6 +346,9 @@ impl MockPlatform {
             physmap_adds: Vec::new(),
             cocoon_sends: Vec::new(),
             cpuid_leaves: Default::default(),
+            kicks: Vec::new(),
+            tlb_flushes: Vec::new(),
+            started: Vec::new(),
         }
     }
 
@@ -472,5 +481,20 @@ impl crate::platform::Platform for MockPlatform {
 
     fn host_events_polled(&self) -> bool {
         false
+    }
+
+    fn kick(&mut self, vcpu: u32) {
+        self.kicks.push(vcpu);
+    }
+
+    fn flush_tlb_mask(&mut self, mask: u64, va: Option<u64>) {
+        if va.is_none() {
+            self.flushes += 1;
+        }
+        self.tlb_flushes.push((mask, va));
+    }
+
+    fn start_vcpu(&mut self, vcpu: u32) {
+        self.started.push(vcpu);
     }
 }

@@ -4,7 +4,7 @@
 
 use shim_core::abi::*;
 use shim_core::builder::{build, DomainConfig, EntryState, GuestMemory, Layout, PhysMap};
-use shim_core::domain::{Domain, DomainSetup, Forward, LocalConsole, NR_GRANT_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, LocalConsole, Vcpu, NR_GRANT_FRAMES};
 use shim_core::loader;
 use shim_core::mm::frames::PageType;
 use shim_core::mm::walk::translate;
@@ -23,6 +23,7 @@ const STACK_TOP: u64 = SYNTH_VIRT_BASE + 0x100_7ff0;
 
 struct Guest {
     d: Domain,
+    v: Vcpu,
     p: MockPlatform,
     layout: Layout,
     entry: EntryState,
@@ -65,7 +66,6 @@ fn boot_with(forward: Option<Forward>) -> Guest {
         grant_mfns: grant,
         m2p: Box::leak(vec![0u64; 16384].into_boxed_slice()),
         m2p_span: 0,
-        gdt: Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice()),
         hypervisor_l4: [0; 16],
         max_mfn: SHARED + NR_GRANT_FRAMES as u64,
         console_mfn,
@@ -74,18 +74,20 @@ fn boot_with(forward: Option<Forward>) -> Guest {
         store_port: 1,
         xenstore: XenStore::new(1, "test", PAGES * 4),
         forward,
+        nr_vcpus: 1,
     };
-    let mut d = Domain::new(setup);
+    let d = Domain::new(setup);
+    let mut v = d.boot_vcpu(Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice()));
     let mut p = MockPlatform::new(mem);
     let l4 = entry.cr3 >> 12;
-    d.frames.get_type(&mut p, l4, PageType::L4).unwrap();
-    d.frames.get_type(&mut p, l4, PageType::L4).unwrap();
-    d.frames.pin(l4).unwrap();
-    d.vcpu.guest_table = l4;
-    d.vcpu.kernel_sp = entry.rsp;
+    d.lock().frames.get_type(&mut p, l4, PageType::L4).unwrap();
+    d.lock().frames.get_type(&mut p, l4, PageType::L4).unwrap();
+    d.lock().frames.pin(l4).unwrap();
+    v.guest_table = l4;
+    v.kernel_sp = entry.rsp;
     d.shared_info(&mut p).vcpu_info[0].evtchn_upcall_mask = 1;
     p.load_cr3(l4);
-    Guest { d, p, layout, entry }
+    Guest { d, v, p, layout, entry }
 }
 
 /// Registers of the guest kernel at some instruction, on its boot stack.
@@ -100,12 +102,27 @@ fn kregs(_g: &Guest) -> GuestRegs {
     }
 }
 
+/// The handlers' view of the guest's one vCPU.
+macro_rules! ctx {
+    ($g:expr) => {
+        &mut Ctx { v: &mut $g.v, d: &$g.d }
+    };
+}
+
+/// The vCPU's vcpu_info.
+fn vcpu_info(g: &mut Guest) -> &mut VcpuInfo {
+    let ma = g.v.vcpu_info_maddr;
+    let f = g.p.frame_mut(ma >> 12);
+    // SAFETY: a 64-byte vcpu_info at an 8-aligned offset of the frame.
+    unsafe { &mut *(f.as_mut_ptr().add((ma & 0xfff) as usize) as *mut VcpuInfo) }
+}
+
 fn hypercall(g: &mut Guest, nr: u64, args: [u64; 5]) -> i64 {
     let mut r = kregs(g);
     r.vector = ENTRY_SYSCALL;
     r.rax = nr;
     (r.rdi, r.rsi, r.rdx, r.r10, r.r8) = (args[0], args[1], args[2], args[3], args[4]);
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     r.rax as i64
 }
 
@@ -118,7 +135,7 @@ fn get<T: Copy>(g: &mut Guest, va: u64) -> T {
 }
 
 fn l1e_of(g: &mut Guest, va: u64) -> u64 {
-    translate(&g.p.mem, g.d.vcpu.guest_table, va).unwrap().l1e
+    translate(&g.p.mem, g.v.guest_table, va).unwrap().l1e
 }
 
 #[test]
@@ -142,7 +159,7 @@ fn mmu_update_checks_every_entry() {
     let va = SYNTH_VIRT_BASE + 0x100_4000;
     let l1_ma = {
         // The machine address of the L1 entry for `va`, by walking the tables.
-        let l4 = g.d.vcpu.guest_table;
+        let l4 = g.v.guest_table;
         let l3 = (g.p.mem.read_u64(l4, 511) & PADDR_MASK) >> 12;
         let l2 = (g.p.mem.read_u64(l3, 510) & PADDR_MASK) >> 12;
         let l1 = (g.p.mem.read_u64(l2, ((va >> 21) & 511) as usize) & PADDR_MASK) >> 12;
@@ -184,15 +201,15 @@ fn pin_refuses_a_table_with_writable_mappings() {
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
     put(&mut g, BUF, &[4u64 /* UNPIN */, free, 0u64]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
-    assert_eq!(g.d.frames.get(free).unwrap().type_count, 0);
+    assert_eq!(g.d.lock().frames.get(free).unwrap().type_count, 0);
 }
 
 #[test]
 fn page_fault_bounces_with_xen_frame() {
     let mut g = boot();
     let handler = SYNTH_VIRT_BASE + 0x100_0200;
-    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: TI_IF_MASK, cs: 0xe033, _pad: 0, address: handler };
-    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
+    g.v.trap_ctxt[14] = TrapInfo { vector: 14, flags: TI_IF_MASK, cs: 0xe033, _pad: 0, address: handler };
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
     let mut r = kregs(&g);
     r.vector = 14;
     r.error_code = PFEC_user_mode | PFEC_present | PFEC_write_access; // hardware says "user": the kernel runs in ring 3
@@ -200,7 +217,7 @@ fn page_fault_bounces_with_xen_frame() {
     r.r11 = 0x2222;
     g.p.cr2 = 0xdead_b000;
     let (rip, rsp) = (r.rip, r.rsp);
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, handler);
     assert_eq!((r.cs, r.ss), (FLAT_KERNEL_CS as u64, FLAT_KERNEL_SS as u64));
     let frame: [u64; 8] = get(&mut g, r.rsp);
@@ -211,8 +228,8 @@ fn page_fault_bounces_with_xen_frame() {
     assert_ne!(frame[5] & X86_EFLAGS_IF, 0, "IF reflects the unmasked events");
     assert_eq!(frame[6..8], [rsp, FLAT_KERNEL_SS as u64]);
     assert_eq!(r.rsp, (rsp & !0xf) - 64);
-    assert_eq!(g.d.vcpu_info(&mut g.p).arch.cr2, 0xdead_b000);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1, "TI_IF_MASK masks events");
+    assert_eq!(vcpu_info(&mut g).arch.cr2, 0xdead_b000);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 1, "TI_IF_MASK masks events");
 }
 
 #[test]
@@ -220,7 +237,7 @@ fn fault_without_handler_crashes_the_guest_cleanly() {
     let mut g = boot();
     let mut r = kregs(&g);
     r.vector = 0;
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(ctx!(g), &mut g.p, &mut r)));
     let msg = res.unwrap_err();
     let msg = msg.downcast_ref::<String>().unwrap();
     assert!(msg.contains("GuestFault"), "{msg}");
@@ -239,8 +256,8 @@ fn iret_to_user_and_syscall_back() {
     let mut g = boot();
     linux_user_segments(&mut g);
     let user_l4 = enter_user_mode(&mut g);
-    let kernel_l4 = g.d.vcpu.guest_table;
-    g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
+    let kernel_l4 = g.v.guest_table;
+    g.v.kernel_sp = STACK_TOP - 0x800;
     // iret frame: rax, r11, rcx, flags, rip, cs, rflags, rsp, ss
     let sp = STACK_TOP - 0x100;
     put(&mut g, sp, &[7u64, 0x11, 0x22, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
@@ -249,16 +266,16 @@ fn iret_to_user_and_syscall_back() {
     r.rax = __HYPERVISOR_iret;
     r.rsp = sp;
     let swaps = g.p.gs_swaps;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
-    assert!(!g.d.vcpu.kernel_mode);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert!(!g.v.kernel_mode);
     assert_eq!(g.p.cr3, user_l4);
     assert_eq!(g.p.gs_swaps, swaps + 1);
     assert_eq!((r.rip, r.cs, r.rsp, r.ss, r.rax, r.rcx, r.r11), (0x40_1000, 0x33, 0x7fff_0000, 0x2b, 7, 0x22, 0x11));
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 0, "IF set in the frame unmasks");
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 0, "IF set in the frame unmasks");
 
     // A user syscall goes to the syscall callback on the kernel stack, in kernel mode.
     let cb = SYNTH_VIRT_BASE + 0x100_0300;
-    g.d.vcpu.syscall = shim_core::domain::Callback { address: cb, mask_events: true };
+    g.v.syscall = shim_core::domain::Callback { address: cb, mask_events: true };
     let mut u = GuestRegs {
         vector: ENTRY_SYSCALL,
         rip: 0x40_1002,
@@ -270,22 +287,22 @@ fn iret_to_user_and_syscall_back() {
         r11: 0x246,
         ..Default::default()
     };
-    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
-    assert!(g.d.vcpu.kernel_mode);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut u);
+    assert!(g.v.kernel_mode);
     assert_eq!(g.p.cr3, kernel_l4);
     assert_eq!(u.rip, cb);
     assert_eq!(u.rflags & X86_EFLAGS_DF, 0);
     let frame: [u64; 7] = get(&mut g, u.rsp);
     assert_eq!(frame, [0x40_1002, 0x246, 0x40_1002, 0x33, 0x246 | X86_EFLAGS_DF | X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
     assert!(u.rsp < STACK_TOP - 0x800 && u.rsp >= STACK_TOP - 0x800 - 64);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 1);
 }
 
 /// Linux's user code and data descriptors (GDT entries 6 and 5: 0x33, 0x2b).
 fn linux_user_segments(g: &mut Guest) {
-    g.d.gdt[5] = 0x00cf_f300_0000_ffff;
-    g.d.gdt[6] = 0x00af_fb00_0000_ffff;
-    g.d.gdt_state.entries = 16;
+    g.v.gdt[5] = 0x00cf_f300_0000_ffff;
+    g.v.gdt[6] = 0x00af_fb00_0000_ffff;
+    g.v.gdt_state.entries = 16;
 }
 
 /// `HYPERVISOR_iret` to user code at 0x401000 (cs 0x33, ss 0x2b); the outcome.
@@ -296,7 +313,7 @@ fn iret_to_user(g: &mut Guest) -> std::thread::Result<()> {
     r.vector = ENTRY_SYSCALL;
     r.rax = __HYPERVISOR_iret;
     r.rsp = sp;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(&mut g.d, &mut g.p, &mut r)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| traps::guest_entry(ctx!(g), &mut g.p, &mut r)))
 }
 
 fn assert_guest_fault(res: std::thread::Result<()>) {
@@ -322,28 +339,28 @@ fn iret_to_user_without_user_tables_crashes() {
 fn pending_event_is_delivered_on_the_way_out() {
     let mut g = boot();
     let cb = SYNTH_VIRT_BASE + 0x100_0400;
-    g.d.vcpu.event = shim_core::domain::Callback { address: cb, mask_events: true };
+    g.v.event = shim_core::domain::Callback { address: cb, mask_events: true };
     // bind VIRQ_TIMER: {virq, vcpu, port}
     put(&mut g, BUF, &[0u32, 0, 0]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [1, BUF, 0, 0, 0]), 0);
     let port: [u32; 3] = get(&mut g, BUF);
     assert!(port[2] > 2);
-    g.d.raise_virq(&mut g.p, 0);
+    ctx!(g).raise_virq(&mut g.p, 0);
     // Masked: nothing happens.
     let mut r = kregs(&g);
     r.vector = ENTRY_SYSCALL;
     r.rax = __HYPERVISOR_xen_version;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_ne!(r.rip, cb);
     // Unmasked: the upcall lands on top of the hypercall's return.
-    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
     let mut r = kregs(&g);
     r.vector = ENTRY_SYSCALL;
     r.rax = __HYPERVISOR_xen_version;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, cb);
     assert_eq!(r.rax, 0x0004_0011, "the hypercall result is kept");
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_mask, 1);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 1);
     let si = g.d.shared_info(&mut g.p);
     assert_ne!(si.evtchn_pending[0] & (1 << port[2]), 0);
 }
@@ -365,22 +382,22 @@ fn software_interrupts_follow_the_trap_table_dpl() {
     let mut g = boot();
     linux_user_segments(&mut g);
     let _ = enter_user_mode(&mut g);
-    g.d.vcpu.kernel_sp = STACK_TOP - 0x800;
+    g.v.kernel_sp = STACK_TOP - 0x800;
     let h80 = SYNTH_VIRT_BASE + 0x100_0500;
     let hgp = SYNTH_VIRT_BASE + 0x100_0600;
-    g.d.vcpu.trap_ctxt[13] = TrapInfo { vector: 13, flags: 0, cs: 0, _pad: 0, address: hgp };
-    g.d.vcpu.trap_ctxt[0x80] = TrapInfo { vector: 0x80, flags: 3, cs: 0, _pad: 0, address: h80 };
-    g.d.vcpu.kernel_mode = false;
-    g.p.cr3 = g.d.vcpu.guest_table_user;
+    g.v.trap_ctxt[13] = TrapInfo { vector: 13, flags: 0, cs: 0, _pad: 0, address: hgp };
+    g.v.trap_ctxt[0x80] = TrapInfo { vector: 0x80, flags: 3, cs: 0, _pad: 0, address: h80 };
+    g.v.kernel_mode = false;
+    g.p.cr3 = g.v.guest_table_user;
     let mut u = int80_from_user();
-    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut u);
     assert_eq!(u.rip, h80);
     // DPL 0: #GP with the int's error code.
-    g.d.vcpu.trap_ctxt[0x80].flags = 0;
-    g.d.vcpu.kernel_mode = false;
-    g.p.cr3 = g.d.vcpu.guest_table_user;
+    g.v.trap_ctxt[0x80].flags = 0;
+    g.v.kernel_mode = false;
+    g.p.cr3 = g.v.guest_table_user;
     let mut u = int80_from_user();
-    traps::guest_entry(&mut g.d, &mut g.p, &mut u);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut u);
     assert_eq!(u.rip, hgp);
     let frame: [u64; 3] = get(&mut g, u.rsp);
     assert_eq!(frame[2], (0x80 << 3) | 2);
@@ -388,7 +405,7 @@ fn software_interrupts_follow_the_trap_table_dpl() {
 
 /// Place instruction bytes at a kernel address (through the machine frame).
 fn code(g: &mut Guest, va: u64, bytes: &[u8]) {
-    let t = translate(&g.p.mem, g.d.vcpu.guest_table, va).unwrap();
+    let t = translate(&g.p.mem, g.v.guest_table, va).unwrap();
     let off = (va & 0xfff) as usize;
     g.p.mem.frame_mut(t.mfn)[off..off + bytes.len()].copy_from_slice(bytes);
 }
@@ -401,7 +418,7 @@ fn forced_cpuid_and_msr_emulation() {
     let mut r = kregs(&g);
     r.vector = 6;
     r.rax = 0x4000_0000;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!((r.rax, r.rbx, r.rip), (0x4000_0002, 0x566e_6558, rip + 7));
     // wrmsr GS_BASE, before any trap table exists (Linux's first instruction).
     code(&mut g, rip, &[0x0f, 0x30]);
@@ -410,7 +427,7 @@ fn forced_cpuid_and_msr_emulation() {
     r.rcx = 0xc000_0101;
     r.rax = 0x8765_4321;
     r.rdx = 0xffff_ffff;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, rip + 2);
     assert_eq!(g.p.msrs[&0xc000_0101], 0xffff_ffff_8765_4321);
     // rdmsr of the PAT gives Xen's fixed value.
@@ -418,7 +435,7 @@ fn forced_cpuid_and_msr_emulation() {
     let mut r = kregs(&g);
     r.vector = 13;
     r.rcx = 0x277;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!((r.rdx << 32) | r.rax, XEN_MSR_PAT);
 }
 
@@ -434,12 +451,12 @@ fn write_fault(g: &Guest, va: u64) -> GuestRegs {
 #[test]
 fn writes_to_live_l1_tables_are_emulated() {
     let mut g = boot();
-    g.d.vm_assist |= 1 << VMASST_TYPE_writable_pagetables;
+    g.d.vm_assist.fetch_or(1 << VMASST_TYPE_writable_pagetables, std::sync::atomic::Ordering::Relaxed);
     // The L1 mapping the kernel image is itself mapped (read-only) in the initial mapping.
     let l1_pfn = g.layout.page_tables.pfn + 3; // L4, L3, L2, then the first L1
     let l1_va = g.layout.va_of_pfn(l1_pfn);
     let l1_mfn = BASE + l1_pfn;
-    assert_eq!(g.d.frames.get(l1_mfn).unwrap().ty, PageType::L1);
+    assert_eq!(g.d.lock().frames.get(l1_mfn).unwrap().ty, PageType::L1);
     let target_va = l1_va + 8 * 100; // entry 100
     let old = g.p.mem.read_u64(l1_mfn, 100);
     // mov %rsi,(%rdi) with a new read-only mapping of a data frame.
@@ -449,7 +466,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     let mut r = write_fault(&g, target_va);
     r.rsi = new;
     g.p.cr2 = target_va;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, rip + 3, "emulated, not bounced");
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
     // xchg returns the old entry.
@@ -457,7 +474,7 @@ fn writes_to_live_l1_tables_are_emulated() {
     let mut r = write_fault(&g, target_va);
     r.rax = old;
     g.p.cr2 = target_va;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rax & PADDR_MASK, new & PADDR_MASK);
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100), old);
     // The same xchg reported with CR2 = 0 (as the nested Xen 4.14/4.17 rig does):
@@ -465,23 +482,23 @@ fn writes_to_live_l1_tables_are_emulated() {
     let mut r = write_fault(&g, target_va);
     r.rax = new;
     g.p.cr2 = 0;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, rip + 3, "emulated, not bounced");
     assert_eq!(r.rax, old);
     assert_eq!(g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), new);
-    assert_eq!(g.d.stats.cr2_recovered, 1);
+    assert_eq!(g.v.stats.cr2_recovered, 1);
     code(&mut g, rip, &[0x48, 0x87, 0x07]);
     let mut r = write_fault(&g, target_va);
     r.rax = old;
     g.p.cr2 = target_va;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     // Mapping the L1 itself writable through a PTE write is refused: the #PF is bounced.
-    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
+    g.v.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
     code(&mut g, rip, &[0x48, 0x89, 0x37]);
     let mut r = write_fault(&g, target_va);
     r.rsi = (l1_mfn << 12) | _PAGE_PRESENT | _PAGE_RW;
     g.p.cr2 = target_va;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0700);
 }
 
@@ -496,18 +513,18 @@ fn fault_with_cr2_lost(g: &mut Guest, bytes: &[u8], error_code: u64, set: impl F
     r.error_code = error_code | PFEC_user_mode;
     set(&mut r);
     g.p.cr2 = 0;
-    g.d.vcpu_info(&mut g.p).arch.cr2 = 0xbad;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    vcpu_info(g).arch.cr2 = 0xbad;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0700, "bounced to the guest's handler");
-    g.d.vcpu_info(&mut g.p).arch.cr2
+    vcpu_info(g).arch.cr2
 }
 
 #[test]
 fn page_faults_with_cr2_lost_are_located() {
     let mut g = boot();
-    g.d.vcpu.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
+    g.v.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
     let unmapped = SYNTH_VIRT_BASE + 0x4000_0000;
-    assert!(translate(&g.p.mem, g.d.vcpu.guest_table, unmapped).is_err());
+    assert!(translate(&g.p.mem, g.v.guest_table, unmapped).is_err());
     let (w, p) = (PFEC_write_access, PFEC_present);
     // rep movsb: the store side is not present, then the load side.
     let movsb = [0xf3, 0xa4];
@@ -522,7 +539,7 @@ fn page_faults_with_cr2_lost_are_located() {
     // A store straddling into an unmapped page faults at that page.
     let movq = [0x48, 0x89, 0x07]; // mov %rax,(%rdi)
     let mut end = SYNTH_VIRT_BASE;
-    while translate(&g.p.mem, g.d.vcpu.guest_table, end).is_ok() {
+    while translate(&g.p.mem, g.v.guest_table, end).is_ok() {
         end += PAGE_SIZE;
     }
     let at = fault_with_cr2_lost(&mut g, &movq, w, |r| r.rdi = end - 4);
@@ -534,14 +551,14 @@ fn page_faults_with_cr2_lost_are_located() {
     assert_eq!(at, unmapped + 0x40);
     // push: the implicit stack store (by a guest process: the guest kernel's
     // own stack must stay good for the bounce).
-    g.d.vcpu.guest_table_user = g.d.vcpu.guest_table;
-    g.d.vcpu.kernel_mode = false;
+    g.v.guest_table_user = g.v.guest_table;
+    g.v.kernel_mode = false;
     let at = fault_with_cr2_lost(&mut g, &[0x50], w, |r| {
         (r.cs, r.ss) = (FLAT_USER_CS as u64, FLAT_USER_SS as u64);
         r.rsp = unmapped + 0x1000;
     });
     assert_eq!(at, unmapped + 0xff8);
-    assert!(g.d.vcpu.kernel_mode);
+    assert!(g.v.kernel_mode);
     // %fs-relative load, with the guest's FS base.
     g.p.wrmsr(0xc000_0100, unmapped);
     let at = fault_with_cr2_lost(&mut g, &[0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0], 0, |_| {});
@@ -549,12 +566,12 @@ fn page_faults_with_cr2_lost_are_located() {
     // An instruction fetch from an unmapped page.
     let at = fault_with_cr2_lost(&mut g, &[], PFEC_insn_fetch, |r| r.rip = unmapped + 0x100);
     assert_eq!(at, unmapped + 0x100);
-    let recovered = g.d.stats.cr2_recovered;
+    let recovered = g.v.stats.cr2_recovered;
     assert_eq!(recovered, 8);
     // A real NULL dereference stays at 0.
     let at = fault_with_cr2_lost(&mut g, &[0x48, 0x8b, 0x00], 0, |r| r.rax = 0);
     assert_eq!(at, 0);
-    assert_eq!(g.d.stats.cr2_recovered, recovered);
+    assert_eq!(g.v.stats.cr2_recovered, recovered);
 }
 
 #[test]
@@ -566,7 +583,7 @@ fn console_output_and_input() {
     assert!(g.p.console_out.ends_with(b"hello\n"));
     // Input typed on the console reaches the guest's ring and raises its port.
     g.p.console_in.extend(b"ls\r");
-    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    shim_core::hypercall::sched::tick(ctx!(g), &mut g.p);
     let ring = g.p.mem.frame(g.d.console.mfn);
     assert_eq!(&ring[..3], b"ls\r");
     assert_ne!(g.d.shared_info(&mut g.p).evtchn_pending[0] & (1 << 2), 0);
@@ -577,18 +594,18 @@ fn block_waits_for_the_timer() {
     let mut g = boot();
     put(&mut g, BUF, &[0u32, 0, 0]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [1, BUF, 0, 0, 0]), 0);
-    g.d.vcpu.periodic_ns = 0;
+    g.v.periodic_ns = 0;
     // set_singleshot_timer(now + 5 ms), then block.
     let deadline = g.p.now + 5_000_000;
     put(&mut g, BUF + 64, &[deadline, 0u64]);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_vcpu_op, [8, 0, BUF + 64, 0, 0]), 0);
     let cb = SYNTH_VIRT_BASE + 0x100_0400;
-    g.d.vcpu.event = shim_core::domain::Callback { address: cb, mask_events: true };
+    g.v.event = shim_core::domain::Callback { address: cb, mask_events: true };
     let mut r = kregs(&g);
     r.vector = ENTRY_SYSCALL;
     r.rax = __HYPERVISOR_sched_op;
     r.rdi = 1; // SCHEDOP_block
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert!(g.p.now >= deadline, "blocked until the deadline");
     assert_eq!(r.rip, cb, "woken by the timer event");
 }
@@ -616,9 +633,9 @@ fn forwarded_event_channels_and_timers_go_to_xen() {
     hypercall(&mut g, __HYPERVISOR_vcpu_op, [VCPUOP_register_runstate_memory_area, 0, ARGS_VA, 0, 0]);
     assert_eq!(g.p.xen_calls.len(), n + 1);
     // Xen keeps the guest's time: Cocoon writes no pvclock of its own.
-    let before = g.d.vcpu_info(&mut g.p).time.version;
-    g.d.update_time(&mut g.p);
-    assert_eq!(g.d.vcpu_info(&mut g.p).time.version, before);
+    let before = vcpu_info(&mut g).time.version;
+    ctx!(g).update_time(&mut g.p);
+    assert_eq!(vcpu_info(&mut g).time.version, before);
 }
 
 #[test]
@@ -649,45 +666,45 @@ fn forwarded_grant_setup_maps_the_frames_into_cocoons_physmap() {
 #[test]
 fn level_upcalls_are_held_while_the_guest_masks_events() {
     let mut g = boot_forwarded(Forward { level: true, ..Default::default() });
-    g.d.vcpu.event = shim_core::domain::Callback { address: SYNTH_VIRT_BASE + 0x100_0800, mask_events: true };
-    let vi = g.d.vcpu_info(&mut g.p);
+    g.v.event = shim_core::domain::Callback { address: SYNTH_VIRT_BASE + 0x100_0800, mask_events: true };
+    let vi = vcpu_info(&mut g);
     vi.evtchn_upcall_mask = 1;
     vi.evtchn_upcall_pending = 1;
     vi.evtchn_pending_sel = 1;
-    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0, "taken so Xen stops raising it");
+    shim_core::hypercall::forward::host_upcall(ctx!(g), &mut g.p);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0, "taken so Xen stops raising it");
     let mut r = kregs(&g);
-    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, kregs(&g).rip, "still masked: nothing delivered");
     // The guest unmasks: the upcall comes back and is delivered.
-    g.d.vcpu_info(&mut g.p).evtchn_upcall_mask = 0;
-    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut r);
     assert_eq!(r.rip, SYNTH_VIRT_BASE + 0x100_0800);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
     // Held again, then the guest blocks: SCHEDOP_block unmasks and returns at once.
-    let vi = g.d.vcpu_info(&mut g.p);
+    let vi = vcpu_info(&mut g);
     vi.evtchn_upcall_mask = 1;
-    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    shim_core::hypercall::forward::host_upcall(ctx!(g), &mut g.p);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_sched_op, [SCHEDOP_block, 0, 0, 0, 0]), 0);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 1);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
     // Taken while unmasked too; once the guest has handled every port, nothing comes back.
-    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
-    let vi = g.d.vcpu_info(&mut g.p);
+    shim_core::hypercall::forward::host_upcall(ctx!(g), &mut g.p);
+    let vi = vcpu_info(&mut g);
     vi.evtchn_upcall_mask = 0;
     vi.evtchn_pending_sel = 0;
-    let before = g.d.stats.bounces;
+    let before = g.v.stats.bounces;
     let mut r = kregs(&g);
-    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
-    assert_eq!(g.d.stats.bounces, before, "no spurious upcall");
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(g.v.stats.bounces, before, "no spurious upcall");
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0);
     // With FIFO channels the selector says nothing: a held upcall always comes back.
     g.p.xen = Some(0);
     hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_init_control, ARGS_VA, 0, 0, 0]);
-    g.d.vcpu_info(&mut g.p).evtchn_upcall_pending = 1;
-    shim_core::hypercall::forward::host_upcall(&mut g.d, &mut g.p);
-    traps::exit_to_guest(&mut g.d, &mut g.p, &mut r);
-    assert_eq!(g.d.stats.bounces, before + 1, "the FIFO guest gets its upcall back");
+    vcpu_info(&mut g).evtchn_upcall_pending = 1;
+    shim_core::hypercall::forward::host_upcall(ctx!(g), &mut g.p);
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(g.v.stats.bounces, before + 1, "the FIFO guest gets its upcall back");
 }
 
 #[test]
@@ -714,15 +731,15 @@ fn console_input_on_a_real_xen_is_raised_by_xen() {
     let console = LocalConsole { guest_port: 9, notify_port: 11 };
     let mut g = boot_forwarded(Forward { local_console: Some(console), ..Default::default() });
     g.p.console_in.extend(b"hi\r");
-    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    shim_core::hypercall::sched::tick(ctx!(g), &mut g.p);
     assert_eq!(g.p.cocoon_sends, [11]);
     assert_eq!(g.d.shared_info(&mut g.p).evtchn_pending[0], 0);
-    assert_eq!(g.d.vcpu_info(&mut g.p).evtchn_upcall_pending, 0);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0);
     let ring = g.p.mem.frame(g.d.console.mfn);
     let in_prod = u32::from_le_bytes(ring[3076..3080].try_into().unwrap());
     assert_eq!((&ring[..3], in_prod), (&b"hi\r"[..], 3));
     // Nothing new, nothing raised.
-    shim_core::hypercall::sched::tick(&mut g.d, &mut g.p);
+    shim_core::hypercall::sched::tick(ctx!(g), &mut g.p);
     assert_eq!(g.p.cocoon_sends, [11]);
 }
 
@@ -752,10 +769,10 @@ fn vmce_msrs_as_xen_on_intel() {
     let mut r = kregs(&g);
     r.vector = 13;
     r.rcx = MSR_IA32_MCG_CAP as u64;
-    traps::guest_entry(&mut g.d, &mut g.p, &mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
     assert_eq!((r.rip, (r.rdx << 32) | r.rax), (rip + 2, INTEL_GUEST_MCG_CAP));
     assert_eq!(INTEL_GUEST_MCG_CAP, MCG_SER_P | MCG_TES_P | MCG_CMCI_P | 2);
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert_eq!(read(d, p, MSR_IA32_MCG_STATUS), Some(0));
     assert_eq!(read(d, p, MSR_IA32_MCG_CTL), Some(0), "no MCG_CTL_P: reads 0");
     assert_eq!(read(d, p, MSR_IA32_MCG_EXT_CTL), None, "no LMCE: #GP");
@@ -810,7 +827,7 @@ fn vmce_and_amd_msrs_as_xen_on_amd() {
     use shim_core::traps::msr::{read, write, AMD_GUEST_MCG_CAP};
     let mut g = boot();
     set_cpu(&mut g, AMD, 0, 0, 0);
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert_eq!(read(d, p, MSR_IA32_MCG_CAP), Some(AMD_GUEST_MCG_CAP));
     assert_eq!(AMD_GUEST_MCG_CAP, 2);
     // No CMCI on AMD: CTL2 reads 0 and writes vanish.
@@ -843,7 +860,7 @@ fn msrs_follow_the_cpuid_the_guest_sees() {
     let mut g = boot();
     // Nothing advertised: SPEC_CTRL, PRED_CMD and TSC_AUX fault.
     set_cpu(&mut g, INTEL, 0, 0, 0);
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert_eq!(read(d, p, MSR_SPEC_CTRL), None);
     assert!(!write(d, p, MSR_SPEC_CTRL, 0));
     assert!(!write(d, p, MSR_PRED_CMD, 1));
@@ -851,7 +868,7 @@ fn msrs_follow_the_cpuid_the_guest_sees() {
     assert!(!write(d, p, MSR_TSC_AUX, 1));
     // IBRSB (7.0 EDX 26) without SSBD; RDTSCP (0x80000001 EDX 27).
     set_cpu(&mut g, INTEL, 1 << 26, 1 << 27, 0);
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert_eq!(read(d, p, MSR_SPEC_CTRL), Some(0));
     assert!(write(d, p, MSR_SPEC_CTRL, SPEC_CTRL_IBRS | SPEC_CTRL_STIBP));
     assert_eq!(read(d, p, MSR_SPEC_CTRL), Some(3));
@@ -865,7 +882,7 @@ fn msrs_follow_the_cpuid_the_guest_sees() {
     assert!(!write(d, p, MSR_TSC_AUX, 1 << 32));
     // AMD's SSBD (0x80000008 EBX 24) with IBRS (EBX 14).
     set_cpu(&mut g, AMD, 0, 0, (1 << 14) | (1 << 24));
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert!(write(d, p, MSR_SPEC_CTRL, SPEC_CTRL_SSBD));
     assert!(!write(d, p, MSR_PRED_CMD, 1), "no IBPB advertised");
     // Features whose MSRs a PV guest does not get are hidden, not left to fault.
@@ -883,10 +900,10 @@ fn msrs_follow_the_cpuid_the_guest_sees() {
 fn unknown_msrs_fault_and_are_logged_once() {
     use shim_core::traps::msr::{read, write};
     let mut g = boot();
-    let (d, p) = (&mut g.d, &mut g.p);
+    let (d, p) = (ctx!(g), &mut g.p);
     assert_eq!(read(d, p, MSR_MTRRcap), None);
     assert_eq!(read(d, p, MSR_MTRRcap), None);
     assert!(!write(d, p, MSR_MTRRdefType, 0));
     assert!(!write(d, p, MSR_AMD64_LS_CFG, 0));
-    assert_eq!(d.vcpu.msr.logged, vec![MSR_MTRRcap, MSR_MTRRdefType, MSR_AMD64_LS_CFG]);
+    assert_eq!(d.v.msr.logged, vec![MSR_MTRRcap, MSR_MTRRdefType, MSR_AMD64_LS_CFG]);
 }

@@ -207,6 +207,8 @@ pub const UVMF_NONE: u64 = 0;
 pub const UVMF_TLB_FLUSH: u64 = 1;
 pub const UVMF_INVLPG: u64 = 2;
 pub const UVMF_FLUSHTYPE_MASK: u64 = 3;
+/// Flush on every vCPU (`UVMF_MULTI` instead puts a vCPU-bitmap pointer in the flags).
+pub const UVMF_ALL: u64 = 1 << 2;
 
 // --- memory_op (memory.h) ---
 pub const XENMEM_increase_reservation: u64 = 0;
@@ -326,6 +328,10 @@ pub const VMASST_TYPE_m2p_strict: u32 = 32;
 pub const VIRQ_TIMER: u32 = 0;
 pub const VIRQ_DEBUG: u32 = 1;
 pub const VIRQ_CONSOLE: u32 = 2;
+pub const VIRQ_XENOPROF: u32 = 7;
+pub const VIRQ_XENPMU: u32 = 13;
+/// VIRQs bound per vCPU; the others are global (Xen's `virq_is_global`).
+pub const VIRQ_PER_VCPU: [u32; 4] = [VIRQ_TIMER, VIRQ_DEBUG, VIRQ_XENOPROF, VIRQ_XENPMU];
 pub const EVTCHNSTAT_CLOSED: u32 = 0;
 pub const EVTCHNSTAT_UNBOUND: u32 = 1;
 pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;

@@ -285,6 +285,36 @@ const _: () = {
     assert!(offset_of!(EvtchnBindInterdomain, local_port) == 8);
 };
 
+/// `struct evtchn_bind_virq` (event_channel.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnBindVirq {
+    pub virq: u32,
+    pub vcpu: u32,
+    /// OUT
+    pub port: u32,
+}
+const _: () = assert!(size_of::<EvtchnBindVirq>() == 12 && offset_of!(EvtchnBindVirq, port) == 8);
+
+/// `struct evtchn_bind_ipi` (event_channel.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnBindIpi {
+    pub vcpu: u32,
+    /// OUT
+    pub port: u32,
+}
+const _: () = assert!(size_of::<EvtchnBindIpi>() == 8 && offset_of!(EvtchnBindIpi, port) == 4);
+
+/// `struct evtchn_bind_vcpu` (event_channel.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnBindVcpu {
+    pub port: u32,
+    pub vcpu: u32,
+}
+const _: () = assert!(size_of::<EvtchnBindVcpu>() == 8 && offset_of!(EvtchnBindVcpu, vcpu) == 4);
+
 /// `struct evtchn_send` (event_channel.h).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -292,3 +322,98 @@ pub struct EvtchnSend {
     pub port: u32,
 }
 const _: () = assert!(size_of::<EvtchnSend>() == 4);
+
+/// `struct cpu_user_regs` (arch-x86/xen-x86_64.h), 200 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CpuUserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub error_code: u32,
+    pub entry_vector: u32,
+    pub rip: u64,
+    pub cs: u16,
+    pub _pad0: u16,
+    pub saved_upcall_mask: u8,
+    pub _pad1: [u8; 3],
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u16,
+    pub _pad2: [u16; 3],
+    pub es: u16,
+    pub _pad3: [u16; 3],
+    pub ds: u16,
+    pub _pad4: [u16; 3],
+    pub fs: u16,
+    pub _pad5: [u16; 3],
+    pub gs: u16,
+    pub _pad6: [u16; 3],
+}
+
+const _: () = {
+    assert!(size_of::<CpuUserRegs>() == 200);
+    assert!(offset_of!(CpuUserRegs, error_code) == 120);
+    assert!(offset_of!(CpuUserRegs, rip) == 128);
+    assert!(offset_of!(CpuUserRegs, cs) == 136);
+    assert!(offset_of!(CpuUserRegs, saved_upcall_mask) == 140);
+    assert!(offset_of!(CpuUserRegs, rflags) == 144);
+    assert!(offset_of!(CpuUserRegs, rsp) == 152);
+    assert!(offset_of!(CpuUserRegs, ss) == 160);
+    assert!(offset_of!(CpuUserRegs, gs) == 192);
+};
+
+/// `struct vcpu_guest_context` (arch-x86/xen.h, 64-bit), what
+/// `VCPUOP_initialise` starts a vCPU from; 5168 bytes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct VcpuGuestContext {
+    pub fpu_ctxt: [u8; 512],
+    pub flags: u64,
+    pub user_regs: CpuUserRegs,
+    pub trap_ctxt: [TrapInfo; 256],
+    pub ldt_base: u64,
+    pub ldt_ents: u64,
+    pub gdt_frames: [u64; 16],
+    pub gdt_ents: u64,
+    pub kernel_ss: u64,
+    pub kernel_sp: u64,
+    /// CR0-CR7; the user page table is in ctrlreg[1] (`xen_pfn_to_cr3`).
+    pub ctrlreg: [u64; 8],
+    pub debugreg: [u64; 8],
+    pub event_callback_eip: u64,
+    pub failsafe_callback_eip: u64,
+    pub syscall_callback_eip: u64,
+    pub vm_assist: u64,
+    pub fs_base: u64,
+    pub gs_base_kernel: u64,
+    pub gs_base_user: u64,
+}
+
+const _: () = {
+    assert!(size_of::<VcpuGuestContext>() == 5168);
+    assert!(offset_of!(VcpuGuestContext, flags) == 512);
+    assert!(offset_of!(VcpuGuestContext, user_regs) == 520);
+    assert!(offset_of!(VcpuGuestContext, trap_ctxt) == 720);
+    assert!(offset_of!(VcpuGuestContext, ldt_base) == 4816);
+    assert!(offset_of!(VcpuGuestContext, gdt_frames) == 4832);
+    assert!(offset_of!(VcpuGuestContext, gdt_ents) == 4960);
+    assert!(offset_of!(VcpuGuestContext, kernel_sp) == 4976);
+    assert!(offset_of!(VcpuGuestContext, ctrlreg) == 4984);
+    assert!(offset_of!(VcpuGuestContext, debugreg) == 5048);
+    assert!(offset_of!(VcpuGuestContext, event_callback_eip) == 5112);
+    assert!(offset_of!(VcpuGuestContext, vm_assist) == 5136);
+    assert!(offset_of!(VcpuGuestContext, gs_base_user) == 5160);
+};

@@ -11,9 +11,9 @@ fn canonical(a: u64) -> bool {
 }
 
 /// `set_trap_table`: entries until one with address 0; a NULL list clears all.
-pub fn set_trap_table<P: Platform>(d: &mut Domain, p: &mut P, list: u64) -> i64 {
+pub fn set_trap_table<P: Platform>(c: &mut Ctx, p: &mut P, list: u64) -> i64 {
     if list == 0 {
-        d.vcpu.trap_ctxt = [TrapInfo::default(); 256];
+        c.v.trap_ctxt = [TrapInfo::default(); 256];
         return 0;
     }
     for i in 0..256u64 {
@@ -23,15 +23,15 @@ pub fn set_trap_table<P: Platform>(d: &mut Domain, p: &mut P, list: u64) -> i64 
         if t.address == 0 {
             break;
         }
-        d.vcpu.trap_ctxt[t.vector as usize] = t;
+        c.v.trap_ctxt[t.vector as usize] = t;
     }
     0
 }
 
-pub fn set_callbacks(d: &mut Domain, event: u64, failsafe: u64, syscall: u64) -> i64 {
-    d.vcpu.event = Callback { address: event, mask_events: true };
-    d.vcpu.failsafe = Callback { address: failsafe, mask_events: false };
-    d.vcpu.syscall = Callback { address: syscall, mask_events: false };
+pub fn set_callbacks(c: &mut Ctx, event: u64, failsafe: u64, syscall: u64) -> i64 {
+    c.v.event = Callback { address: event, mask_events: true };
+    c.v.failsafe = Callback { address: failsafe, mask_events: false };
+    c.v.syscall = Callback { address: syscall, mask_events: false };
     0
 }
 
@@ -44,7 +44,7 @@ struct CallbackRegister {
     address: u64,
 }
 
-pub fn callback_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
+pub fn callback_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let Ok(r) = Domain::read_guest::<P, CallbackRegister>(p, arg) else {
         return -XEN_EFAULT;
     };
@@ -61,14 +61,14 @@ pub fn callback_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -
     let slot = match r.ty {
         CALLBACKTYPE_event => {
             // The event callback always masks events.
-            d.vcpu.event = Callback { mask_events: true, ..cb };
+            c.v.event = Callback { mask_events: true, ..cb };
             return 0;
         }
-        CALLBACKTYPE_failsafe => &mut d.vcpu.failsafe,
-        CALLBACKTYPE_syscall => &mut d.vcpu.syscall,
-        CALLBACKTYPE_syscall32 => &mut d.vcpu.syscall32,
-        CALLBACKTYPE_sysenter => &mut d.vcpu.sysenter,
-        CALLBACKTYPE_nmi => &mut d.vcpu.nmi,
+        CALLBACKTYPE_failsafe => &mut c.v.failsafe,
+        CALLBACKTYPE_syscall => &mut c.v.syscall,
+        CALLBACKTYPE_syscall32 => &mut c.v.syscall32,
+        CALLBACKTYPE_sysenter => &mut c.v.sysenter,
+        CALLBACKTYPE_nmi => &mut c.v.nmi,
         _ => return -XEN_EINVAL,
     };
     *slot = cb;
@@ -95,7 +95,7 @@ const _: () = assert!(core::mem::size_of::<IretContext>() == 72);
 /// own flat selectors, or a present DPL-3 descriptor of the right kind in the
 /// guest's GDT. (Xen lets the CPU fault and bounces to the failsafe callback;
 /// Cocoon checks first, so a bad frame never faults inside Cocoon.)
-fn selector_ok(d: &Domain, sel: u64, code: bool) -> bool {
+fn selector_ok(c: &Ctx, sel: u64, code: bool) -> bool {
     let sel = sel as u16;
     if sel & 4 != 0 {
         return false; // LDT selectors: Cocoon supports no LDT
@@ -105,10 +105,10 @@ fn selector_ok(d: &Domain, sel: u64, code: bool) -> bool {
         return true;
     }
     let idx = (sel >> 3) as usize;
-    if idx == 0 || idx >= d.gdt_state.entries {
+    if idx == 0 || idx >= c.v.gdt_state.entries {
         return false;
     }
-    let desc = d.gdt[idx];
+    let desc = c.v.gdt[idx];
     let present = desc & (1 << 47) != 0;
     let dpl3 = (desc >> 45) & 3 == 3;
     let is_code = desc & (1 << 43) != 0;
@@ -117,19 +117,19 @@ fn selector_ok(d: &Domain, sel: u64, code: bool) -> bool {
 }
 
 /// `HYPERVISOR_iret` (`pv/iret.c`).
-pub fn iret<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> Ret {
+pub fn iret<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -> Ret {
     let Ok(f) = Domain::read_guest::<P, IretContext>(p, regs.rsp) else {
-        d.crash(p, regs, "iret: the iret frame is not readable");
+        c.crash(p, regs, "iret: the iret frame is not readable");
     };
-    if !selector_ok(d, f.cs | 3, true) || !selector_ok(d, f.ss | 3, false) || !Domain::guest_va_ok(f.rip, 1) {
+    if !selector_ok(c, f.cs | 3, true) || !selector_ok(c, f.ss | 3, false) || !Domain::guest_va_ok(f.rip, 1) {
         let msg = alloc::format!("iret to a bad frame: cs {:#x} ss {:#x} rip {:#x}", f.cs, f.ss, f.rip);
-        d.crash(p, regs, &msg);
+        c.crash(p, regs, &msg);
     }
     if f.cs & 3 == 3 {
-        if d.vcpu.guest_table_user == 0 {
-            d.crash(p, regs, "iret to user mode without a user page table");
+        if c.v.guest_table_user == 0 {
+            c.crash(p, regs, "iret to user mode without a user page table");
         }
-        d.toggle_guest_mode(p);
+        c.toggle_guest_mode(p);
     }
     regs.rip = f.rip;
     regs.cs = f.cs | 3;
@@ -145,6 +145,6 @@ pub fn iret<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> Ret
         regs.r11 = f.r11;
     }
     regs.rax = f.rax;
-    d.vcpu_info(p).evtchn_upcall_mask = (f.rflags & X86_EFLAGS_IF == 0) as u8;
+    c.vcpu_info(p).evtchn_upcall_mask = (f.rflags & X86_EFLAGS_IF == 0) as u8;
     Ret::Regs
 }

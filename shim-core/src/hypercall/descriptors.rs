@@ -2,7 +2,7 @@
 //! descriptor frames are validated and copied into its first 14 pages.
 
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::mm::frames::PageType;
 use crate::platform::Platform;
 
@@ -22,7 +22,7 @@ pub fn check_descriptor(desc: u64) -> Option<u64> {
     Some(desc | DPL)
 }
 
-pub fn set_gdt<P: Platform>(d: &mut Domain, p: &mut P, list: u64, entries: u64) -> i64 {
+pub fn set_gdt<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, entries: u64) -> i64 {
     if entries > FIRST_RESERVED_GDT_ENTRY as u64 {
         return -XEN_EINVAL;
     }
@@ -34,11 +34,22 @@ pub fn set_gdt<P: Platform>(d: &mut Domain, p: &mut P, list: u64, entries: u64) 
         };
         *f = mfn;
     }
+    install_gdt(c, p, frames, entries)
+}
+
+/// Make `frames` (holding `entries` descriptors) this vCPU's GDT: validate
+/// them, take them as descriptor pages, and copy them into its CPU's GDT.
+pub fn install_gdt<P: Platform>(c: &mut Ctx, p: &mut P, frames: [u64; FIRST_RESERVED_GDT_PAGE], entries: u64) -> i64 {
+    if entries > FIRST_RESERVED_GDT_ENTRY as u64 {
+        return -XEN_EINVAL;
+    }
+    let nr = entries.div_ceil(512) as usize;
+    let mut l = c.d.lock();
     // Take the new frames as descriptor pages before letting the old ones go.
     for i in 0..nr {
-        if d.frames.get_type(p, frames[i], PageType::SegDesc).is_err() {
+        if l.frames.get_type(p, frames[i], PageType::SegDesc).is_err() {
             for &f in &frames[..i] {
-                d.frames.put_type(p, f);
+                l.frames.put_type(p, f);
             }
             return -XEN_EINVAL;
         }
@@ -52,7 +63,7 @@ pub fn set_gdt<P: Platform>(d: &mut Domain, p: &mut P, list: u64, entries: u64) 
             let desc = p.read_u64(frames[i], j);
             let Some(ok) = check_descriptor(desc) else {
                 for &f in &frames[..nr] {
-                    d.frames.put_type(p, f);
+                    l.frames.put_type(p, f);
                 }
                 return -XEN_EINVAL;
             };
@@ -61,36 +72,40 @@ pub fn set_gdt<P: Platform>(d: &mut Domain, p: &mut P, list: u64, entries: u64) 
             }
         }
     }
-    for &f in &d.gdt_state.frames[..d.gdt_state.nr_frames] {
-        d.frames.put_type(p, f);
+    for &f in &c.v.gdt_state.frames[..c.v.gdt_state.nr_frames] {
+        l.frames.put_type(p, f);
     }
-    for (idx, slot) in d.gdt[..FIRST_RESERVED_GDT_ENTRY].iter_mut().enumerate() {
+    drop(l);
+    for (idx, slot) in c.v.gdt[..FIRST_RESERVED_GDT_ENTRY].iter_mut().enumerate() {
         *slot = if (idx as u64) < entries { p.read_u64(frames[idx / 512], idx % 512) } else { 0 };
     }
-    d.gdt_state.frames = frames;
-    d.gdt_state.nr_frames = nr;
-    d.gdt_state.entries = entries as usize;
+    c.v.gdt_state.frames = frames;
+    c.v.gdt_state.nr_frames = nr;
+    c.v.gdt_state.entries = entries as usize;
     0
 }
 
-pub fn update_descriptor<P: Platform>(d: &mut Domain, p: &mut P, maddr: u64, desc: u64) -> i64 {
+pub fn update_descriptor<P: Platform>(c: &mut Ctx, p: &mut P, maddr: u64, desc: u64) -> i64 {
     let (mfn, off) = (maddr >> PAGE_SHIFT, (maddr & (PAGE_SIZE - 1)) as usize);
-    if off % 8 != 0 || !d.frames.owned_by_guest(mfn) {
+    if off % 8 != 0 || !c.d.lock().frames.owned_by_guest(mfn) {
         return -XEN_EINVAL;
     }
     let Some(desc) = check_descriptor(desc) else {
         return -XEN_EINVAL;
     };
-    match d.frames.get(mfn).map(|f| (f.ty, f.type_count)) {
+    let info = c.d.lock().frames.get(mfn).map(|f| (f.ty, f.type_count));
+    match info {
         Some((PageType::SegDesc, _)) | Some((_, 0)) => {}
         _ => return -XEN_EINVAL,
     }
     p.write_u64(mfn, off / 8, desc);
-    // Mirror into Cocoon's GDT when the frame is part of the guest's GDT.
-    for (i, &f) in d.gdt_state.frames[..d.gdt_state.nr_frames].iter().enumerate() {
+    // Mirror into this CPU's GDT when the frame is part of this vCPU's GDT
+    // (Linux changes only its own CPU's GDT; another vCPU's copy would be
+    // refreshed at its next set_gdt).
+    for (i, &f) in c.v.gdt_state.frames[..c.v.gdt_state.nr_frames].iter().enumerate() {
         let idx = i * 512 + off / 8;
-        if f == mfn && idx < d.gdt_state.entries {
-            d.gdt[idx] = desc;
+        if f == mfn && idx < c.v.gdt_state.entries {
+            c.v.gdt[idx] = desc;
         }
     }
     0

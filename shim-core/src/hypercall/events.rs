@@ -2,7 +2,7 @@
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::events::*;
 use crate::platform::{Fault, Platform};
 
@@ -17,22 +17,27 @@ fn write<P: Platform, T: Copy>(p: &mut P, arg: u64, v: &T) -> i64 {
     }
 }
 
-/// The guest notified `port`: act for the backend behind it.
-pub fn send<P: Platform>(d: &mut Domain, p: &mut P, port: u32) -> i64 {
-    match d.evtchn.get(port) {
+/// The guest notified `port`: act for the backend behind it, or raise an IPI.
+pub fn send<P: Platform>(c: &mut Ctx, p: &mut P, port: u32) -> i64 {
+    let (what, vcpu) = {
+        let l = c.d.lock();
+        (l.evtchn.get(port), l.evtchn.vcpu_of(port))
+    };
+    match what {
         Some(Port::Backend(Backend::Console)) => {
-            super::sched::flush_console(d, p);
+            super::sched::flush_console(c.d, p);
             0
         }
         Some(Port::Backend(Backend::Xenstore)) => {
-            let mfn = d.store_mfn;
-            if d.xenstore.service(p, mfn) {
-                d.send_to_guest(p, port);
+            let mfn = c.d.store_mfn;
+            let answered = c.d.lock().xenstore.service(p, mfn);
+            if answered {
+                c.d.send_to_vcpu(p, vcpu, port);
             }
             0
         }
         Some(Port::Ipi) => {
-            d.send_to_guest(p, port);
+            c.d.send_to_vcpu(p, vcpu, port);
             0
         }
         Some(_) => 0,
@@ -40,75 +45,128 @@ pub fn send<P: Platform>(d: &mut Domain, p: &mut P, port: u32) -> i64 {
     }
 }
 
-pub fn event_channel_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
+/// Is `vcpu` one of the domain's vCPUs?
+fn vcpu_ok(c: &Ctx, vcpu: u32) -> bool {
+    (vcpu as usize) < c.d.vcpus.len()
+}
+
+/// The vcpu_info of `vcpu` as a raw pointer (null before it has one).
+fn vcpu_info_ptr<P: Platform>(c: &Ctx, p: &mut P, vcpu: u32) -> *mut VcpuInfo {
+    let ma = c.d.vcpus[vcpu as usize].vcpu_info_maddr.load(core::sync::atomic::Ordering::Acquire);
+    if ma == 0 {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: `register_vcpu_info` checked the offset; the frame is mapped.
+    unsafe { p.frame_mut(ma >> PAGE_SHIFT).as_mut_ptr().add((ma & (PAGE_SIZE - 1)) as usize) as *mut VcpuInfo }
+}
+
+pub fn event_channel_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let r = (|| -> Result<i64, i64> {
         Ok(match cmd {
             EVTCHNOP_bind_virq => {
-                // {u32 virq; u32 vcpu; u32 port (out)}
-                let [virq, vcpu, _] = read::<P, [u32; 3]>(p, arg)?;
-                if virq as usize >= NR_VIRQS || vcpu != 0 {
+                let mut b = read::<P, EvtchnBindVirq>(p, arg)?;
+                if b.virq as usize >= NR_VIRQS || !vcpu_ok(c, b.vcpu) {
                     return Ok(-XEN_EINVAL);
                 }
-                if d.evtchn.virq_port[virq as usize] != 0 {
+                // Global VIRQs bind to vCPU 0 only (Xen's `virq_is_global`).
+                if b.vcpu != 0 && !VIRQ_PER_VCPU.contains(&b.virq) {
+                    return Ok(-XEN_EINVAL);
+                }
+                let slot = &c.d.vcpus[b.vcpu as usize].virq_port[b.virq as usize];
+                let mut l = c.d.lock();
+                if slot.load(core::sync::atomic::Ordering::Relaxed) != 0 {
                     return Ok(-XEN_EEXIST);
                 }
-                let Some(port) = d.evtchn.alloc(Port::Virq(virq)) else { return Ok(-XEN_ENOSPC) };
-                d.evtchn.virq_port[virq as usize] = port;
-                write(p, arg + 8, &port)
+                let Some(port) = l.evtchn.alloc(Port::Virq(b.virq), b.vcpu) else { return Ok(-XEN_ENOSPC) };
+                slot.store(port, core::sync::atomic::Ordering::Release);
+                drop(l);
+                b.port = port;
+                write(p, arg, &b)
             }
             EVTCHNOP_bind_ipi => {
-                // {u32 vcpu; u32 port (out)}
-                let [vcpu, _] = read::<P, [u32; 2]>(p, arg)?;
-                if vcpu != 0 {
+                let mut b = read::<P, EvtchnBindIpi>(p, arg)?;
+                if !vcpu_ok(c, b.vcpu) {
                     return Ok(-XEN_ENOENT);
                 }
-                let Some(port) = d.evtchn.alloc(Port::Ipi) else { return Ok(-XEN_ENOSPC) };
-                write(p, arg + 4, &port)
+                let Some(port) = c.d.lock().evtchn.alloc(Port::Ipi, b.vcpu) else { return Ok(-XEN_ENOSPC) };
+                b.port = port;
+                write(p, arg, &b)
             }
             EVTCHNOP_alloc_unbound => {
-                // {u16 dom; u16 remote_dom; u32 port (out)}
-                let Some(port) = d.evtchn.alloc(Port::Unbound) else { return Ok(-XEN_ENOSPC) };
-                write(p, arg + 4, &port)
+                let mut b = read::<P, EvtchnAllocUnbound>(p, arg)?;
+                let Some(port) = c.d.lock().evtchn.alloc(Port::Unbound, 0) else { return Ok(-XEN_ENOSPC) };
+                b.port = port;
+                write(p, arg, &b)
             }
             EVTCHNOP_close => {
                 let port = read::<P, u32>(p, arg)?;
-                if matches!(d.evtchn.get(port), Some(Port::Backend(_))) {
+                let mut l = c.d.lock();
+                if matches!(l.evtchn.get(port), Some(Port::Backend(_))) {
                     // Cocoon's own backends stay bound.
                     return Ok(0);
                 }
-                if d.evtchn.close(port) {
-                    0
-                } else {
-                    -XEN_EINVAL
+                match l.evtchn.close(port) {
+                    Some((Port::Virq(v), vcpu)) => {
+                        if let Some(s) = c.d.vcpus.get(vcpu as usize).and_then(|s| s.virq_port.get(v as usize)) {
+                            s.store(0, core::sync::atomic::Ordering::Release);
+                        }
+                        0
+                    }
+                    Some(_) => 0,
+                    None => -XEN_EINVAL,
                 }
             }
             EVTCHNOP_send => {
                 let port = read::<P, u32>(p, arg)?;
-                send(d, p, port)
+                send(c, p, port)
             }
             EVTCHNOP_unmask => {
                 let port = read::<P, u32>(p, arg)?;
                 if port as usize >= NR_PORTS {
                     return Ok(-XEN_EINVAL);
                 }
-                let si = d.shared_info(p) as *mut SharedInfo;
-                let vi = d.vcpu_info(p) as *mut VcpuInfo;
-                // SAFETY: both live in Cocoon's direct map; unmask touches disjoint fields.
-                unsafe { unmask(&mut *si, &mut *vi, port) };
+                let vcpu = c.d.port_vcpu(port);
+                let si = c.d.shared_info(p) as *mut SharedInfo;
+                let vi = vcpu_info_ptr(c, p, vcpu);
+                // SAFETY: both live in Cocoon's direct map; unmask changes them atomically.
+                if unsafe { unmask(si, vi, port) } {
+                    p.kick(vcpu);
+                }
                 0
             }
             EVTCHNOP_bind_vcpu => {
-                let [_, vcpu] = read::<P, [u32; 2]>(p, arg)?;
-                if vcpu == 0 {
-                    0
-                } else {
-                    -XEN_ENOENT
+                let b = read::<P, EvtchnBindVcpu>(p, arg)?;
+                if !vcpu_ok(c, b.vcpu) {
+                    return Ok(-XEN_ENOENT);
+                }
+                let mut l = c.d.lock();
+                match l.evtchn.get(b.port) {
+                    // Per-vCPU VIRQs and IPIs stay where they were bound (Xen: -EINVAL).
+                    Some(Port::Virq(v)) if VIRQ_PER_VCPU.contains(&v) => -XEN_EINVAL,
+                    Some(Port::Ipi) => -XEN_EINVAL,
+                    Some(Port::Virq(v)) => {
+                        let old = l.evtchn.vcpu_of(b.port);
+                        c.d.vcpus[old as usize].virq_port[v as usize].store(0, core::sync::atomic::Ordering::Release);
+                        c.d.vcpus[b.vcpu as usize].virq_port[v as usize]
+                            .store(b.port, core::sync::atomic::Ordering::Release);
+                        l.evtchn.notify_vcpu[b.port as usize] = b.vcpu as u8;
+                        0
+                    }
+                    Some(_) => {
+                        l.evtchn.notify_vcpu[b.port as usize] = b.vcpu as u8;
+                        0
+                    }
+                    None => -XEN_EINVAL,
                 }
             }
             EVTCHNOP_status => {
                 // {u16 dom; u32 port @4; u32 status @8; u32 vcpu @12; union @16}
                 let port = read::<P, u32>(p, arg + 4)?;
-                let (status, extra) = match d.evtchn.get(port) {
+                let (what, vcpu) = {
+                    let l = c.d.lock();
+                    (l.evtchn.get(port), l.evtchn.vcpu_of(port))
+                };
+                let (status, extra) = match what {
                     None => (EVTCHNSTAT_CLOSED, 0),
                     Some(Port::Unbound) => (EVTCHNSTAT_UNBOUND, 0),
                     Some(Port::Virq(v)) => (EVTCHNSTAT_VIRQ, v),
@@ -116,7 +174,7 @@ pub fn event_channel_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u
                     Some(Port::Free) => (EVTCHNSTAT_CLOSED, 0),
                     Some(Port::Backend(_)) => (EVTCHNSTAT_INTERDOMAIN, 0),
                 };
-                write(p, arg + 8, &[status, 0, extra, 0])
+                write(p, arg + 8, &[status, vcpu, extra, 0])
             }
             EVTCHNOP_reset => 0,
             // FIFO ABI: not offered, the guest falls back to 2-level.

@@ -7,7 +7,7 @@
 //! vCPU, ports Cocoon serves itself) is handled here.
 
 use crate::abi::*;
-use crate::domain::{Domain, LocalConsole, NR_GRANT_FRAMES};
+use crate::domain::{Ctx, Domain, LocalConsole, NR_GRANT_FRAMES};
 use crate::platform::Platform;
 
 /// Pass a hypercall on; -ENOSYS when there is no Xen to pass it to.
@@ -26,18 +26,16 @@ pub fn add_to_physmap<P: Platform>(p: &mut P, space: u32, idx: u64, gpfn: u64) -
 /// `event_channel_op`: every port is Xen's. The guest's end of a console
 /// Cocoon serves is too, but Cocoon takes its sends (the guest's "there is
 /// output") and keeps it open (its number must stay the guest's console).
-pub fn event_channel_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
-    if let Some(local) = d.local_console_port() {
+pub fn event_channel_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    if let Some(local) = c.d.local_console_port() {
         // Both start with `evtchn_port_t port`.
         if matches!(cmd, EVTCHNOP_send | EVTCHNOP_close) && Domain::read_guest::<P, u32>(p, arg) == Ok(local) {
-            return super::events::event_channel_op(d, p, cmd, arg);
+            return super::events::event_channel_op(c, p, cmd, arg);
         }
     }
     let rc = pass(p, __HYPERVISOR_event_channel_op, [cmd, arg, 0, 0, 0]);
     if cmd == EVTCHNOP_init_control && rc == 0 {
-        if let Some(f) = d.forward.as_mut() {
-            f.fifo = true;
-        }
+        c.d.fifo.store(true, core::sync::atomic::Ordering::Relaxed);
     }
     rc
 }
@@ -58,7 +56,7 @@ pub fn notify_local_console<P: Platform>(p: &mut P, c: LocalConsole) {
 /// `grant_table_op`: the grant frames are mapped into Cocoon's frames on
 /// `setup_table` (XENMAPSPACE_grant_table), and the guest is told those
 /// frames; everything else is Xen's.
-pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64, count: u64) -> i64 {
+pub fn grant_table_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, uop: u64, count: u64) -> i64 {
     if cmd != GNTTABOP_setup_table {
         return pass(p, __HYPERVISOR_grant_table_op, [cmd, uop, count, 0, 0]);
     }
@@ -75,17 +73,20 @@ pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64
         } else if nr > NR_GRANT_FRAMES {
             status = -1; // GNTST_general_error
         } else {
-            for f in d.grant_frames_set_up..nr {
-                let rc = add_to_physmap(p, XENMAPSPACE_grant_table, f as u64, d.grant_mfns[f]);
+            let mut l = c.d.lock();
+            for f in l.grant_frames_set_up..nr {
+                let rc = add_to_physmap(p, XENMAPSPACE_grant_table, f as u64, c.d.grant_mfns[f]);
                 if rc != 0 {
                     log::warn!("grant frame {f}: XENMEM_add_to_physmap failed ({rc})");
                     status = -1;
                     break;
                 }
-                d.grant_frames_set_up = f + 1;
+                l.grant_frames_set_up = f + 1;
             }
-            for f in 0..nr.min(d.grant_frames_set_up) {
-                if Domain::write_guest(p, list + f as u64 * 8, &d.grant_mfns[f]).is_err() {
+            let set_up = l.grant_frames_set_up;
+            drop(l);
+            for f in 0..nr.min(set_up) {
+                if Domain::write_guest(p, list + f as u64 * 8, &c.d.grant_mfns[f]).is_err() {
                     return -XEN_EFAULT;
                 }
             }
@@ -100,7 +101,7 @@ pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64
 /// `vcpu_op`: Xen runs the guest's timers (VIRQ_TIMER comes from it) and
 /// knows its vcpu_info; the runstate area stays Cocoon's (Xen would write it
 /// through whichever page tables are loaded when it deschedules the vCPU).
-pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
+pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
     match cmd {
         VCPUOP_set_periodic_timer
         | VCPUOP_stop_periodic_timer
@@ -115,17 +116,17 @@ pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg:
                 return -XEN_EFAULT;
             };
             let offset = offset as u32 as u64;
-            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || !d.frames.owned_by_guest(mfn) {
+            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || !c.d.lock().frames.owned_by_guest(mfn) {
                 return -XEN_EINVAL;
             }
             let rc = pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0]);
             if rc == 0 {
-                d.vcpu.vcpu_info_maddr = (mfn << PAGE_SHIFT) | offset;
-                d.vcpu.vcpu_info_registered = true;
+                c.v.vcpu_info_maddr = (mfn << PAGE_SHIFT) | offset;
+                c.v.vcpu_info_registered = true;
             }
             rc
         }
-        _ => super::vcpu::vcpu_op(d, p, cmd, vcpu, arg),
+        _ => super::vcpu::vcpu_op(c, p, cmd, vcpu, arg),
     }
 }
 
@@ -144,15 +145,13 @@ pub fn set_timer_op<P: Platform>(p: &mut P, deadline: u64) -> i64 {
 /// so take it before the EOI) and gives it back when the guest can take the
 /// upcall (`Domain::release_held_upcall`). Xen only raises the interrupt when
 /// it sets the flag itself, so Cocoon setting it again raises nothing.
-pub fn host_upcall<P: Platform>(d: &mut Domain, p: &mut P) {
-    if !d.forward.is_some_and(|f| f.level) {
+pub fn host_upcall<P: Platform>(c: &mut Ctx, p: &mut P) {
+    if !c.d.forward.is_some_and(|f| f.level) {
         return;
     }
-    let vi = d.vcpu_info(p);
+    let vi = c.vcpu_info(p);
     if vi.evtchn_upcall_pending != 0 {
         vi.evtchn_upcall_pending = 0;
-        if let Some(f) = d.forward.as_mut() {
-            f.held = true;
-        }
+        c.v.upcall_held = true;
     }
 }

@@ -2,18 +2,18 @@
 //! frames the guest maps and fills; nothing ever maps its grants.
 
 use crate::abi::*;
-use crate::domain::{Domain, NR_GRANT_FRAMES};
+use crate::domain::{Ctx, Domain, NR_GRANT_FRAMES};
 use crate::platform::{Fault, Platform};
 
 const GNTST_okay: i16 = 0;
 const GNTST_general_error: i16 = -1;
 const GNTST_bad_domain: i16 = -2;
 
-pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64, count: u64) -> i64 {
+pub fn grant_table_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, uop: u64, count: u64) -> i64 {
     match cmd {
         GNTTABOP_query_size => {
             // {u16 dom; u32 nr_frames @4; u32 max_nr_frames @8; i16 status @12}
-            let nr = d.grant_frames_set_up.max(1) as u32;
+            let nr = c.d.lock().grant_frames_set_up.max(1) as u32;
             let out = (nr, NR_GRANT_FRAMES as u32, GNTST_okay as u16 as u32);
             match Domain::write_guest(p, uop + 4, &[out.0, out.1, out.2]) {
                 Ok(()) => 0,
@@ -35,12 +35,13 @@ pub fn grant_table_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, uop: u64
                     GNTST_general_error
                 } else {
                     for f in 0..nr as u64 {
-                        let mfn = d.grant_mfns[f as usize];
+                        let mfn = c.d.grant_mfns[f as usize];
                         if Domain::write_guest(p, list + f * 8, &mfn).is_err() {
                             return -XEN_EFAULT;
                         }
                     }
-                    d.grant_frames_set_up = d.grant_frames_set_up.max(nr as usize);
+                    let mut l = c.d.lock();
+                    l.grant_frames_set_up = l.grant_frames_set_up.max(nr as usize);
                     GNTST_okay
                 };
                 if Domain::write_guest(p, base + 8, &status).is_err() {

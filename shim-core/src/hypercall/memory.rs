@@ -2,7 +2,7 @@
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::platform::{Fault, Platform};
 
 const DOMID_SELF: u16 = 0x7ff0;
@@ -23,8 +23,8 @@ struct E820Entry {
     ty: u32,
 }
 
-pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
-    let nr = d.nr_pages() as i64;
+pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    let nr = c.d.nr_pages() as i64;
     match cmd & 0x3f {
         XENMEM_current_reservation | XENMEM_maximum_reservation => {
             // The argument is a domid; only ourselves.
@@ -34,7 +34,7 @@ pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> 
                 Err(Fault) => -XEN_EFAULT,
             }
         }
-        XENMEM_maximum_ram_page => d.frames.len() as i64 - 1,
+        XENMEM_maximum_ram_page => c.d.lock().frames.len() as i64 - 1,
         XENMEM_maximum_gpfn => nr - 1,
         XENMEM_memory_map => {
             let Ok(mut m) = Domain::read_guest::<P, MemoryMap>(p, arg) else {
@@ -44,7 +44,7 @@ pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> 
                 return -XEN_EINVAL;
             }
             // One RAM range: every PFN the guest has.
-            let e = E820Entry { addr: 0, size: d.nr_pages() * PAGE_SIZE, ty: 1 };
+            let e = E820Entry { addr: 0, size: c.d.nr_pages() * PAGE_SIZE, ty: 1 };
             let bytes: [u8; 20] = {
                 let mut b = [0u8; 20];
                 b[..8].copy_from_slice(&e.addr.to_le_bytes());
@@ -63,8 +63,8 @@ pub fn memory_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> 
         }
         XENMEM_machphys_mapping => {
             // {v_start, v_end, max_mfn}
-            let max_mfn = d.m2p_span - 1;
-            let v = [MACH2PHYS_VIRT_START, MACH2PHYS_VIRT_START + d.m2p_span * 8, max_mfn];
+            let max_mfn = c.d.m2p_span - 1;
+            let v = [MACH2PHYS_VIRT_START, MACH2PHYS_VIRT_START + c.d.m2p_span * 8, max_mfn];
             if Domain::write_guest(p, arg, &v).is_err() {
                 return -XEN_EFAULT;
             }

@@ -1,7 +1,7 @@
 //! Page-table hypercalls: `mmu_update`, `update_va_mapping`, `mmuext_op`.
 
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::mm::frames::PageType;
 use crate::platform::Platform;
 
@@ -25,17 +25,29 @@ struct MmuextOp {
 }
 const _: () = assert!(core::mem::size_of::<MmuextOp>() == 24);
 
+/// Every vCPU that is up (bit n = vCPU n): who may hold stale translations.
+pub fn up_vcpus(c: &Ctx) -> u64 {
+    c.d.vcpus.iter().enumerate().filter(|(_, v)| v.is_up()).fold(0, |m, (i, _)| m | (1 << i))
+}
+
+/// A frame just became a page table: no CPU may keep a writable translation
+/// of it from before (Xen's flush on a type change).
+fn flush_after_promotion<P: Platform>(c: &Ctx, p: &mut P) {
+    p.flush_tlb_mask(up_vcpus(c), None);
+}
+
 /// Write one page-table (or plain) entry at machine address `ptr`.
-pub fn pt_update<P: Platform>(d: &mut Domain, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
+pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
     let mfn = ptr >> PAGE_SHIFT;
     if ptr & 7 != 0 {
         return -XEN_EINVAL;
     }
     let idx = ((ptr & (PAGE_SIZE - 1)) / 8) as usize;
-    match d.frames.update_entry(p, mfn, idx, val, preserve_ad) {
+    let r = c.d.lock().frames.update_entry(p, mfn, idx, val, preserve_ad);
+    match r {
         Ok(promoted) => {
             if promoted {
-                p.flush_tlb();
+                flush_after_promotion(c, p);
             }
             0
         }
@@ -49,10 +61,10 @@ pub fn pt_update<P: Platform>(d: &mut Domain, p: &mut P, ptr: u64, val: u64, pre
 /// Run `op` over `count` guest records of type `T` at `list` (mmu_update and
 /// mmuext_op share this), reporting how many succeeded through `pdone`.
 fn batch<P: Platform, T: Copy>(
-    d: &mut Domain,
+    c: &mut Ctx,
     p: &mut P,
     (list, count, pdone, dom): (u64, u64, u64, u64),
-    mut op: impl FnMut(&mut Domain, &mut P, &T) -> i64,
+    mut op: impl FnMut(&mut Ctx, &mut P, &T) -> i64,
 ) -> i64 {
     if dom != DOMID_SELF && dom != 0 {
         return -XEN_EPERM;
@@ -66,7 +78,7 @@ fn batch<P: Platform, T: Copy>(
             rc = -XEN_EFAULT;
             break;
         };
-        rc = op(d, p, &rec);
+        rc = op(c, p, &rec);
         if rc != 0 {
             break;
         }
@@ -78,14 +90,15 @@ fn batch<P: Platform, T: Copy>(
     rc
 }
 
-pub fn mmu_update<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
-    batch(d, p, (list, count, pdone, dom), |d, p, u: &MmuUpdate| match u.ptr & 3 {
-        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(d, p, u.ptr & !3, u.val, false),
-        MMU_PT_UPDATE_PRESERVE_AD => pt_update(d, p, u.ptr & !3, u.val, true),
+pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+    batch(c, p, (list, count, pdone, dom), |c, p, u: &MmuUpdate| match u.ptr & 3 {
+        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(c, p, u.ptr & !3, u.val, false),
+        MMU_PT_UPDATE_PRESERVE_AD => pt_update(c, p, u.ptr & !3, u.val, true),
         _ => {
             let mfn = u.ptr >> PAGE_SHIFT;
-            if d.frames.owned_by_guest(mfn) && (mfn as usize) < d.m2p.len() {
-                d.m2p[mfn as usize] = u.val;
+            let mut l = c.d.lock();
+            if l.frames.owned_by_guest(mfn) && (mfn as usize) < l.m2p.len() {
+                l.m2p[mfn as usize] = u.val;
                 0
             } else {
                 -XEN_EINVAL
@@ -95,8 +108,8 @@ pub fn mmu_update<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64,
 }
 
 /// The machine address of the L1 entry mapping `va` in the current kernel tables.
-fn l1e_maddr<P: Platform>(d: &Domain, p: &mut P, va: u64) -> Option<u64> {
-    let mut mfn = d.vcpu.guest_table;
+fn l1e_maddr<P: Platform>(c: &Ctx, p: &mut P, va: u64) -> Option<u64> {
+    let mut mfn = c.v.guest_table;
     for level in (2..=4u32).rev() {
         let e = p.read_u64(mfn, ((va >> (12 + 9 * (level - 1))) & 511) as usize);
         if e & _PAGE_PRESENT == 0 || e & _PAGE_PSE != 0 {
@@ -107,42 +120,57 @@ fn l1e_maddr<P: Platform>(d: &Domain, p: &mut P, va: u64) -> Option<u64> {
     Some((mfn << PAGE_SHIFT) | (((va >> 12) & 511) * 8))
 }
 
-pub fn update_va_mapping<P: Platform>(d: &mut Domain, p: &mut P, va: u64, val: u64, flags: u64) -> i64 {
+/// The vCPUs a flush request names: `UVMF_LOCAL` (0), `UVMF_ALL`, or a
+/// pointer to a vCPU bitmap (`UVMF_MULTI`, and the mmuext `*_MULTI` ops).
+fn flush_targets<P: Platform>(c: &Ctx, p: &mut P, sel: u64) -> Result<u64, i64> {
+    match sel {
+        0 => Ok(1 << c.v.id),
+        UVMF_ALL => Ok(up_vcpus(c)),
+        ptr => Domain::read_guest::<P, u64>(p, ptr).map(|m| m & up_vcpus(c)).map_err(|_| -XEN_EFAULT),
+    }
+}
+
+pub fn update_va_mapping<P: Platform>(c: &mut Ctx, p: &mut P, va: u64, val: u64, flags: u64) -> i64 {
     if !Domain::guest_va_ok(va, 1) {
         return -XEN_EINVAL;
     }
-    let Some(ma) = l1e_maddr(d, p, va) else {
+    let Some(ma) = l1e_maddr(c, p, va) else {
         return -XEN_EINVAL;
     };
     // The L1 must be a live page table (it is, when it hangs off the base table).
-    if d.frames.get(ma >> PAGE_SHIFT).map(|f| f.ty) != Some(PageType::L1) {
+    if c.d.lock().frames.get(ma >> PAGE_SHIFT).map(|f| f.ty) != Some(PageType::L1) {
         return -XEN_EINVAL;
     }
-    let rc = pt_update(d, p, ma, val, false);
+    let rc = pt_update(c, p, ma, val, false);
     if rc != 0 {
         return rc;
     }
-    match flags & UVMF_FLUSHTYPE_MASK {
-        UVMF_TLB_FLUSH => p.flush_tlb(),
-        UVMF_INVLPG => p.invlpg(va),
-        _ => {}
+    let kind = flags & UVMF_FLUSHTYPE_MASK;
+    if kind == UVMF_NONE {
+        return 0;
     }
+    let mask = match flush_targets(c, p, flags & !UVMF_FLUSHTYPE_MASK) {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    p.flush_tlb_mask(mask, (kind == UVMF_INVLPG).then_some(va));
     0
 }
 
 /// Install `mfn` as a base table: it must validate as an L4.
-fn new_baseptr<P: Platform>(d: &mut Domain, p: &mut P, mfn: u64, user: bool) -> i64 {
+fn new_baseptr<P: Platform>(c: &mut Ctx, p: &mut P, mfn: u64, user: bool) -> i64 {
     if user && mfn == 0 {
-        let old = core::mem::take(&mut d.vcpu.guest_table_user);
+        let old = core::mem::take(&mut c.v.guest_table_user);
         if old != 0 {
-            d.frames.put_type(p, old);
+            c.d.lock().frames.put_type(p, old);
         }
         return 0;
     }
-    match d.frames.get_type(p, mfn, PageType::L4) {
+    let r = c.d.lock().frames.get_type(p, mfn, PageType::L4);
+    match r {
         Ok(promoted) => {
             if promoted {
-                p.flush_tlb();
+                flush_after_promotion(c, p);
             }
         }
         Err(e) => {
@@ -150,20 +178,20 @@ fn new_baseptr<P: Platform>(d: &mut Domain, p: &mut P, mfn: u64, user: bool) -> 
             return -XEN_EINVAL;
         }
     }
-    let slot = if user { &mut d.vcpu.guest_table_user } else { &mut d.vcpu.guest_table };
+    let slot = if user { &mut c.v.guest_table_user } else { &mut c.v.guest_table };
     let old = core::mem::replace(slot, mfn);
-    if user != d.vcpu.kernel_mode {
+    if user != c.v.kernel_mode {
         p.load_cr3(mfn);
     }
     if old != 0 {
-        d.frames.put_type(p, old);
+        c.d.lock().frames.put_type(p, old);
     }
     0
 }
 
-pub fn mmuext_op<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
-    batch(d, p, (list, count, pdone, dom), |d, p, op: &MmuextOp| {
-        let rc = one_mmuext(d, p, op);
+pub fn mmuext_op<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+    batch(c, p, (list, count, pdone, dom), |c, p, op: &MmuextOp| {
+        let rc = one_mmuext(c, p, op);
         if rc != 0 {
             log::debug!("mmuext_op cmd {} arg {:#x} failed: {rc}", op.cmd, op.arg1);
         }
@@ -171,20 +199,22 @@ pub fn mmuext_op<P: Platform>(d: &mut Domain, p: &mut P, list: u64, count: u64, 
     })
 }
 
-fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
+fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
     let mfn = op.arg1;
     match op.cmd {
         MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
             let ty = PageType::table(op.cmd as u8 + 1);
-            if d.frames.get(mfn).is_some_and(|f| f.pinned) {
+            let mut l = c.d.lock();
+            if l.frames.get(mfn).is_some_and(|f| f.pinned) {
                 return -XEN_EINVAL;
             }
-            match d.frames.get_type(p, mfn, ty) {
+            match l.frames.get_type(p, mfn, ty) {
                 Ok(promoted) => {
+                    let _ = l.frames.pin(mfn);
+                    drop(l);
                     if promoted {
-                        p.flush_tlb();
+                        flush_after_promotion(c, p);
                     }
-                    let _ = d.frames.pin(mfn);
                     0
                 }
                 Err(e) => {
@@ -194,20 +224,36 @@ fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
             }
         }
         MMUEXT_UNPIN_TABLE => {
-            if !d.frames.unpin(mfn) {
+            let mut l = c.d.lock();
+            if !l.frames.unpin(mfn) {
                 return -XEN_EINVAL;
             }
-            d.frames.put_type(p, mfn);
+            l.frames.put_type(p, mfn);
             0
         }
-        MMUEXT_NEW_BASEPTR => new_baseptr(d, p, mfn, false),
-        MMUEXT_NEW_USER_BASEPTR => new_baseptr(d, p, mfn, true),
-        MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
-            p.flush_tlb();
+        MMUEXT_NEW_BASEPTR => new_baseptr(c, p, mfn, false),
+        MMUEXT_NEW_USER_BASEPTR => new_baseptr(c, p, mfn, true),
+        MMUEXT_TLB_FLUSH_LOCAL => {
+            p.flush_tlb_mask(1 << c.v.id, None);
             0
         }
-        MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_MULTI | MMUEXT_INVLPG_ALL => {
-            p.invlpg(op.arg1);
+        MMUEXT_INVLPG_LOCAL => {
+            p.flush_tlb_mask(1 << c.v.id, Some(op.arg1));
+            0
+        }
+        MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
+            // arg2: a guest pointer to the vCPU bitmap.
+            let Ok(mask) = flush_targets(c, p, op.arg2.max(1)) else { return -XEN_EFAULT };
+            let va = (op.cmd == MMUEXT_INVLPG_MULTI).then_some(op.arg1);
+            p.flush_tlb_mask(mask, va);
+            0
+        }
+        MMUEXT_TLB_FLUSH_ALL => {
+            p.flush_tlb_mask(up_vcpus(c), None);
+            0
+        }
+        MMUEXT_INVLPG_ALL => {
+            p.flush_tlb_mask(up_vcpus(c), Some(op.arg1));
             0
         }
         MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => -XEN_EACCES,
@@ -220,11 +266,11 @@ fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
                 log::warn!("SET_LDT with {ents} entries: LDTs are not supported yet");
                 return -XEN_ENOSYS;
             }
-            d.vcpu.ldt = (base, ents);
+            c.v.ldt = (base, ents);
             0
         }
         MMUEXT_CLEAR_PAGE => {
-            if !writable_plain_page(d, mfn) {
+            if !writable_plain_page(c, mfn) {
                 return -XEN_EINVAL;
             }
             p.frame_mut(mfn).fill(0);
@@ -232,7 +278,7 @@ fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
         }
         MMUEXT_COPY_PAGE => {
             let src = op.arg2;
-            if !writable_plain_page(d, mfn) || !d.frames.owned_by_guest(src) {
+            if !writable_plain_page(c, mfn) || !c.d.lock().frames.owned_by_guest(src) {
                 return -XEN_EINVAL;
             }
             let copy = *p.frame(src);
@@ -244,6 +290,6 @@ fn one_mmuext<P: Platform>(d: &mut Domain, p: &mut P, op: &MmuextOp) -> i64 {
     }
 }
 
-fn writable_plain_page(d: &Domain, mfn: u64) -> bool {
-    matches!(d.frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || f.ty == PageType::None))
+fn writable_plain_page(c: &Ctx, mfn: u64) -> bool {
+    matches!(c.d.lock().frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || f.ty == PageType::None))
 }

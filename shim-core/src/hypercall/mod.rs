@@ -14,7 +14,7 @@ pub mod vcpu;
 pub mod version;
 
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::platform::Platform;
 use crate::regs::GuestRegs;
 
@@ -34,60 +34,60 @@ impl From<i64> for Ret {
 pub type Args = [u64; 5];
 
 /// Run hypercall `nr`.
-pub fn dispatch<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
-    d.stats.hypercalls += 1;
-    let fwd = d.forward.is_some();
+pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
+    c.v.stats.hypercalls += 1;
+    let fwd = c.d.forward.is_some();
     match nr {
-        __HYPERVISOR_set_trap_table => callbacks::set_trap_table(d, p, a[0]).into(),
-        __HYPERVISOR_mmu_update => mmu::mmu_update(d, p, a[0], a[1], a[2], a[3]).into(),
-        __HYPERVISOR_set_gdt => descriptors::set_gdt(d, p, a[0], a[1]).into(),
+        __HYPERVISOR_set_trap_table => callbacks::set_trap_table(c, p, a[0]).into(),
+        __HYPERVISOR_mmu_update => mmu::mmu_update(c, p, a[0], a[1], a[2], a[3]).into(),
+        __HYPERVISOR_set_gdt => descriptors::set_gdt(c, p, a[0], a[1]).into(),
         __HYPERVISOR_stack_switch => {
-            d.vcpu.kernel_ss = a[0];
-            d.vcpu.kernel_sp = a[1];
+            c.v.kernel_ss = a[0];
+            c.v.kernel_sp = a[1];
             0.into()
         }
-        __HYPERVISOR_set_callbacks => callbacks::set_callbacks(d, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_set_callbacks => callbacks::set_callbacks(c, a[0], a[1], a[2]).into(),
         __HYPERVISOR_fpu_taskswitch => {
-            d.vcpu.virtual_ts = a[0] != 0;
+            c.v.virtual_ts = a[0] != 0;
             p.set_cr0_ts(a[0] != 0);
             0.into()
         }
-        __HYPERVISOR_set_debugreg => misc::set_debugreg(d, a[0], a[1]).into(),
-        __HYPERVISOR_get_debugreg => misc::get_debugreg(d, a[0]).into(),
-        __HYPERVISOR_update_descriptor => descriptors::update_descriptor(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_memory_op => memory::memory_op(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_multicall => multicall(d, p, regs, a[0], a[1]).into(),
-        __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(d, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_set_debugreg => misc::set_debugreg(c, a[0], a[1]).into(),
+        __HYPERVISOR_get_debugreg => misc::get_debugreg(c, a[0]).into(),
+        __HYPERVISOR_update_descriptor => descriptors::update_descriptor(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]).into(),
+        __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, a[0]).into(),
-        __HYPERVISOR_set_timer_op => sched::set_timer_op(d, p, a[0]).into(),
-        __HYPERVISOR_xen_version => version::xen_version(d, p, a[0], a[1]).into(),
+        __HYPERVISOR_set_timer_op => sched::set_timer_op(c, p, a[0]).into(),
+        __HYPERVISOR_xen_version => version::xen_version(c, p, a[0], a[1]).into(),
         __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_grant_table_op if fwd => forward::grant_table_op(d, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_grant_table_op => grant::grant_table_op(d, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_vm_assist => misc::vm_assist(d, a[0], a[1]).into(),
-        __HYPERVISOR_iret => callbacks::iret(d, p, regs),
-        __HYPERVISOR_vcpu_op if fwd => forward::vcpu_op(d, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_vcpu_op => vcpu::vcpu_op(d, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_set_segment_base => misc::set_segment_base(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_mmuext_op => mmu::mmuext_op(d, p, a[0], a[1], a[2], a[3]).into(),
-        __HYPERVISOR_sched_op => sched::sched_op(d, p, regs, a[0], a[1]).into(),
-        __HYPERVISOR_callback_op => callbacks::callback_op(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_event_channel_op if fwd => forward::event_channel_op(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_event_channel_op => events::event_channel_op(d, p, a[0], a[1]).into(),
-        __HYPERVISOR_physdev_op => misc::physdev_op(d, p, a[0], a[1]).into(),
+        __HYPERVISOR_grant_table_op if fwd => forward::grant_table_op(c, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_grant_table_op => grant::grant_table_op(c, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_vm_assist => misc::vm_assist(c, a[0], a[1]).into(),
+        __HYPERVISOR_iret => callbacks::iret(c, p, regs),
+        __HYPERVISOR_vcpu_op if fwd => forward::vcpu_op(c, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_vcpu_op => vcpu::vcpu_op(c, p, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_set_segment_base => misc::set_segment_base(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_mmuext_op => mmu::mmuext_op(c, p, a[0], a[1], a[2], a[3]).into(),
+        __HYPERVISOR_sched_op => sched::sched_op(c, p, regs, a[0], a[1]).into(),
+        __HYPERVISOR_callback_op => callbacks::callback_op(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_event_channel_op if fwd => forward::event_channel_op(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_event_channel_op => events::event_channel_op(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_physdev_op => misc::physdev_op(c, p, a[0], a[1]).into(),
         _ => {
-            unknown(d, nr);
+            unknown(c, nr);
             (-XEN_ENOSYS).into()
         }
     }
 }
 
 /// Log an unknown hypercall the first time it is seen.
-pub fn unknown(d: &mut Domain, nr: u64) {
+pub fn unknown(c: &mut Ctx, nr: u64) {
     let (w, b) = ((nr / 64) as usize, nr % 64);
-    if w >= d.unknown_logged.len() || d.unknown_logged[w] & (1 << b) == 0 {
-        if w < d.unknown_logged.len() {
-            d.unknown_logged[w] |= 1 << b;
+    if w >= c.v.unknown_logged.len() || c.v.unknown_logged[w] & (1 << b) == 0 {
+        if w < c.v.unknown_logged.len() {
+            c.v.unknown_logged[w] |= 1 << b;
         }
         log::warn!("hypercall {nr} is not implemented: -ENOSYS (reported once)");
     }
@@ -110,7 +110,7 @@ struct MulticallEntry {
 }
 const _: () = assert!(core::mem::size_of::<MulticallEntry>() == 64);
 
-fn multicall<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> i64 {
+fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> i64 {
     for i in 0..n {
         let va = list + i * 64;
         let Ok(mut e) = Domain::read_guest::<P, MulticallEntry>(p, va) else {
@@ -120,7 +120,7 @@ fn multicall<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, list:
             e.result = (-XEN_EINVAL) as u64;
         } else {
             let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
-            e.result = match dispatch(d, p, regs, e.op, args) {
+            e.result = match dispatch(c, p, regs, e.op, args) {
                 Ret::Value(v) => v as u64,
                 Ret::Regs => 0,
             };

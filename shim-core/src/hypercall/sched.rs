@@ -2,7 +2,7 @@
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::GuestRegs;
 
@@ -12,52 +12,55 @@ pub const POLL_NS: u64 = 10_000_000;
 /// Arm the platform timer for the earliest guest deadline (or the next poll).
 /// On a real Xen the guest's timers are Xen's: Cocoon's own timer only polls
 /// the console it serves, or the host's events when they come without an interrupt.
-pub fn program_timer<P: Platform>(d: &mut Domain, p: &mut P) {
+pub fn program_timer<P: Platform>(c: &mut Ctx, p: &mut P) {
     let now = p.now_ns();
-    if let Some(f) = d.forward {
+    if let Some(f) = c.d.forward {
         let poll = f.local_console.is_some() || p.host_events_polled();
         p.set_timer(poll.then_some(now + POLL_NS));
         return;
     }
     let mut next = now + POLL_NS;
-    if let Some(t) = d.vcpu.singleshot {
+    if let Some(t) = c.v.singleshot {
         next = next.min(t);
     }
-    if d.vcpu.periodic_ns != 0 {
-        next = next.min(d.vcpu.periodic_next);
+    if c.v.periodic_ns != 0 {
+        next = next.min(c.v.periodic_next);
     }
     p.set_timer(Some(next.max(now + 1000)));
 }
 
-/// Expire the guest's timers, move console input in and output out.
-pub fn tick<P: Platform>(d: &mut Domain, p: &mut P) {
-    if d.forward.is_some() {
-        if d.local_console_port().is_some() {
-            poll_console(d, p);
+/// Expire this vCPU's timers; on vCPU 0 also move console input in and
+/// output out.
+pub fn tick<P: Platform>(c: &mut Ctx, p: &mut P) {
+    if c.d.forward.is_some() {
+        if c.v.id == 0 && c.d.local_console_port().is_some() {
+            poll_console(c.d, p);
         }
-        program_timer(d, p);
+        program_timer(c, p);
         return;
     }
     let now = p.now_ns();
     let mut fire = false;
-    if d.vcpu.singleshot.is_some_and(|t| t <= now) {
-        d.vcpu.singleshot = None;
+    if c.v.singleshot.is_some_and(|t| t <= now) {
+        c.v.singleshot = None;
         fire = true;
     }
-    if d.vcpu.periodic_ns != 0 && d.vcpu.periodic_next <= now {
-        let late = (now - d.vcpu.periodic_next) / d.vcpu.periodic_ns + 1;
-        d.vcpu.periodic_next += late * d.vcpu.periodic_ns;
+    if c.v.periodic_ns != 0 && c.v.periodic_next <= now {
+        let late = (now - c.v.periodic_next) / c.v.periodic_ns + 1;
+        c.v.periodic_next += late * c.v.periodic_ns;
         fire = true;
     }
     if fire {
-        d.update_time(p);
-        d.raise_virq(p, VIRQ_TIMER);
+        c.update_time(p);
+        c.raise_virq(p, VIRQ_TIMER);
     }
-    poll_console(d, p);
-    program_timer(d, p);
+    if c.v.id == 0 {
+        poll_console(c.d, p);
+    }
+    program_timer(c, p);
 }
 
-pub fn poll_console<P: Platform>(d: &mut Domain, p: &mut P) {
+pub fn poll_console<P: Platform>(d: &Domain, p: &mut P) {
     let mut any = false;
     while let Some(b) = p.console_read() {
         // Serial terminals send CR for Enter; the guest's tty expects it as is.
@@ -72,33 +75,37 @@ pub fn poll_console<P: Platform>(d: &mut Domain, p: &mut P) {
             Some(c) => super::forward::notify_local_console(p, c),
             None => {
                 let port = d.console.port;
-                d.send_to_guest(p, port);
+                d.send_to_vcpu(p, d.port_vcpu(port), port);
             }
         }
     }
 }
 
-pub fn flush_console<P: Platform>(d: &mut Domain, p: &mut P) {
+/// Copy the guest's console output out. Several vCPUs may ask at once: the
+/// domain lock keeps the ring's consumer index theirs one at a time.
+pub fn flush_console<P: Platform>(d: &Domain, p: &mut P) {
     let mfn = d.console.mfn;
     let mut buf = [0u8; 2048];
     let mut n = 0;
+    let l = d.lock();
     crate::console::drain_output(p, mfn, |b| {
         buf[..b.len()].copy_from_slice(b);
         n = b.len();
     });
+    drop(l);
     if n > 0 {
         p.console_write(&buf[..n]);
     }
 }
 
-pub fn set_timer_op<P: Platform>(d: &mut Domain, p: &mut P, deadline: u64) -> i64 {
-    d.vcpu.singleshot = (deadline != 0).then_some(deadline);
-    program_timer(d, p);
+pub fn set_timer_op<P: Platform>(c: &mut Ctx, p: &mut P, deadline: u64) -> i64 {
+    c.v.singleshot = (deadline != 0).then_some(deadline);
+    program_timer(c, p);
     0
 }
 
-fn shutdown<P: Platform>(d: &mut Domain, p: &mut P, reason: u32) -> ! {
-    flush_console(d, p);
+fn shutdown<P: Platform>(c: &mut Ctx, p: &mut P, reason: u32) -> ! {
+    flush_console(c.d, p);
     let (what, exit) = match reason {
         SHUTDOWN_poweroff => ("poweroff", ExitReason::GuestPoweroff),
         SHUTDOWN_reboot => ("reboot", ExitReason::GuestReboot),
@@ -106,30 +113,88 @@ fn shutdown<P: Platform>(d: &mut Domain, p: &mut P, reason: u32) -> ! {
         SHUTDOWN_watchdog => ("watchdog", ExitReason::GuestCrash),
         _ => ("unknown reason", ExitReason::GuestCrash),
     };
+    let s = c.v.stats;
     log::info!(
-        "guest shut down: {what} (reason {reason}); {} hypercalls, {} traps, {} bounces, {} emulated PTE writes",
-        d.stats.hypercalls,
-        d.stats.traps,
-        d.stats.bounces,
-        d.stats.ptwr_emulations
+        "guest shut down: {what} (reason {reason}) from vCPU {}; there: {} hypercalls, {} traps, {} bounces, {} \
+         emulated PTE writes",
+        c.v.id,
+        s.hypercalls,
+        s.traps,
+        s.bounces,
+        s.ptwr_emulations
     );
     p.exit(exit)
 }
 
-pub fn sched_op<P: Platform>(d: &mut Domain, p: &mut P, _regs: &mut GuestRegs, cmd: u64, arg: u64) -> i64 {
+/// `struct sched_poll`: ports (guest pointer), nr_ports, timeout.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SchedPoll {
+    ports: u64,
+    nr_ports: u32,
+    _pad: u32,
+    timeout: u64,
+}
+const _: () = assert!(core::mem::size_of::<SchedPoll>() == 24);
+
+/// `SCHEDOP_poll` (standalone): block until one of the ports is pending or
+/// the timeout (system time, 0 = none) passes. Linux's PV spinlocks wait here
+/// on a masked port; a send to it kicks this vCPU (`Domain::send_to_vcpu`).
+fn poll<P: Platform>(c: &mut Ctx, p: &mut P, arg: u64) -> i64 {
+    let Ok(sp) = Domain::read_guest::<P, SchedPoll>(p, arg) else {
+        return -XEN_EFAULT;
+    };
+    if sp.nr_ports > 128 {
+        return -XEN_EINVAL;
+    }
+    let mut ports = [0u32; 128];
+    for (i, slot) in ports.iter_mut().enumerate().take(sp.nr_ports as usize) {
+        match Domain::read_guest::<P, u32>(p, sp.ports + i as u64 * 4) {
+            Ok(port) if (port as usize) < crate::events::NR_PORTS => *slot = port,
+            Ok(_) => return -XEN_EINVAL,
+            Err(Fault) => return -XEN_EFAULT,
+        }
+    }
+    let ports = &ports[..sp.nr_ports as usize];
+    loop {
+        let si = c.d.shared_info(p);
+        if ports.iter().any(|&port| {
+            let w = &si.evtchn_pending[port as usize / 64] as *const u64;
+            // SAFETY: a u64 of the shared_info page, changed atomically by other CPUs.
+            unsafe { core::sync::atomic::AtomicU64::from_ptr(w as *mut u64) }.load(core::sync::atomic::Ordering::SeqCst)
+                & (1 << (port % 64))
+                != 0
+        }) {
+            return 0;
+        }
+        if sp.timeout != 0 && p.now_ns() >= sp.timeout {
+            return 0;
+        }
+        // An upcall for this vCPU ends the poll too (Xen wakes the vCPU for it).
+        if c.vcpu_info(p).evtchn_upcall_pending != 0 && c.vcpu_info(p).evtchn_upcall_mask == 0 {
+            return 0;
+        }
+        tick(c, p);
+        p.wait_for_interrupt();
+    }
+}
+
+pub fn sched_op<P: Platform>(c: &mut Ctx, p: &mut P, _regs: &mut GuestRegs, cmd: u64, arg: u64) -> i64 {
     match cmd {
         SCHEDOP_yield => {
-            flush_console(d, p);
-            tick(d, p);
+            if c.v.id == 0 {
+                flush_console(c.d, p);
+            }
+            tick(c, p);
             0
         }
         SCHEDOP_block => {
-            d.vcpu_info(p).evtchn_upcall_mask = 0;
+            c.vcpu_info(p).evtchn_upcall_mask = 0;
             loop {
                 // An upcall held back while events were masked is due now.
-                d.release_held_upcall(p);
-                tick(d, p);
-                if d.vcpu_info(p).evtchn_upcall_pending != 0 {
+                c.release_held_upcall(p);
+                tick(c, p);
+                if c.vcpu_info(p).evtchn_upcall_pending != 0 {
                     break;
                 }
                 p.wait_for_interrupt();
@@ -143,17 +208,17 @@ pub fn sched_op<P: Platform>(d: &mut Domain, p: &mut P, _regs: &mut GuestRegs, c
             if reason == SHUTDOWN_suspend {
                 return -XEN_EOPNOTSUPP;
             }
-            shutdown(d, p, reason)
+            shutdown(c, p, reason)
         }
         SCHEDOP_shutdown_code => match Domain::read_guest::<P, u32>(p, arg) {
             Ok(r) => {
-                d.shutdown_code = Some(r);
+                c.d.shutdown_code.store(r as u64, core::sync::atomic::Ordering::Relaxed);
                 0
             }
             Err(Fault) => -XEN_EFAULT,
         },
-        SCHEDOP_poll if d.forward.is_some() => super::forward::pass(p, __HYPERVISOR_sched_op, [cmd, arg, 0, 0, 0]),
-        SCHEDOP_poll => -XEN_ENOSYS,
+        SCHEDOP_poll if c.d.forward.is_some() => super::forward::pass(p, __HYPERVISOR_sched_op, [cmd, arg, 0, 0, 0]),
+        SCHEDOP_poll => poll(c, p, arg),
         other => unknown_op("sched_op", other),
     }
 }

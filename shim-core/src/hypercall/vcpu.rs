@@ -1,9 +1,17 @@
-//! `vcpu_op`: one vCPU, its vcpu_info, runstate area and timers.
+//! `vcpu_op`: bringing vCPUs up and down, their vcpu_info, runstate areas
+//! and timers (`common/vcpu.c`, `arch/x86/domain.c`). vCPU n runs on CPU n;
+//! a vCPU that is not up is changed only through its `VcpuShared`.
+
+use core::sync::atomic::Ordering;
+
+use alloc::boxed::Box;
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Callback, Ctx, Domain, Vcpu, VcpuShared, VCPU_DOWN, VCPU_UNINITIALISED, VCPU_UP};
+use crate::mm::frames::PageType;
 use crate::platform::{Fault, Platform};
+use crate::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS};
 
 /// `struct vcpu_runstate_info`: state, state_entry_time, time[4].
 #[repr(C)]
@@ -16,58 +24,84 @@ struct RunstateInfo {
 }
 const _: () = assert!(core::mem::size_of::<RunstateInfo>() == 48);
 
-/// Write the runstate area: always running, all time spent running.
-pub fn update_runstate<P: Platform>(d: &mut Domain, p: &mut P) {
-    if let Some(va) = d.vcpu.runstate_va {
-        let now = p.now_ns();
-        let r = RunstateInfo { state: 0, _pad: 0, state_entry_time: 0, time: [now, 0, 0, 0] };
+/// `RUNSTATE_running` and `RUNSTATE_offline` (vcpu.h).
+const RUNSTATE_running: i32 = 0;
+const RUNSTATE_offline: i32 = 3;
+
+fn runstate<P: Platform>(p: &P, up: bool) -> RunstateInfo {
+    let now = p.now_ns();
+    let (state, time) = if up { (RUNSTATE_running, [now, 0, 0, 0]) } else { (RUNSTATE_offline, [0, 0, 0, now]) };
+    RunstateInfo { state, _pad: 0, state_entry_time: now, time }
+}
+
+/// Write the runstate area: running, all time spent running.
+pub fn update_runstate<P: Platform>(c: &mut Ctx, p: &mut P) {
+    if let Some(va) = c.v.runstate_va {
+        let r = runstate(p, true);
         let _ = Domain::write_guest(p, va, &r);
     }
 }
 
-pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
-    if vcpu != 0 {
+pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    let Some(target) = c.d.vcpus.get(vcpu as usize) else {
         return -XEN_ENOENT;
-    }
+    };
+    let own = vcpu == c.v.id as u64;
     match cmd {
-        VCPUOP_is_up => 1,
-        VCPUOP_up => 0,
+        VCPUOP_is_up => target.is_up() as i64,
+        VCPUOP_initialise => initialise(c, p, vcpu as u32, arg),
+        VCPUOP_up => match target.state.load(Ordering::Acquire) {
+            VCPU_UNINITIALISED => -XEN_EINVAL,
+            VCPU_UP => 0,
+            _ => {
+                target.state.store(VCPU_UP, Ordering::Release);
+                p.start_vcpu(vcpu as u32);
+                0
+            }
+        },
+        VCPUOP_down => {
+            if target.state.load(Ordering::Acquire) == VCPU_UP {
+                if own {
+                    // The platform parks this vCPU once the hypercall returns.
+                    c.v.going_down = true;
+                } else {
+                    target.state.store(VCPU_DOWN, Ordering::Release);
+                    p.kick(vcpu as u32);
+                }
+            }
+            0
+        }
         VCPUOP_register_runstate_memory_area => {
             let Ok(va) = Domain::read_guest::<P, u64>(p, arg) else {
                 return -XEN_EFAULT;
             };
-            d.vcpu.runstate_va = (va != 0).then_some(va);
-            update_runstate(d, p);
+            target.runstate_va.store(va, Ordering::Release);
+            if own {
+                c.v.runstate_va = (va != 0).then_some(va);
+                update_runstate(c, p);
+            } else if va != 0 {
+                // Written now through the current tables (a kernel address is
+                // the same in every address space of the guest).
+                let _ = Domain::write_guest(p, va, &runstate(p, target.is_up()));
+            }
             0
         }
         VCPUOP_get_runstate_info => {
-            let r = RunstateInfo { state: 0, _pad: 0, state_entry_time: 0, time: [p.now_ns(), 0, 0, 0] };
+            let r = runstate(p, target.is_up());
             match Domain::write_guest(p, arg, &r) {
                 Ok(()) => 0,
                 Err(Fault) => -XEN_EFAULT,
             }
         }
-        VCPUOP_register_vcpu_info => {
-            let Ok(r) = Domain::read_guest::<P, [u64; 2]>(p, arg) else {
-                return -XEN_EFAULT;
-            };
-            let (mfn, offset) = (r[0], r[1] as u32 as u64);
-            if d.vcpu.vcpu_info_registered {
-                return -XEN_EINVAL;
-            }
-            if offset % 8 != 0 || offset + 64 > PAGE_SIZE || !d.frames.owned_by_guest(mfn) {
-                return -XEN_EINVAL;
-            }
-            let old = *d.vcpu_info(p);
-            d.vcpu.vcpu_info_maddr = (mfn << PAGE_SHIFT) | offset;
-            d.vcpu.vcpu_info_registered = true;
-            let new = d.vcpu_info(p);
-            *new = old;
-            // Xen sets every selector bit so the guest rescans all ports.
-            new.evtchn_pending_sel = !0;
-            new.evtchn_upcall_pending = 1;
-            d.update_time(p);
-            0
+        VCPUOP_register_vcpu_info => register_vcpu_info(c, p, vcpu as u32, arg),
+        // Timers are the calling vCPU's own (Xen: -EINVAL for another's single-shot).
+        VCPUOP_set_periodic_timer
+        | VCPUOP_stop_periodic_timer
+        | VCPUOP_set_singleshot_timer
+        | VCPUOP_stop_singleshot_timer
+            if !own =>
+        {
+            -XEN_EINVAL
         }
         VCPUOP_set_periodic_timer => {
             let Ok(period) = Domain::read_guest::<P, u64>(p, arg) else {
@@ -76,14 +110,14 @@ pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg:
             if period < 1_000_000 {
                 return -XEN_EINVAL;
             }
-            d.vcpu.periodic_ns = period;
-            d.vcpu.periodic_next = p.now_ns() + period;
-            super::sched::program_timer(d, p);
+            c.v.periodic_ns = period;
+            c.v.periodic_next = p.now_ns() + period;
+            super::sched::program_timer(c, p);
             0
         }
         VCPUOP_stop_periodic_timer => {
-            d.vcpu.periodic_ns = 0;
-            super::sched::program_timer(d, p);
+            c.v.periodic_ns = 0;
+            super::sched::program_timer(c, p);
             0
         }
         VCPUOP_set_singleshot_timer => {
@@ -91,15 +125,177 @@ pub fn vcpu_op<P: Platform>(d: &mut Domain, p: &mut P, cmd: u64, vcpu: u64, arg:
                 return -XEN_EFAULT;
             };
             // A deadline in the past fires at once (VCPU_SSHOTTMR_future is ignored, as Xen does).
-            d.vcpu.singleshot = Some(t[0]);
-            super::sched::program_timer(d, p);
+            c.v.singleshot = Some(t[0]);
+            super::sched::program_timer(c, p);
             0
         }
         VCPUOP_stop_singleshot_timer => {
-            d.vcpu.singleshot = None;
-            super::sched::program_timer(d, p);
+            c.v.singleshot = None;
+            super::sched::program_timer(c, p);
             0
         }
         other => unknown_op("vcpu_op", other),
     }
+}
+
+/// `VCPUOP_register_vcpu_info`, for the calling vCPU or one that is not up.
+fn register_vcpu_info<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) -> i64 {
+    let Ok(r) = Domain::read_guest::<P, [u64; 2]>(p, arg) else {
+        return -XEN_EFAULT;
+    };
+    let (mfn, offset) = (r[0], r[1] as u32 as u64);
+    let own = vcpu == c.v.id;
+    let target = &c.d.vcpus[vcpu as usize];
+    if target.vcpu_info_registered.load(Ordering::Acquire) || (!own && target.is_up()) {
+        return -XEN_EINVAL;
+    }
+    if offset % 8 != 0 || offset + 64 > PAGE_SIZE || !c.d.lock().frames.owned_by_guest(mfn) {
+        return -XEN_EINVAL;
+    }
+    let old_ma = target.vcpu_info_maddr.load(Ordering::Acquire);
+    let old = if old_ma == 0 {
+        VcpuInfo { evtchn_upcall_mask: 1, ..Default::default() }
+    } else {
+        let f = p.frame(old_ma >> PAGE_SHIFT);
+        let o = (old_ma & (PAGE_SIZE - 1)) as usize;
+        // SAFETY: a 64-byte, 8-aligned vcpu_info inside the frame (checked when set).
+        unsafe { core::ptr::read_unaligned(f.as_ptr().add(o) as *const VcpuInfo) }
+    };
+    let new_ma = (mfn << PAGE_SHIFT) | offset;
+    {
+        let f = p.frame_mut(mfn);
+        let mut v = old;
+        // Xen sets every selector bit so the guest rescans all ports.
+        v.evtchn_pending_sel = !0;
+        v.evtchn_upcall_pending = 1;
+        // SAFETY: as above, for the new location.
+        unsafe { core::ptr::write_unaligned(f.as_mut_ptr().add(offset as usize) as *mut VcpuInfo, v) };
+    }
+    target.vcpu_info_maddr.store(new_ma, Ordering::Release);
+    target.vcpu_info_registered.store(true, Ordering::Release);
+    if own {
+        c.v.vcpu_info_maddr = new_ma;
+        c.v.vcpu_info_registered = true;
+        c.update_time(p);
+    }
+    0
+}
+
+/// `VCPUOP_initialise`: keep the context for when the vCPU comes up. The
+/// base table takes its type reference now, as in Xen's `arch_set_info_guest`.
+fn initialise<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) -> i64 {
+    let target = &c.d.vcpus[vcpu as usize];
+    if target.state.load(Ordering::Acquire) != VCPU_UNINITIALISED {
+        return -XEN_EEXIST;
+    }
+    let size = core::mem::size_of::<VcpuGuestContext>();
+    if !Domain::guest_va_ok(arg, size as u64) {
+        return -XEN_EFAULT;
+    }
+    // SAFETY: VcpuGuestContext is plain integers: all-zero is a valid value.
+    let mut ctx: Box<VcpuGuestContext> = unsafe { Box::new_zeroed().assume_init() };
+    {
+        // SAFETY: viewing the context as its bytes to fill it.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(&mut *ctx as *mut VcpuGuestContext as *mut u8, size) };
+        if p.copy_from_guest(arg, bytes).is_err() {
+            return -XEN_EFAULT;
+        }
+    }
+    let ok_va = |va: u64| va == 0 || Domain::guest_va_ok(va, 1);
+    if ctx.gdt_ents > FIRST_RESERVED_GDT_ENTRY as u64
+        || ctx.ldt_ents != 0
+        || ![
+            ctx.user_regs.rip,
+            ctx.kernel_sp,
+            ctx.event_callback_eip,
+            ctx.failsafe_callback_eip,
+            ctx.syscall_callback_eip,
+        ]
+        .into_iter()
+        .all(ok_va)
+    {
+        return -XEN_EINVAL;
+    }
+    let cr3 = ctx.ctrlreg[3] >> PAGE_SHIFT;
+    let user = ctx.ctrlreg[1] >> PAGE_SHIFT;
+    {
+        let mut l = c.d.lock();
+        if let Err(e) = l.frames.get_type(p, cr3, PageType::L4) {
+            log::debug!("VCPUOP_initialise: base table {cr3:#x} refused: {e:?}");
+            return -XEN_EINVAL;
+        }
+        if user != 0 && l.frames.get_type(p, user, PageType::L4).is_err() {
+            l.frames.put_type(p, cr3);
+            return -XEN_EINVAL;
+        }
+    }
+    let mut b = target.boot.lock();
+    *b = Some(ctx);
+    target.state.store(VCPU_DOWN, Ordering::Release);
+    0
+}
+
+/// What a vCPU starts with on its CPU: its state, its registers, and its
+/// segment bases (FS, kernel GS, user GS) for the platform to load.
+pub struct VcpuStart {
+    pub vcpu: Vcpu,
+    pub regs: GuestRegs,
+    pub bases: [u64; 3],
+    /// GDT frames and entry count to install (`descriptors::install_gdt`).
+    pub gdt: ([u64; FIRST_RESERVED_GDT_PAGE], u64),
+}
+
+/// Build vCPU `id` from the context `VCPUOP_initialise` left (None: it has
+/// none). `gdt` is the guest part of the GDT of the CPU it will run on.
+pub fn start_context(shared: &VcpuShared, id: u32, gdt: &'static mut [u64]) -> Option<VcpuStart> {
+    let ctx = shared.boot.lock().take()?;
+    let mut v = Vcpu::new(id, shared.vcpu_info_maddr.load(Ordering::Acquire), gdt);
+    v.vcpu_info_registered = shared.vcpu_info_registered.load(Ordering::Acquire);
+    let rs = shared.runstate_va.load(Ordering::Acquire);
+    v.runstate_va = (rs != 0).then_some(rs);
+    v.trap_ctxt = ctx.trap_ctxt;
+    v.kernel_ss = ctx.kernel_ss;
+    v.kernel_sp = ctx.kernel_sp;
+    v.guest_table = ctx.ctrlreg[3] >> PAGE_SHIFT;
+    v.guest_table_user = ctx.ctrlreg[1] >> PAGE_SHIFT;
+    v.event = Callback { address: ctx.event_callback_eip, mask_events: true };
+    v.failsafe = Callback { address: ctx.failsafe_callback_eip, mask_events: false };
+    v.syscall = Callback { address: ctx.syscall_callback_eip, mask_events: false };
+    // IOPL is virtual (Xen keeps it per vCPU, out of the real flags).
+    v.iopl = ((ctx.user_regs.rflags & X86_EFLAGS_IOPL) >> 12) as u32;
+    // A new vCPU starts with no periodic timer running until it asks (Linux
+    // stops it at once anyway).
+    v.periodic_ns = 0;
+    let u = &ctx.user_regs;
+    let regs = GuestRegs {
+        rip: u.rip,
+        cs: FLAT_KERNEL_CS as u64,
+        rflags: (u.rflags & !X86_EFLAGS_IOPL) | X86_EFLAGS_IF | X86_EFLAGS_MBS,
+        rsp: u.rsp,
+        ss: FLAT_KERNEL_SS as u64,
+        rax: u.rax,
+        rbx: u.rbx,
+        rcx: u.rcx,
+        rdx: u.rdx,
+        rsi: u.rsi,
+        rdi: u.rdi,
+        rbp: u.rbp,
+        r8: u.r8,
+        r9: u.r9,
+        r10: u.r10,
+        r11: u.r11,
+        r12: u.r12,
+        r13: u.r13,
+        r14: u.r14,
+        r15: u.r15,
+        ..Default::default()
+    };
+    let mut frames = [0u64; FIRST_RESERVED_GDT_PAGE];
+    frames.copy_from_slice(&ctx.gdt_frames[..FIRST_RESERVED_GDT_PAGE]);
+    Some(VcpuStart {
+        vcpu: v,
+        regs,
+        bases: [ctx.fs_base, ctx.gs_base_kernel, ctx.gs_base_user],
+        gdt: (frames, ctx.gdt_ents),
+    })
 }

@@ -1,7 +1,7 @@
 //! `xen_version`: what Cocoon says it is, and which features it provides.
 
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::{Ctx, Domain};
 use crate::platform::{Fault, Platform};
 
 /// The Xen interface version Cocoon implements.
@@ -23,7 +23,7 @@ fn put_str<P: Platform>(p: &mut P, arg: u64, s: &[u8], size: usize) -> i64 {
     0
 }
 
-pub fn xen_version<P: Platform>(_d: &mut Domain, p: &mut P, cmd: u64, arg: u64) -> i64 {
+pub fn xen_version<P: Platform>(_c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     match cmd {
         XENVER_version => ((COCOON_XEN_MAJOR << 16) | COCOON_XEN_MINOR) as i64,
         XENVER_extraversion => put_str(p, arg, b".0-cocoon", 16),

@@ -4,7 +4,7 @@
 use super::cpuid::guest_cpuid;
 use super::decode::Insn;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::Ctx;
 use crate::platform::Platform;
 use crate::regs::*;
 
@@ -18,13 +18,13 @@ const X86_CR4_OSXSAVE: u64 = 1 << 18;
 const CR4_GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 9) | (1 << 10) | X86_CR4_OSXSAVE;
 
 /// `ud2 'xen' cpuid`: emulate CPUID with the PV policy.
-pub fn forced_cpuid<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) -> bool {
+pub fn forced_cpuid<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -> bool {
     let mut b = [0u8; 7];
     if super::fetch(p, regs.rip, &mut b) != 7 || b[..5] != XEN_EMULATE_PREFIX || b[5..] != [0x0f, 0xa2] {
         return false;
     }
     let (leaf, sub) = (regs.rax as u32, regs.rcx as u32);
-    let r = guest_cpuid(leaf, sub, p.cpuid(leaf, sub), d.vcpu.cr4 & X86_CR4_OSXSAVE != 0);
+    let r = guest_cpuid(leaf, sub, p.cpuid(leaf, sub), c.v.cr4 & X86_CR4_OSXSAVE != 0);
     regs.rax = r[0] as u64;
     regs.rbx = r[1] as u64;
     regs.rcx = r[2] as u64;
@@ -34,22 +34,22 @@ pub fn forced_cpuid<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs
 }
 
 /// Emulate a privileged instruction (#GP(0) from guest kernel mode). False: not ours.
-pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, i: &Insn) -> bool {
-    if !d.vcpu.kernel_mode {
-        return io(d, regs, i);
+pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: &Insn) -> bool {
+    if !c.v.kernel_mode {
+        return io(c, regs, i);
     }
     let len = i.len as u64;
     if i.two_byte {
         match i.opcode {
             0x32 => {
                 // rdmsr: unknown MSRs #GP (Linux's *_safe accessors expect that).
-                let Some(v) = super::msr::read(d, p, regs.rcx as u32) else { return false };
+                let Some(v) = super::msr::read(c, p, regs.rcx as u32) else { return false };
                 regs.rax = v & 0xffff_ffff;
                 regs.rdx = v >> 32;
             }
             0x30 => {
                 let v = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
-                if !super::msr::write(d, p, regs.rcx as u32, v) {
+                if !super::msr::write(c, p, regs.rcx as u32, v) {
                     return false;
                 }
             }
@@ -64,10 +64,10 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
             0x20 => {
                 // mov %crN, %reg
                 let v = match i.reg() {
-                    0 => (p.read_cr0() & !X86_CR0_TS) | if d.vcpu.virtual_ts { X86_CR0_TS } else { 0 },
-                    2 => d.vcpu_info(p).arch.cr2,
-                    3 => d.vcpu.guest_table << PAGE_SHIFT,
-                    4 => d.vcpu.cr4,
+                    0 => (p.read_cr0() & !X86_CR0_TS) | if c.v.virtual_ts { X86_CR0_TS } else { 0 },
+                    2 => c.vcpu_info(p).arch.cr2,
+                    3 => c.v.guest_table << PAGE_SHIFT,
+                    4 => c.v.cr4,
                     _ => return false,
                 };
                 regs.set_gpr(i.rm(), v);
@@ -77,21 +77,21 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
                 match i.reg() {
                     0 => {
                         // Only TS may change.
-                        let cur = (p.read_cr0() & !X86_CR0_TS) | if d.vcpu.virtual_ts { X86_CR0_TS } else { 0 };
+                        let cur = (p.read_cr0() & !X86_CR0_TS) | if c.v.virtual_ts { X86_CR0_TS } else { 0 };
                         if (cur ^ v) & !X86_CR0_TS != 0 {
                             return false;
                         }
-                        d.vcpu.virtual_ts = v & X86_CR0_TS != 0;
-                        p.set_cr0_ts(d.vcpu.virtual_ts);
+                        c.v.virtual_ts = v & X86_CR0_TS != 0;
+                        p.set_cr0_ts(c.v.virtual_ts);
                     }
-                    2 => d.vcpu_info(p).arch.cr2 = v,
-                    4 => d.vcpu.cr4 = v & CR4_GUEST_MASK,
+                    2 => c.vcpu_info(p).arch.cr2 = v,
+                    4 => c.v.cr4 = v & CR4_GUEST_MASK,
                     _ => return false,
                 }
             }
             0x06 => {
                 // clts
-                d.vcpu.virtual_ts = false;
+                c.v.virtual_ts = false;
                 p.set_cr0_ts(false);
             }
             0x09 | 0x08 => {} // wbinvd / invd: no cache control for a domU; ignored
@@ -99,12 +99,12 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
                 // mov to/from debug registers: the same store as set/get_debugreg.
                 let reg = i.reg() as u64;
                 if i.opcode == 0x21 {
-                    let v = crate::hypercall::misc::get_debugreg(d, reg);
+                    let v = crate::hypercall::misc::get_debugreg(c, reg);
                     if v < 0 && v > -4096 {
                         return false;
                     }
                     regs.set_gpr(i.rm(), v as u64);
-                } else if crate::hypercall::misc::set_debugreg(d, reg, regs.gpr(i.rm())) != 0 {
+                } else if crate::hypercall::misc::set_debugreg(c, reg, regs.gpr(i.rm())) != 0 {
                     return false;
                 }
             }
@@ -113,18 +113,18 @@ pub fn privileged<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, 
         regs.rip += len;
         return true;
     }
-    io(d, regs, i)
+    io(c, regs, i)
 }
 
 /// Port I/O: a domU has no ports. With sufficient virtual IOPL reads give
 /// all ones and writes vanish, as on a Xen without I/O permissions granted;
 /// without it the guest gets the #GP it would natively.
-fn io(d: &mut Domain, regs: &mut GuestRegs, i: &Insn) -> bool {
+fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
     if i.two_byte {
         return false;
     }
-    let ring = if d.vcpu.kernel_mode { 1 } else { 3 };
-    if d.vcpu.iopl < ring {
+    let ring = if c.v.kernel_mode { 1 } else { 3 };
+    if c.v.iopl < ring {
         return false;
     }
     let size = match i.opcode {

@@ -10,7 +10,7 @@
 //! the guest's page tables make fault the way the error code says is the one.
 
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::Ctx;
 use crate::mm::walk::{translate, WalkError};
 use crate::platform::Platform;
 use crate::regs::GuestRegs;
@@ -51,9 +51,8 @@ impl Access {
 /// The address the fault at `regs.rip` was taken for, from the guest's page
 /// tables and the instruction; None when no candidate fits.
 #[cold]
-pub fn recover<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> Option<u64> {
-    let l4_mfn =
-        if d.vcpu.kernel_mode || d.vcpu.guest_table_user == 0 { d.vcpu.guest_table } else { d.vcpu.guest_table_user };
+pub fn recover<P: Platform>(c: &mut Ctx, p: &mut P, regs: &GuestRegs) -> Option<u64> {
+    let l4_mfn = if c.v.kernel_mode || c.v.guest_table_user == 0 { c.v.guest_table } else { c.v.guest_table_user };
     let access = Access { l4_mfn, error_code: regs.error_code };
     let mut bytes = [0u8; 15];
     if regs.error_code & PFEC_insn_fetch != 0 {
@@ -89,7 +88,7 @@ pub fn recover<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> Opti
         }
     };
     let write = regs.error_code & PFEC_write_access != 0;
-    let factory = d.insn_info.get_or_insert_with(|| Box::new(InstructionInfoFactory::new()));
+    let factory = c.v.insn_info.get_or_insert_with(|| Box::new(InstructionInfoFactory::new()));
     let info = factory.info_options(&insn, InstructionInfoOptions::NO_REGISTER_USAGE);
     for m in info.used_memory() {
         let writes =

@@ -23,8 +23,8 @@ pub const fn has_error_code(v: u64) -> bool {
 }
 
 /// Bounce exception `vector` into the guest's trap table.
-pub fn inject<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, vector: u64, error_code: u64) {
-    let t = d.vcpu.trap_ctxt[vector as usize];
+pub fn inject<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, vector: u64, error_code: u64) {
+    let t = c.v.trap_ctxt[vector as usize];
     let mut flags = 0;
     if has_error_code(vector) {
         flags |= TBF_EXCEPTION_ERRCODE;
@@ -32,125 +32,125 @@ pub fn inject<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, vect
     if t.flags & TI_IF_MASK != 0 {
         flags |= TBF_INTERRUPT;
     }
-    if let Err(why) = d.bounce(p, regs, t.address, flags, error_code) {
+    if let Err(why) = c.bounce(p, regs, t.address, flags, error_code) {
         let msg = alloc::format!("cannot deliver exception {vector} ({why})");
-        d.crash(p, regs, &msg);
+        c.crash(p, regs, &msg);
     }
 }
 
 /// The guest executed `int n` (or took a DPL-3 gate): deliver through trap_ctxt[n]
 /// if the guest allowed it from this mode, else #GP as the hardware would.
-fn soft_interrupt<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, n: u64, insn_len: u64) {
-    let t = d.vcpu.trap_ctxt[n as usize];
+fn soft_interrupt<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, n: u64, insn_len: u64) {
+    let t = c.v.trap_ctxt[n as usize];
     // Guest kernel mode counts as ring 1 for the DPL check (PERMIT_SOFTINT).
-    let ring = if d.vcpu.kernel_mode { 1 } else { 3 };
+    let ring = if c.v.kernel_mode { 1 } else { 3 };
     if t.address != 0 && (t.flags & TI_DPL_MASK) >= ring {
         regs.rip += insn_len;
         let flags = if t.flags & TI_IF_MASK != 0 { TBF_INTERRUPT } else { 0 };
-        if let Err(why) = d.bounce(p, regs, t.address, flags, 0) {
+        if let Err(why) = c.bounce(p, regs, t.address, flags, 0) {
             let msg = alloc::format!("cannot deliver int {n:#x} ({why})");
-            d.crash(p, regs, &msg);
+            c.crash(p, regs, &msg);
         }
     } else {
-        inject(d, p, regs, TRAP_gp_fault, (n << 3) | 2);
+        inject(c, p, regs, TRAP_gp_fault, (n << 3) | 2);
     }
 }
 
 /// Handle an entry from the guest (ring 3). On return, `regs` is what the
 /// guest resumes with.
-pub fn guest_entry<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
-    d.stats.traps += 1;
+pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
+    c.v.stats.traps += 1;
     match regs.vector {
-        ENTRY_SYSCALL => syscall(d, p, regs),
-        TRAP_page_fault => page_fault(d, p, regs),
-        TRAP_gp_fault => general_protection(d, p, regs),
-        TRAP_invalid_op => invalid_op(d, p, regs),
+        ENTRY_SYSCALL => syscall(c, p, regs),
+        TRAP_page_fault => page_fault(c, p, regs),
+        TRAP_gp_fault => general_protection(c, p, regs),
+        TRAP_invalid_op => invalid_op(c, p, regs),
         TRAP_no_device => {
             // Virtual CR0.TS: the guest's own #NM handler does the lazy FPU work.
-            if d.vcpu.virtual_ts {
-                d.vcpu.virtual_ts = false;
+            if c.v.virtual_ts {
+                c.v.virtual_ts = false;
                 p.set_cr0_ts(false);
             }
-            inject(d, p, regs, TRAP_no_device, 0);
+            inject(c, p, regs, TRAP_no_device, 0);
         }
-        TRAP_int3 | 4 => soft_interrupt(d, p, regs, regs.vector, 0),
-        INT80_VECTOR => soft_interrupt(d, p, regs, INT80_VECTOR, 0),
+        TRAP_int3 | 4 => soft_interrupt(c, p, regs, regs.vector, 0),
+        INT80_VECTOR => soft_interrupt(c, p, regs, INT80_VECTOR, 0),
         TRAP_nmi | TRAP_machine_check => {
             log::warn!("vector {} while the guest ran: ignored", regs.vector);
         }
-        TRAP_double_fault => d.crash(p, regs, "double fault"),
-        v if v < 32 => inject(d, p, regs, v, regs.error_code),
+        TRAP_double_fault => c.crash(p, regs, "double fault"),
+        v if v < 32 => inject(c, p, regs, v, regs.error_code),
         _ => {}
     }
-    exit_to_guest(d, p, regs);
+    exit_to_guest(c, p, regs);
 }
 
-fn invalid_op<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
-    if !emulate::forced_cpuid(d, p, regs) {
-        inject(d, p, regs, TRAP_invalid_op, 0);
+fn invalid_op<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
+    if !emulate::forced_cpuid(c, p, regs) {
+        inject(c, p, regs, TRAP_invalid_op, 0);
     }
 }
 
 /// The last thing before returning to the guest.
-pub fn exit_to_guest<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
-    if let Err(why) = d.deliver_events(p, regs) {
+pub fn exit_to_guest<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
+    if let Err(why) = c.deliver_events(p, regs) {
         let msg = alloc::format!("cannot deliver an event upcall ({why})");
-        d.crash(p, regs, &msg);
+        c.crash(p, regs, &msg);
     }
 }
 
-fn syscall<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
-    if d.vcpu.kernel_mode {
+fn syscall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
+    if c.v.kernel_mode {
         let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
-        if let Ret::Value(v) = hypercall::dispatch(d, p, regs, regs.rax, args) {
+        if let Ret::Value(v) = hypercall::dispatch(c, p, regs, regs.rax, args) {
             regs.rax = v as u64;
         }
         return;
     }
     // A system call of a guest process: into the guest kernel's syscall entry.
-    let cb = d.vcpu.syscall;
+    let cb = c.v.syscall;
     if cb.address == 0 {
         // No entry point: #UD at the syscall instruction.
         regs.rip -= 2;
-        inject(d, p, regs, TRAP_invalid_op, 0);
+        inject(c, p, regs, TRAP_invalid_op, 0);
         return;
     }
     let flags = if cb.mask_events { TBF_INTERRUPT } else { 0 };
-    if let Err(why) = d.bounce(p, regs, cb.address, flags, 0) {
+    if let Err(why) = c.bounce(p, regs, cb.address, flags, 0) {
         let msg = alloc::format!("cannot deliver a system call ({why})");
-        d.crash(p, regs, &msg);
+        c.crash(p, regs, &msg);
     }
     regs.rflags &= !X86_EFLAGS_DF;
 }
 
-fn page_fault<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+fn page_fault<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
     let mut cr2 = p.read_cr2();
     let ec = regs.error_code;
     if cr2 == 0 {
-        cr2 = recover_cr2(d, p, regs);
+        cr2 = recover_cr2(c, p, regs);
     }
-    if d.vcpu.kernel_mode
+    if c.v.kernel_mode
         && ec & (PFEC_present | PFEC_write_access | PFEC_insn_fetch | PFEC_reserved_bit)
             == PFEC_present | PFEC_write_access
-        && d.vm_assist & (1 << VMASST_TYPE_writable_pagetables) != 0
-        && ptwr::emulate(d, p, regs, cr2)
+        && c.d.vm_assist(VMASST_TYPE_writable_pagetables)
+        && ptwr::emulate(c, p, regs, cr2)
     {
         return;
     }
-    d.vcpu_info(p).arch.cr2 = cr2;
+    c.vcpu_info(p).arch.cr2 = cr2;
     // The hardware says "user" for both guest modes; only guest user mode is.
-    let ec = if d.vcpu.kernel_mode { ec & !PFEC_user_mode } else { ec | PFEC_user_mode };
-    inject(d, p, regs, TRAP_page_fault, ec);
+    let ec = if c.v.kernel_mode { ec & !PFEC_user_mode } else { ec | PFEC_user_mode };
+    inject(c, p, regs, TRAP_page_fault, ec);
 }
 
 /// CR2 read as 0: find the address from the page tables and the instruction
 /// (see `fault_address`); keep 0 when nothing fits (a real NULL access).
 #[cold]
-fn recover_cr2<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> u64 {
-    let Some(addr) = fault_address::recover(d, p, regs) else { return 0 };
+fn recover_cr2<P: Platform>(c: &mut Ctx, p: &mut P, regs: &GuestRegs) -> u64 {
+    let Some(addr) = fault_address::recover(c, p, regs) else { return 0 };
     if addr != 0 {
-        d.stats.cr2_recovered += 1;
-        if d.stats.cr2_recovered == 1 {
+        c.v.stats.cr2_recovered += 1;
+        if c.v.stats.cr2_recovered == 1 {
             log::warn!(
                 "the platform reported a page fault at {:#x} (error {:#x}) with CR2 = 0; the page tables and \
                  the instruction say {addr:#x} (reported once)",
@@ -162,20 +162,20 @@ fn recover_cr2<P: Platform>(d: &mut Domain, p: &mut P, regs: &GuestRegs) -> u64 
     addr
 }
 
-fn general_protection<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs) {
+fn general_protection<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
     // Decode rather than trust the error code alone (TCG and CPUs differ).
     let mut b = [0u8; 16];
     let got = fetch(p, regs.rip, &mut b);
     if let Some(insn) = decode::decode(&b[..got]) {
         if !insn.two_byte && insn.opcode == 0xcd {
-            soft_interrupt(d, p, regs, insn.imm & 0xff, insn.len as u64);
+            soft_interrupt(c, p, regs, insn.imm & 0xff, insn.len as u64);
             return;
         }
-        if regs.error_code == 0 && emulate::privileged(d, p, regs, &insn) {
+        if regs.error_code == 0 && emulate::privileged(c, p, regs, &insn) {
             return;
         }
     }
-    inject(d, p, regs, TRAP_gp_fault, regs.error_code);
+    inject(c, p, regs, TRAP_gp_fault, regs.error_code);
 }
 
 /// Read up to `buf.len()` instruction bytes at `rip` (fewer at a page end).

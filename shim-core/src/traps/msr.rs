@@ -8,7 +8,7 @@
 
 use super::cpuid::guest_cpuid;
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::Ctx;
 use crate::platform::Platform;
 
 /// Machine-check banks the guest sees (Xen's `GUEST_MC_BANK_NUM`; bank 0 is
@@ -148,9 +148,9 @@ fn ctl2_bank(v: Vendor, cap: u64, msr: u32) -> Option<usize> {
 
 /// Xen's `vmce_rdmsr` as `guest_rdmsr` uses it: MSRs of the vMCE ranges that
 /// are not the guest's (banks past the count, CTL2 off Intel, P5_MC_*) read 0.
-fn vmce_read(d: &Domain, v: Vendor, msr: u32) -> Option<u64> {
+fn vmce_read(c: &Ctx, v: Vendor, msr: u32) -> Option<u64> {
     let cap = guest_mcg_cap(v);
-    let s = &d.vcpu.msr;
+    let s = &c.v.msr;
     Some(match msr {
         MSR_IA32_MCG_STATUS => s.mcg_status,
         MSR_IA32_MCG_CAP => cap,
@@ -181,12 +181,12 @@ fn vmce_read(d: &Domain, v: Vendor, msr: u32) -> Option<u64> {
 /// Xen's `vmce_wrmsr`: MCG_CAP and MCG_CTL and MCi_CTL writes are ignored,
 /// MCG_STATUS is kept, MCi_STATUS/ADDR/MISC take only 0, CTL2 is kept for the
 /// guest's banks; the rest of the ranges is ignored.
-fn vmce_write(d: &mut Domain, v: Vendor, msr: u32, val: u64) -> bool {
+fn vmce_write(c: &mut Ctx, v: Vendor, msr: u32, val: u64) -> bool {
     let cap = guest_mcg_cap(v);
     match msr {
         // P5_MC_* are read-only in Xen's tables (not in guest_wrmsr's list).
         MSR_P5_MC_ADDR | MSR_P5_MC_TYPE => return false,
-        MSR_IA32_MCG_STATUS => d.vcpu.msr.mcg_status = val,
+        MSR_IA32_MCG_STATUS => c.v.msr.mcg_status = val,
         MSR_IA32_MCG_CAP | MSR_IA32_MCG_CTL => {}
         MSR_IA32_MCG_EXT_CTL => return false,
         MSR_IA32_MC0_CTL..=MSR_IA32_MCx_MISC_LAST if guest_bank(cap, msr) => {
@@ -196,22 +196,22 @@ fn vmce_write(d: &mut Domain, v: Vendor, msr: u32, val: u64) -> bool {
         }
         _ => {
             if let Some(b) = ctl2_bank(v, cap, msr) {
-                d.vcpu.msr.mci_ctl2[b] = val;
+                c.v.msr.mci_ctl2[b] = val;
             }
         }
     }
     true
 }
 
-fn log_unknown(d: &mut Domain, msr: u32, what: &str) {
-    if !d.vcpu.msr.logged.contains(&msr) {
-        d.vcpu.msr.logged.push(msr);
+fn log_unknown(c: &mut Ctx, msr: u32, what: &str) {
+    if !c.v.msr.logged.contains(&msr) {
+        c.v.msr.logged.push(msr);
         log::debug!("{what} of unknown MSR {msr:#x}: #GP (reported once)");
     }
 }
 
 /// RDMSR: the value, or None for #GP.
-pub fn read<P: Platform>(d: &mut Domain, p: &mut P, msr: u32) -> Option<u64> {
+pub fn read<P: Platform>(c: &mut Ctx, p: &mut P, msr: u32) -> Option<u64> {
     let cpu = GuestCpu { p: &*p };
     let vendor = cpu.vendor();
     let v = match msr {
@@ -222,10 +222,10 @@ pub fn read<P: Platform>(d: &mut Domain, p: &mut P, msr: u32) -> Option<u64> {
         MSR_IA32_MISC_ENABLE => GUEST_MISC_ENABLE,
         MSR_IA32_TSC => p.rdtsc(),
         MSR_STAR | MSR_LSTAR | MSR_CSTAR | MSR_SYSCALL_MASK => 0,
-        MSR_TSC_AUX if cpu.tsc_aux() => d.vcpu.msr.tsc_aux,
+        MSR_TSC_AUX if cpu.tsc_aux() => c.v.msr.tsc_aux,
         // Xen routes these ranges to its vMCE whatever CPUID says.
-        m if is_vmce_msr(m) => return vmce_read(d, vendor, m),
-        MSR_SPEC_CTRL if cpu.spec_ctrl() => d.vcpu.msr.spec_ctrl,
+        m if is_vmce_msr(m) => return vmce_read(c, vendor, m),
+        MSR_SPEC_CTRL if cpu.spec_ctrl() => c.v.msr.spec_ctrl,
         // No CPUID faulting to offer: PLATFORM_INFO is 0 and the enables stay 0.
         MSR_INTEL_PLATFORM_INFO | MSR_INTEL_MISC_FEATURES_ENABLES => 0,
         MSR_IA32_FEATURE_CONTROL if matches!(vendor, Vendor::Intel | Vendor::Centaur | Vendor::Shanghai) => {
@@ -248,7 +248,7 @@ pub fn read<P: Platform>(d: &mut Domain, p: &mut P, msr: u32) -> Option<u64> {
         | MSR_TSX_CTRL
         | MSR_MCU_OPT_CTRL => return None,
         _ => {
-            log_unknown(d, msr, "rdmsr");
+            log_unknown(c, msr, "rdmsr");
             return None;
         }
     };
@@ -256,7 +256,7 @@ pub fn read<P: Platform>(d: &mut Domain, p: &mut P, msr: u32) -> Option<u64> {
 }
 
 /// WRMSR: false for #GP.
-pub fn write<P: Platform>(d: &mut Domain, p: &mut P, msr: u32, v: u64) -> bool {
+pub fn write<P: Platform>(c: &mut Ctx, p: &mut P, msr: u32, v: u64) -> bool {
     let cpu = GuestCpu { p: &*p };
     let vendor = cpu.vendor();
     let canonical = ((v as i64) << 16 >> 16) as u64 == v;
@@ -274,15 +274,15 @@ pub fn write<P: Platform>(d: &mut Domain, p: &mut P, msr: u32, v: u64) -> bool {
                 return false;
             }
             // The guest's RDTSCP/RDPID run natively and read the real MSR.
-            d.vcpu.msr.tsc_aux = v;
+            c.v.msr.tsc_aux = v;
             p.wrmsr(MSR_TSC_AUX, v);
         }
-        m if is_vmce_msr(m) => return vmce_write(d, vendor, m, v),
+        m if is_vmce_msr(m) => return vmce_write(c, vendor, m, v),
         MSR_SPEC_CTRL if cpu.spec_ctrl() => {
             if v & !cpu.spec_ctrl_valid() != 0 {
                 return false;
             }
-            d.vcpu.msr.spec_ctrl = v;
+            c.v.msr.spec_ctrl = v;
             p.wrmsr(MSR_SPEC_CTRL, v);
         }
         MSR_PRED_CMD if cpu.pred_cmd() => {
@@ -307,7 +307,7 @@ pub fn write<P: Platform>(d: &mut Domain, p: &mut P, msr: u32, v: u64) -> bool {
         | MSR_TSX_CTRL
         | MSR_MCU_OPT_CTRL => return false,
         _ => {
-            log_unknown(d, msr, "wrmsr");
+            log_unknown(c, msr, "wrmsr");
             return false;
         }
     }

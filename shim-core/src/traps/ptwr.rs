@@ -4,7 +4,7 @@
 
 use super::decode::{decode, Insn};
 use crate::abi::*;
-use crate::domain::Domain;
+use crate::domain::Ctx;
 use crate::mm::frames::PageType;
 use crate::mm::walk::translate;
 use crate::platform::Platform;
@@ -89,13 +89,13 @@ fn operand_size(insn: &Insn) -> usize {
 }
 
 /// Try to emulate a write fault at `cr2`. False: not a page-table write (bounce the #PF).
-pub fn emulate<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, cr2: u64) -> bool {
+pub fn emulate<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cr2: u64) -> bool {
     // Which frame does the faulting address hit, and is it a live L1 table?
-    let Ok(t) = translate(p, d.vcpu.guest_table, cr2) else { return false };
+    let Ok(t) = translate(p, c.v.guest_table, cr2) else { return false };
     if t.writable {
         return false;
     }
-    match d.frames.get(t.mfn) {
+    match c.d.lock().frames.get(t.mfn) {
         Some(f) if f.ty == PageType::L1 && f.type_count > 0 => {}
         _ => return false,
     }
@@ -127,7 +127,7 @@ pub fn emulate<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, cr2
         return false;
     };
     let new_entry = (old_entry & !(mask << shift)) | ((out.new & mask) << shift);
-    if new_entry != old_entry && crate::hypercall::mmu::pt_update(d, p, entry_ma, new_entry, false) != 0 {
+    if new_entry != old_entry && crate::hypercall::mmu::pt_update(c, p, entry_ma, new_entry, false) != 0 {
         // Refused like a bad mmu_update: the guest sees the page fault.
         return false;
     }
@@ -140,6 +140,6 @@ pub fn emulate<P: Platform>(d: &mut Domain, p: &mut P, regs: &mut GuestRegs, cr2
         regs.rflags = (regs.rflags & !m) | v;
     }
     regs.rip += insn.len as u64;
-    d.stats.ptwr_emulations += 1;
+    c.v.stats.ptwr_emulations += 1;
     true
 }
