@@ -43,6 +43,15 @@ pub struct XenStore {
 }
 
 impl XenStore {
+    /// The guest's vCPUs as the toolstack lists them (`cpu/N/availability`,
+    /// which Linux's CPU-hotplug watcher reads): `online` for each of `nr`.
+    pub fn set_vcpus(&mut self, nr: u32) {
+        for n in 0..nr {
+            self.write(&format!("cpu/{n}"), "");
+            self.write(&format!("cpu/{n}/availability"), "online");
+        }
+    }
+
     /// A store for domain `domid` with `mem_kb` of memory.
     pub fn new(domid: u32, name: &str, mem_kb: u64) -> Self {
         let d = format!("/local/domain/{domid}");

@@ -30,17 +30,17 @@ struct Guest {
 }
 
 fn boot() -> Guest {
-    boot_with(None)
+    boot_with(None, 1)
 }
 
 /// A guest on a real Xen (the mock answers every forwarded hypercall with 0).
 fn boot_forwarded(f: Forward) -> Guest {
-    let mut g = boot_with(Some(f));
+    let mut g = boot_with(Some(f), 1);
     g.p.xen = Some(0);
     g
 }
 
-fn boot_with(forward: Option<Forward>) -> Guest {
+fn boot_with(forward: Option<Forward>, nr_vcpus: u32) -> Guest {
     let elf = SynthKernel::linux_like().to_elf();
     let kernel = loader::load(&elf, PAGES * 4096).unwrap();
     let map = PhysMap::from_extents(&[(BASE, PAGES)]);
@@ -74,7 +74,7 @@ fn boot_with(forward: Option<Forward>) -> Guest {
         store_port: 1,
         xenstore: XenStore::new(1, "test", PAGES * 4),
         forward,
-        nr_vcpus: 1,
+        nr_vcpus,
     };
     let d = Domain::new(setup);
     let mut v = d.boot_vcpu(Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice()));
@@ -906,4 +906,175 @@ fn unknown_msrs_fault_and_are_logged_once() {
     assert!(!write(d, p, MSR_MTRRdefType, 0));
     assert!(!write(d, p, MSR_AMD64_LS_CFG, 0));
     assert_eq!(d.v.msr.logged, vec![MSR_MTRRcap, MSR_MTRRdefType, MSR_AMD64_LS_CFG]);
+}
+
+// --- Several vCPUs: what one vCPU does to another (vCPU 0 calls, the others
+// are reached through their VcpuShared, as on separate CPUs). ---
+
+/// Small hypercall arguments, clear of the vcpu_guest_context at BUF.
+const ARG: u64 = BUF + 0x1800;
+
+fn vcpu_op(g: &mut Guest, cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    hypercall(g, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0])
+}
+
+/// `VCPUOP_initialise` + `VCPUOP_up` for `vcpu`, starting at `rip` on the
+/// current kernel tables.
+fn bring_up(g: &mut Guest, vcpu: u64, rip: u64) {
+    // SAFETY: plain integers; all-zero is valid.
+    let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
+    ctx.user_regs.rip = rip;
+    ctx.user_regs.rsp = STACK_TOP - 0x400;
+    ctx.user_regs.rflags = 0x1000; // IOPL 1, as Linux passes it
+    ctx.kernel_sp = STACK_TOP - 0x200;
+    ctx.kernel_ss = FLAT_KERNEL_SS as u64;
+    ctx.event_callback_eip = SYNTH_VIRT_BASE + 0x100_0800;
+    ctx.ctrlreg[3] = g.v.guest_table << 12;
+    ctx.gs_base_kernel = 0xffff_8880_0000_1000;
+    put(g, BUF, &ctx);
+    assert_eq!(vcpu_op(g, VCPUOP_initialise, vcpu, BUF), 0);
+    assert_eq!(vcpu_op(g, VCPUOP_is_up, vcpu, 0), 0, "initialised, still down");
+    assert_eq!(vcpu_op(g, VCPUOP_up, vcpu, 0), 0);
+}
+
+#[test]
+fn smp_vcpus_come_up_from_their_context() {
+    let mut g = boot_with(None, 2);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_is_up, 0, 0), 1);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_is_up, 1, 0), 0);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_is_up, 2, 0), -XEN_ENOENT, "only the vCPUs the domain has");
+    assert_eq!(vcpu_op(&mut g, VCPUOP_up, 1, 0), -XEN_EINVAL, "not initialised");
+    // vcpu_info for the down vCPU, as Linux registers all of them at boot.
+    let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 1, ARG), 0);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 1, ARG), -XEN_EINVAL, "once only");
+    let l4 = g.v.guest_table;
+    let refs = g.d.lock().frames.get(l4).unwrap().type_count;
+    bring_up(&mut g, 1, SYNTH_VIRT_BASE + 0x100_0100);
+    assert_eq!(g.d.lock().frames.get(l4).unwrap().type_count, refs + 1, "the base table is referenced");
+    assert_eq!(g.p.started, vec![1]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_is_up, 1, 0), 1);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_initialise, 1, BUF), -XEN_EEXIST);
+    let gdt = Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice());
+    let st = shim_core::hypercall::vcpu::start_context(&g.d.vcpus[1], 1, gdt).expect("a context");
+    assert_eq!(st.regs.rip, SYNTH_VIRT_BASE + 0x100_0100);
+    assert_eq!((st.regs.cs, st.regs.ss), (FLAT_KERNEL_CS as u64, FLAT_KERNEL_SS as u64));
+    assert_eq!(st.regs.rflags & X86_EFLAGS_IOPL, 0, "IOPL is virtual");
+    assert_eq!(st.vcpu.iopl, 1);
+    assert_eq!(st.vcpu.guest_table, l4);
+    assert_eq!(st.vcpu.vcpu_info_maddr, (t.mfn << 12) | ((ARG + 0x100) & 0xfff));
+    assert!(st.vcpu.kernel_mode && st.vcpu.id == 1);
+    assert_eq!(st.bases[1], 0xffff_8880_0000_1000);
+    assert!(shim_core::hypercall::vcpu::start_context(&g.d.vcpus[1], 1, st.vcpu.gdt).is_none(), "taken once");
+    // Another vCPU taken down: marked down and kicked so its CPU parks it.
+    assert_eq!(vcpu_op(&mut g, VCPUOP_down, 1, 0), 0);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_is_up, 1, 0), 0);
+    assert_eq!(g.p.kicks.last(), Some(&1));
+    // Down on itself: the platform parks it after the hypercall.
+    assert_eq!(vcpu_op(&mut g, VCPUOP_down, 0, 0), 0);
+    assert!(g.v.going_down);
+}
+
+#[test]
+fn smp_events_reach_the_vcpu_they_are_bound_to() {
+    let mut g = boot_with(None, 2);
+    let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 1, ARG), 0);
+    let vi1 = |g: &mut Guest| -> VcpuInfo { get(g, ARG + 0x100) };
+    let mut v = vi1(&mut g);
+    (v.evtchn_upcall_pending, v.evtchn_pending_sel) = (0, 0);
+    put(&mut g, ARG + 0x100, &v);
+
+    // An IPI port for vCPU 1, sent from vCPU 0.
+    put(&mut g, ARG, &[1u32, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_ipi, ARG, 0, 0, 0]), 0);
+    let port: u32 = get(&mut g, ARG + 4);
+    put(&mut g, ARG, &port);
+    g.p.kicks.clear();
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_send, ARG, 0, 0, 0]), 0);
+    let v = vi1(&mut g);
+    assert_eq!(v.evtchn_upcall_pending, 1);
+    assert_eq!(v.evtchn_pending_sel, 1 << (port / 64));
+    assert_eq!(g.p.kicks, vec![1], "vCPU 1 is kicked");
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0, "vCPU 0 is not told");
+    // IPI ports stay on their vCPU.
+    put(&mut g, ARG, &[port, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_vcpu, ARG, 0, 0, 0]), -XEN_EINVAL);
+
+    // VIRQ_TIMER per vCPU; global VIRQs only on vCPU 0.
+    put(&mut g, ARG, &[VIRQ_TIMER, 1, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_virq, ARG, 0, 0, 0]), 0);
+    let timer1: u32 = get(&mut g, ARG + 8);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_virq, ARG, 0, 0, 0]), -XEN_EEXIST);
+    put(&mut g, ARG, &[VIRQ_TIMER, 0, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_virq, ARG, 0, 0, 0]), 0);
+    let timer0: u32 = get(&mut g, ARG + 8);
+    assert_ne!(timer0, timer1);
+    put(&mut g, ARG, &[VIRQ_CONSOLE, 1, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_virq, ARG, 0, 0, 0]), -XEN_EINVAL);
+    // vCPU 0's timer raises its own port only.
+    ctx!(g).raise_virq(&mut g.p, VIRQ_TIMER);
+    let si = g.d.shared_info(&mut g.p);
+    assert_ne!(si.evtchn_pending[timer0 as usize / 64] & (1 << (timer0 % 64)), 0);
+    assert_eq!(si.evtchn_pending[timer1 as usize / 64] & (1 << (timer1 % 64)), 0);
+    // Status names the vCPU; closing frees the binding for a new one.
+    put(&mut g, ARG, &[0u32, timer1, 0, 0, 0, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_status, ARG, 0, 0, 0]), 0);
+    let st: [u32; 4] = get(&mut g, ARG + 8);
+    assert_eq!(st, [EVTCHNSTAT_VIRQ, 1, VIRQ_TIMER, 0]);
+    put(&mut g, ARG, &timer1);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_close, ARG, 0, 0, 0]), 0);
+    put(&mut g, ARG, &[VIRQ_TIMER, 1, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_virq, ARG, 0, 0, 0]), 0);
+
+    // An unbound port moves to vCPU 1 with bind_vcpu; unmasking it there kicks vCPU 1.
+    put(&mut g, ARG, &[0u32, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_alloc_unbound, ARG, 0, 0, 0]), 0);
+    let un: u32 = get(&mut g, ARG + 4);
+    put(&mut g, ARG, &[un, 1]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_bind_vcpu, ARG, 0, 0, 0]), 0);
+    {
+        let si = g.d.shared_info(&mut g.p);
+        si.evtchn_mask[un as usize / 64] |= 1 << (un % 64);
+        si.evtchn_pending[un as usize / 64] |= 1 << (un % 64);
+    }
+    let mut v = vi1(&mut g);
+    (v.evtchn_upcall_pending, v.evtchn_pending_sel) = (0, 0);
+    put(&mut g, ARG + 0x100, &v);
+    g.p.kicks.clear();
+    put(&mut g, ARG, &un);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_event_channel_op, [EVTCHNOP_unmask, ARG, 0, 0, 0]), 0);
+    assert_eq!(vi1(&mut g).evtchn_upcall_pending, 1);
+    assert_eq!(g.p.kicks, vec![1]);
+}
+
+#[test]
+fn smp_tlb_flushes_reach_the_vcpus_named() {
+    let mut g = boot_with(None, 4);
+    bring_up(&mut g, 2, SYNTH_VIRT_BASE + 0x100_0100);
+    let mmuext = |g: &mut Guest, cmd: u32, arg1: u64, arg2: u64| {
+        put(g, ARG, &(cmd as u64, arg1, arg2));
+        hypercall(g, __HYPERVISOR_mmuext_op, [ARG, 1, 0, DOMID_SELF_U64, 0])
+    };
+    g.p.tlb_flushes.clear();
+    assert_eq!(mmuext(&mut g, MMUEXT_TLB_FLUSH_ALL, 0, 0), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b101, None)), "every vCPU that is up");
+    put(&mut g, ARG + 0x40, &0b1111u64);
+    assert_eq!(mmuext(&mut g, MMUEXT_TLB_FLUSH_MULTI, 0, ARG + 0x40), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b101, None)), "the mask, less vCPUs that are down");
+    put(&mut g, ARG + 0x40, &0b100u64);
+    assert_eq!(mmuext(&mut g, MMUEXT_INVLPG_MULTI, BUF, ARG + 0x40), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b100, Some(BUF))));
+    assert_eq!(mmuext(&mut g, MMUEXT_INVLPG_LOCAL, BUF, 0), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b1, Some(BUF))));
+    assert_eq!(mmuext(&mut g, MMUEXT_TLB_FLUSH_MULTI, 0, 0x10), -XEN_EFAULT, "an unreadable mask");
+    // update_va_mapping with UVMF_ALL and with a mask pointer (UVMF_MULTI).
+    let l1e = l1e_of(&mut g, ARG);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_update_va_mapping, [ARG, l1e, UVMF_INVLPG | UVMF_ALL, 0, 0]), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b101, Some(ARG))));
+    put(&mut g, ARG + 0x40, &0b100u64);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_update_va_mapping, [ARG, l1e, UVMF_TLB_FLUSH | (ARG + 0x40), 0, 0]), 0);
+    assert_eq!(g.p.tlb_flushes.last(), Some(&(0b100, None)));
 }
