@@ -15,8 +15,8 @@ use shim_core::traps;
 use shim_core::xenstore::XenStore;
 
 use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
-use crate::arch::{gdt, trap_entry};
-use crate::hw::{Hw, TIMER_FIRED};
+use crate::arch::{percpu, trap_entry};
+use crate::hw::Hw;
 use crate::memory::MemoryPlan;
 use crate::xen::{ForwardPlan, UPCALL_VECTOR};
 
@@ -146,7 +146,7 @@ pub fn start(
         m2p,
         m2p_span,
         // SAFETY: called once; the guest's GDT entries belong to the domain from now on.
-        gdt: unsafe { gdt::guest_part() },
+        gdt: unsafe { percpu::guest_gdt(0) },
         hypervisor_l4: hypervisor_l4(m2p_l4e),
         max_mfn,
         console_mfn,
@@ -203,8 +203,10 @@ pub fn start(
     }
     // SAFETY: single CPU; from here on only `cocoon_trap` touches DOMAIN.
     unsafe { *core::ptr::addr_of_mut!(DOMAIN) = Some(d) };
-    // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.
-    unsafe { trap_entry::cocoon_enter_guest(&regs) }
+    let ring0_top = percpu::cpu(0).expect("the boot CPU").ring0_top;
+    // SAFETY: `regs` is a complete ring-3 frame (on the boot stack, not the ring-0
+    // stack); the guest's L4 is loaded; this is the boot CPU, whose stack top this is.
+    unsafe { trap_entry::cocoon_enter_guest(&regs, ring0_top) }
 }
 
 fn hw_zero(mfn: u64) {
@@ -219,7 +221,7 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
         // Cocoon itself was interrupted or faulted.
         match v {
             v if v == TIMER_VECTOR as u64 => {
-                TIMER_FIRED.store(true, core::sync::atomic::Ordering::Relaxed);
+                percpu::this().timer_fired.store(true, core::sync::atomic::Ordering::Relaxed);
                 timer::eoi();
                 return;
             }
