@@ -1,17 +1,14 @@
 //! The standalone platform: the PV core's `Platform` over the real (virtual)
 //! CPU, the local APIC timer and COM1.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 
 use hvm_glue::layout::phys_to_virt;
 use hvm_glue::serial::COM1;
 use shim_core::builder::{Frame, GuestMemory};
 use shim_core::platform::{ExitReason, Fault, Platform};
 
-use crate::arch::{cpu, timer, trap_entry};
-
-/// Set by the timer interrupt when it arrives while Cocoon itself runs.
-pub static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
+use crate::arch::{cpu, percpu, timer, trap_entry};
 
 pub struct Hw;
 
@@ -134,13 +131,15 @@ impl Platform for Hw {
     }
 
     fn wait_for_interrupt(&mut self) {
-        if TIMER_FIRED.swap(false, Ordering::Relaxed) {
+        // This CPU's flag, set by its timer interrupt while Cocoon itself runs.
+        let fired = &percpu::this().timer_fired;
+        if fired.swap(false, Ordering::Relaxed) {
             return;
         }
         // SAFETY: sti;hlt is atomic with respect to interrupts; the handler only
-        // touches TIMER_FIRED and the APIC when it interrupts Cocoon.
+        // touches `timer_fired` and the APIC when it interrupts Cocoon.
         unsafe { core::arch::asm!("sti", "hlt", "cli") };
-        TIMER_FIRED.store(false, Ordering::Relaxed);
+        fired.store(false, Ordering::Relaxed);
     }
 
     fn console_write(&mut self, bytes: &[u8]) {

@@ -13,6 +13,9 @@ impl log::Log for SerialLogger {
 
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
+            // One line at a time: CPUs log concurrently (with interrupts off, so
+            // no handler on this CPU can wait for the lock this CPU holds).
+            let _line = LINE.lock();
             let _ = writeln!(Console, "cocoon: [{:<5}] {}", r.level(), r.args());
         }
     }
@@ -21,6 +24,7 @@ impl log::Log for SerialLogger {
 }
 
 static LOGGER: SerialLogger = SerialLogger;
+static LINE: spin::Mutex<()> = spin::Mutex::new(());
 
 /// Cocoon's console: COM1 when there is one, and Xen's PV console of this
 /// domain when Cocoon runs on Xen.

@@ -33,10 +33,11 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[no_mangle]
 extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     logger::init();
-    arch::gdt::init();
+    arch::percpu::init_boot_cpu();
     arch::idt::init();
     heap::init();
     arch::cpu::init_for_guests();
+    arch::cpu::mask_legacy_pic();
 
     let mem = physmem::DirectMap;
     let parsed = match proto {
@@ -67,26 +68,60 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     let xen = xen_detect::detect(&NativeCpuid);
     let host = xen.as_ref().and_then(|x| xen::bring_up(x, opts.compat));
     info!("{}", DetectionReport(&xen));
-    log_cpus(&boot);
+    // SAFETY: the direct map shows the first 4 GiB as they are, where firmware
+    // keeps the ACPI tables; the RSDP address is the boot protocol's.
+    let cpus = unsafe { hvm_glue::acpi_cpus::cpu_apic_ids(physmem::AcpiMap, boot.rsdp) };
     if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
         fault::stop(ExitReason::CocoonFault);
     }
 
-    run(&boot, &opts, host)
+    run(&boot, &opts, host, cpus)
 }
 
-/// The platform's CPUs against the one vCPU Cocoon gives the guest.
-fn log_cpus(boot: &BootInfo) {
-    // SAFETY: the direct map shows the first 4 GiB as they are, where firmware
-    // keeps the ACPI tables; the RSDP address is the boot protocol's.
-    match unsafe { hvm_glue::acpi_cpus::count_cpus(physmem::AcpiMap, boot.rsdp) } {
-        Some(n) if n > 1 => {
-            warn!("vCPUs: the platform has {n} CPUs; Cocoon runs the guest on 1 (SMP guests are not supported yet)")
-        }
-        Some(n) => info!("vCPUs: the platform has {n} CPU; the guest runs on it"),
-        None => info!("vCPUs: no ACPI MADT found; the guest runs on 1 vCPU"),
+/// Heap the APs' stacks and tables need (`percpu`), with room for the buddy
+/// heap's alignment, for `cpus` (the MADT's APIC ids).
+fn ap_heap_bytes(cpus: Option<&[u32]>) -> u64 {
+    let aps = cpus.map_or(0, |c| c.len().clamp(1, arch::percpu::MAX_CPUS) - 1) as u64;
+    if aps == 0 {
+        return 0;
     }
+    aps * arch::percpu::AP_HEAP_BYTES as u64 + arch::percpu::RING0_STACK_SIZE as u64
+}
+
+/// Start the platform's other CPUs (they park), and log the CPUs against the
+/// one vCPU Cocoon gives the guest.
+fn start_cpus(boot: &BootInfo, cpus: Option<&[u32]>) {
+    let Some(ids) = cpus else {
+        info!("vCPUs: no ACPI MADT found; the guest runs on 1 vCPU");
+        return;
+    };
+    let n = ids.len();
+    if n <= 1 {
+        info!("vCPUs: the platform has {n} CPU; the guest runs on it");
+        return;
+    }
+    let online = match arch::smp::choose_trampoline_page(boot) {
+        Some(pa) => {
+            log::debug!("smp: AP trampoline at {pa:#x}");
+            arch::smp::start_aps(ids, ap_main)
+        }
+        None => {
+            warn!("smp: no free page below 1 MiB for the AP trampoline");
+            1
+        }
+    };
+    let answered = arch::smp::ping_aps();
+    info!("vCPUs: the platform has {n} CPUs, {online} online ({answered} APs answered an IPI)");
+    warn!("vCPUs: Cocoon runs the guest on 1 of {n} CPUs (SMP guests are not supported yet)");
+}
+
+/// Where an AP lands, on its own ring-0 stack, once it is set up.
+extern "C" fn ap_main(cpu: u32) -> ! {
+    let info = arch::percpu::this();
+    debug_assert_eq!(info.apic_id, arch::apic::id());
+    info!("cpu {cpu} (APIC id {}) online", arch::apic::id());
+    arch::smp::park(cpu)
 }
 
 /// Cocoon's cost to the guest, by part, as one line.
@@ -125,7 +160,12 @@ const DECODER_PAGES: u64 = (8 << 20) / PAGE_SIZE;
 /// Frames Cocoon keeps out of guest RAM: shared_info and the grant-table frames.
 const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
 
-fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost>) -> ! {
+fn run(
+    boot: &BootInfo,
+    opts: &Options,
+    host: Option<hvm_glue::xen_host::XenHost>,
+    cpus: Option<alloc::vec::Vec<u32>>,
+) -> ! {
     let Some(kernel) = boot.modules.first() else {
         error!("no PV kernel given: pass it as the first boot module (multiboot or PVH module, or the initrd of Cocoon's bzImage)");
         fault::stop(ExitReason::BadInput);
@@ -185,7 +225,8 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
         }
     };
     let out_pages = out_bytes.div_ceil(PAGE_SIZE);
-    let mut plan = match memory::plan(boot, COCOON_PAGES, out_pages + DECODER_PAGES) {
+    let ap_heap = ap_heap_bytes(cpus.as_deref());
+    let mut plan = match memory::plan(boot, COCOON_PAGES, out_pages + DECODER_PAGES, ap_heap) {
         Ok(p) => p,
         Err(e) => {
             error!("memory: {e}");
@@ -194,6 +235,9 @@ fn run(boot: &BootInfo, opts: &Options, host: Option<hvm_glue::xen_host::XenHost
     };
     let shared_info_mfn = plan.cocoon_frames[0];
     log_footprint(&plan);
+    // The APs start before the guest's memory is built (their trampoline lies
+    // below 1 MiB, which the guest never gets); their stacks come from the heap.
+    start_cpus(boot, cpus.as_deref());
     if cmdline.len() >= MAX_GUEST_CMDLINE {
         let cut = alloc::string::String::from_utf8_lossy(&cmdline.as_bytes()[MAX_GUEST_CMDLINE - 1..]);
         warn!(

@@ -103,8 +103,9 @@ pub fn image_frames() -> FrameRange {
 
 /// Split RAM between Cocoon and the guest. `cocoon_pages` frames are kept for
 /// Cocoon; the scratch arena gets `scratch_pages` (the decompressed kernel and
-/// the decoders' state). Sets up Cocoon's heap and the direct map on the way.
-pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64) -> Result<MemoryPlan, String> {
+/// the decoders' state). The heap gets `extra_heap` bytes more (the APs'
+/// stacks and tables). Sets up Cocoon's heap and the direct map on the way.
+pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64, extra_heap: u64) -> Result<MemoryPlan, String> {
     let limit = DIRECT_MAP_MAX / PAGE_SIZE;
     let ram: Vec<FrameRange> = boot
         .memory
@@ -154,7 +155,7 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64) -> Result<Me
     let m2p = frames.next_multiple_of(512) * 8;
     let m2p_tables = (frames.div_ceil(512 * 512) + 2) * PAGE_SIZE; // L1s, one L2 per GiB of M2P, the L3
     let tables = FrameTable::bytes_for(max_mfn) + m2p + PhysMap::bytes_for(frames) + 3 * PAGE_SIZE;
-    let heap = HEAP_FIXED + m2p_tables;
+    let heap = HEAP_FIXED + m2p_tables + extra_heap;
     let (tp, hp) = (tables.div_ceil(PAGE_SIZE), heap.div_ceil(PAGE_SIZE));
     let (s, e) = take_top(&mut free, tp + hp, mapped_end() / PAGE_SIZE).ok_or_else(|| {
         format!("not enough RAM for Cocoon's tables: {} KiB in one piece", ((tp + hp) * PAGE_SIZE) >> 10)

@@ -15,8 +15,8 @@ use shim_core::traps;
 use shim_core::xenstore::XenStore;
 
 use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
-use crate::arch::{gdt, trap_entry};
-use crate::hw::{Hw, TIMER_FIRED};
+use crate::arch::{percpu, trap_entry};
+use crate::hw::Hw;
 use crate::memory::MemoryPlan;
 use crate::xen::{ForwardPlan, UPCALL_VECTOR};
 
@@ -161,7 +161,7 @@ pub fn start(
     };
     let d = DOMAIN.call_once(|| Domain::new(setup));
     // SAFETY: called once; the guest's GDT entries belong to vCPU 0 from now on.
-    let mut v = d.boot_vcpu(unsafe { gdt::guest_part() });
+    let mut v = d.boot_vcpu(unsafe { percpu::guest_gdt(0) });
 
     // The builder's tables: validated, pinned, and the base table (two type references).
     let l4 = entry.cr3 >> PAGE_SHIFT;
@@ -209,8 +209,10 @@ pub fn start(
     }
     // SAFETY: the boot CPU's own vCPU; from here on only its `cocoon_trap` touches it.
     unsafe { *core::ptr::addr_of_mut!(VCPU0) = Some(v) };
-    // SAFETY: `regs` is a complete ring-3 frame; the guest's L4 is loaded.
-    unsafe { trap_entry::cocoon_enter_guest(&regs) }
+    let ring0_top = percpu::cpu(0).expect("the boot CPU").ring0_top;
+    // SAFETY: `regs` is a complete ring-3 frame (on the boot stack, not the ring-0
+    // stack); the guest's L4 is loaded; this is the boot CPU, whose stack top this is.
+    unsafe { trap_entry::cocoon_enter_guest(&regs, ring0_top) }
 }
 
 fn hw_zero(mfn: u64) {
@@ -225,7 +227,7 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
         // Cocoon itself was interrupted or faulted.
         match v {
             v if v == TIMER_VECTOR as u64 => {
-                TIMER_FIRED.store(true, core::sync::atomic::Ordering::Relaxed);
+                percpu::this().timer_fired.store(true, core::sync::atomic::Ordering::Relaxed);
                 timer::eoi();
                 return;
             }

@@ -41,7 +41,8 @@ fn limits_are_logged() {
         .arg("4")
         .modules(&[format!("{} {long}", k.display())])
         .run();
-    out.assert_serial("vCPUs: the platform has 4 CPUs; Cocoon runs the guest on 1");
+    out.assert_serial("vCPUs: the platform has 4 CPUs, 4 online");
+    out.assert_serial("vCPUs: Cocoon runs the guest on 1 of 4 CPUs (SMP guests are not supported yet)");
     out.assert_serial("guest command line is 1124 bytes; start_info holds 1023: the guest does not see");
     out.assert_serial("xxend-of-line\"");
     out.assert_exit(ExitReason::DryRunDone);

@@ -8,11 +8,23 @@ use std::time::Duration;
 use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, ExitReason, Qemu};
 
 fn run_acceptance(suite: &str, mem: &str) {
+    let out = run_acceptance_smp(suite, mem, 1);
+    // One CPU: no AP is started, nothing about them is logged.
+    let cocoon_says = |what: &str| out.serial.lines().any(|l| l.starts_with("cocoon:") && l.contains(what));
+    assert!(!cocoon_says(") online"), "an AP line on one CPU ({})", out.log_path.display());
+    assert!(!cocoon_says("smp:"), "an smp line on one CPU ({})", out.log_path.display());
+    out.assert_serial("vCPUs: the platform has 1 CPU; the guest runs on it");
+}
+
+fn run_acceptance_smp(suite: &str, mem: &str, smp: u32) -> cocoon_tests::Outcome {
     let k = kernel(suite);
     let init = initramfs("test");
-    let out = Qemu::new(&format!("linux_{suite}_{mem}"), firmware())
+    let name = if smp == 1 { format!("linux_{suite}_{mem}") } else { format!("linux_{suite}_{mem}_smp{smp}") };
+    let out = Qemu::new(&name, firmware())
         .arg("-cpu")
         .arg("max")
+        .arg("-smp")
+        .arg(&smp.to_string())
         .mem(mem)
         .modules(&[format!("{} console=hvc0", k.display()), init.display().to_string()])
         .timeout(Duration::from_secs(300))
@@ -32,7 +44,8 @@ fn run_acceptance(suite: &str, mem: &str) {
     assert!(!out.serial.contains("unchecked MSR access"), "an MSR access faulted ({})", out.log_path.display());
     out.assert_exit(ExitReason::GuestPoweroff);
     assert_sees_all_ram(&out, mem);
-    eprintln!("{suite} at {mem}: guest ran to poweroff in {:?}", out.elapsed);
+    eprintln!("{suite} at {mem}, {smp} CPU(s): guest ran to poweroff in {:?}", out.elapsed);
+    out
 }
 
 /// The number after `key` in the serial log.
@@ -57,6 +70,19 @@ fn assert_sees_all_ram(out: &cocoon_tests::Outcome, mem: &str) {
     // The kernel's image, its page structures (1.6%) and early reservations.
     let floor = (given << 10) * 96 / 100 - (60 << 10);
     assert!(mem_total_kib >= floor, "MemTotal {mem_total_kib} kB, expected at least {floor} kB of {given} MiB");
+}
+
+/// Four CPUs: Cocoon starts the three APs (INIT-SIPI-SIPI), each comes up on
+/// its own stacks and tables and answers IPIs while parked; the guest still
+/// runs on the boot CPU alone, to userspace.
+#[test]
+fn smp4_brings_up_the_aps_and_the_guest_runs() {
+    let out = run_acceptance_smp("bookworm", "512M", 4);
+    for cpu in 1..4 {
+        out.assert_serial(&format!("cpu {cpu} (APIC id {cpu}) online"));
+    }
+    out.assert_serial("vCPUs: the platform has 4 CPUs, 4 online (3 APs answered an IPI)");
+    out.assert_serial("vCPUs: Cocoon runs the guest on 1 of 4 CPUs");
 }
 
 #[test]

@@ -1,14 +1,12 @@
 //! CPU state for running a PV guest: SYSCALL, NX, PAT, the FPU/XSAVE
-//! controls the guest's ring-3 code relies on, and the legacy PIC silenced.
+//! controls the guest's ring-3 code relies on (per CPU), and the legacy PIC silenced.
 
 use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
 use super::gdt::HYPERVISOR_CS;
-use super::trap_entry::syscall_entry;
 use shim_core::abi::{
-    FLAT_RING3_CS32, MSR_CSTAR, MSR_EFER, MSR_IA32_CR_PAT as MSR_PAT, MSR_LSTAR, MSR_STAR,
-    MSR_SYSCALL_MASK as MSR_SFMASK, XEN_MSR_PAT,
+    FLAT_RING3_CS32, MSR_EFER, MSR_IA32_CR_PAT as MSR_PAT, MSR_STAR, MSR_SYSCALL_MASK as MSR_SFMASK, XEN_MSR_PAT,
 };
 
 const EFER_SCE: u64 = 1;
@@ -39,10 +37,11 @@ pub fn xcr0_supported() -> u64 {
     ((r[3] as u64) << 32 | r[0] as u64) & XCR0_OFFERED
 }
 
+/// The calling CPU's state for running a PV guest (every CPU runs this; its
+/// SYSCALL entry, LSTAR and CSTAR, is `percpu`'s).
 pub fn init_for_guests() {
     // SAFETY: Cocoon owns these MSRs and control registers; the values set up
-    // SYSCALL into `syscall_entry` with Cocoon's selectors, NX, and the PAT the
-    // PV ABI fixes.
+    // SYSCALL with Cocoon's selectors, NX, and the PAT the PV ABI fixes.
     unsafe {
         let mut efer = Msr::new(MSR_EFER);
         let mut v = efer.read() | EFER_SCE;
@@ -52,8 +51,6 @@ pub fn init_for_guests() {
         efer.write(v);
         // SYSCALL: CS = 0xe008, SS = 0xe010; (SYSRET base 0xe023, never used).
         Msr::new(MSR_STAR).write(((FLAT_RING3_CS32 as u64) << 48) | ((HYPERVISOR_CS as u64) << 32));
-        Msr::new(MSR_LSTAR).write(syscall_entry as *const () as u64);
-        Msr::new(MSR_CSTAR).write(syscall_entry as *const () as u64);
         Msr::new(MSR_SFMASK).write(SFMASK);
         Msr::new(MSR_PAT).write(XEN_MSR_PAT);
 
@@ -73,7 +70,13 @@ pub fn init_for_guests() {
             let x = xcr0_supported() & 0b11 | 1;
             core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") x as u32, in("edx") (x >> 32) as u32);
         }
+    }
+}
 
+/// Once, on the boot CPU.
+pub fn mask_legacy_pic() {
+    // SAFETY: the PIC's data ports belong to Cocoon.
+    unsafe {
         // The legacy PIC: everything masked (the local APIC timer is used).
         Port::<u8>::new(0x21).write(0xff);
         Port::<u8>::new(0xa1).write(0xff);

@@ -1,4 +1,4 @@
-//! Cocoon's IDT: every vector with a stub goes to `trap_common`.
+//! Cocoon's IDT, shared by every CPU: every vector with a stub goes to `trap_common`.
 
 use super::gdt::{HYPERVISOR_CS, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
 use super::trap_entry::{stub_address, NR_STUBS};
@@ -34,6 +34,15 @@ pub fn init() {
             let dpl = if matches!(v, 3 | 4 | 0x80) { 3 } else { 0 };
             idt.0[v] = gate(stub_address(v), ist, dpl);
         }
+    }
+    load();
+}
+
+/// Load the (shared) IDT on the calling CPU.
+pub fn load() {
+    // SAFETY: the IDT is filled by `init` before any AP starts and never changes afterwards.
+    unsafe {
+        let idt = &*core::ptr::addr_of!(IDT);
         let ptr = x86_64::structures::DescriptorTablePointer {
             limit: (core::mem::size_of::<Idt>() - 1) as u16,
             base: x86_64::VirtAddr::new(idt.0.as_ptr() as u64),

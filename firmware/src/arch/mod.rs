@@ -1,10 +1,13 @@
-//! x86_64 bring-up: entry, descriptor tables, trap stubs.
+//! x86_64 bring-up: entry, descriptor tables, trap stubs, per-CPU state and APs.
 
+pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
+pub mod percpu;
+pub mod smp;
 pub mod timer;
 pub mod trap_entry;
 

@@ -1,11 +1,15 @@
 //! Time: the TSC calibrated against the PIT, the local APIC timer (one-shot)
-//! as the one timer interrupt, and the CMOS RTC for the wall clock.
+//! as the timer interrupt (one per CPU; the rates are calibrated once, on the
+//! boot CPU), and the CMOS RTC for the wall clock.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use hvm_glue::layout::phys_to_virt;
 use shim_core::time::TimeScale;
 use x86_64::instructions::port::Port;
+
+use super::apic::{
+    self, APIC_LVT_TIMER, APIC_SVR, APIC_TIMER_CUR, APIC_TIMER_DIV, APIC_TIMER_INIT, APIC_TPR, SVR_ENABLE,
+};
 
 /// Vector of the local APIC timer, and the spurious vector.
 pub const TIMER_VECTOR: u8 = 0xf0;
@@ -14,41 +18,32 @@ pub const SPURIOUS_VECTOR: u8 = 0xff;
 const PIT_HZ: u64 = 1_193_182;
 const CALIBRATE_MS: u64 = 50;
 
-const APIC_EOI: usize = 0xb0;
-const APIC_SVR: usize = 0xf0;
-const APIC_TPR: usize = 0x80;
-const APIC_LVT_TIMER: usize = 0x320;
-const APIC_TIMER_INIT: usize = 0x380;
-const APIC_TIMER_CUR: usize = 0x390;
-const APIC_TIMER_DIV: usize = 0x3e0;
-
 static APIC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC0: AtomicU64 = AtomicU64::new(0);
-static APIC_BASE: AtomicU64 = AtomicU64::new(0);
 static SCALE: AtomicU64 = AtomicU64::new(0);
 static WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// APIC timer divide configuration: divide by 16.
+const APIC_TIMER_DIV_16: u32 = 0b0011;
+/// LVT mask bit.
+const LVT_MASKED: u32 = 1 << 16;
 
 pub fn rdtsc() -> u64 {
     // SAFETY: RDTSC has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-fn apic_reg(off: usize) -> *mut u32 {
-    (APIC_BASE.load(Ordering::Relaxed) + off as u64) as *mut u32
-}
-
-fn apic_write(off: usize, v: u32) {
-    // SAFETY: the local APIC page is MMIO mapped by the direct map.
-    unsafe { apic_reg(off).write_volatile(v) }
-}
-
-fn apic_read(off: usize) -> u32 {
-    // SAFETY: as above.
-    unsafe { apic_reg(off).read_volatile() }
-}
-
 pub fn eoi() {
-    apic_write(APIC_EOI, 0);
+    apic::eoi();
+}
+
+/// This CPU's local APIC: software-enabled with the spurious vector, every
+/// priority accepted, the timer dividing by 16 and masked until a deadline is set.
+pub fn init_local_apic() {
+    apic::write(APIC_SVR, SVR_ENABLE | SPURIOUS_VECTOR as u32);
+    apic::write(APIC_TPR, 0);
+    apic::write(APIC_TIMER_DIV, APIC_TIMER_DIV_16);
+    apic::write(APIC_LVT_TIMER, LVT_MASKED);
 }
 
 pub fn scale() -> TimeScale {
@@ -122,13 +117,8 @@ fn tsc_hz_from_cpuid(xen_base: Option<u32>) -> Option<u64> {
 /// the TSC), enable the local APIC, and read the RTC. `xen_base` is Xen's
 /// CPUID base when Cocoon runs on Xen.
 pub fn init(xen_base: Option<u32>) -> Result<(), &'static str> {
-    // SAFETY: MSR 0x1b is the APIC base; reading it has no side effects.
-    let base = unsafe { x86_64::registers::model_specific::Msr::new(0x1b).read() } & 0xffff_f000;
-    APIC_BASE.store(phys_to_virt(base), Ordering::Relaxed);
-    apic_write(APIC_SVR, 0x100 | SPURIOUS_VECTOR as u32);
-    apic_write(APIC_TPR, 0);
-    apic_write(APIC_TIMER_DIV, 0b0011); // divide by 16
-    apic_write(APIC_LVT_TIMER, 1 << 16); // masked while calibrating
+    apic::init_boot_cpu();
+    init_local_apic(); // the timer masked while calibrating
 
     let (tsc, source) = match tsc_hz_from_pit() {
         Some(hz) => (hz, "PIT"),
@@ -140,11 +130,11 @@ pub fn init(xen_base: Option<u32>) -> Result<(), &'static str> {
         ),
     };
     // APIC timer ticks over 10 ms of TSC.
-    apic_write(APIC_TIMER_INIT, u32::MAX);
+    apic::write(APIC_TIMER_INIT, u32::MAX);
     let t0 = rdtsc();
     while rdtsc().wrapping_sub(t0) < tsc / 100 {}
-    let apic_ticks = u32::MAX - apic_read(APIC_TIMER_CUR);
-    apic_write(APIC_TIMER_INIT, 0);
+    let apic_ticks = u32::MAX - apic::read(APIC_TIMER_CUR);
+    apic::write(APIC_TIMER_INIT, 0);
     let apic = apic_ticks as u64 * 100;
     if apic == 0 {
         return Err("the local APIC timer does not count");
@@ -163,15 +153,15 @@ pub fn init(xen_base: Option<u32>) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Fire TIMER_VECTOR once at `deadline_ns` (on the `now_ns` scale), or never.
+/// Fire TIMER_VECTOR on this CPU once at `deadline_ns` (on the `now_ns` scale), or never.
 pub fn set_deadline(deadline_ns: Option<u64>) {
     match deadline_ns {
-        None => apic_write(APIC_TIMER_INIT, 0),
+        None => apic::write(APIC_TIMER_INIT, 0),
         Some(t) => {
             let delta = t.saturating_sub(now_ns()).max(10_000);
             let ticks = (delta as u128 * APIC_HZ.load(Ordering::Relaxed) as u128 / 1_000_000_000) as u64;
-            apic_write(APIC_LVT_TIMER, TIMER_VECTOR as u32);
-            apic_write(APIC_TIMER_INIT, ticks.clamp(1, u32::MAX as u64) as u32);
+            apic::write(APIC_LVT_TIMER, TIMER_VECTOR as u32);
+            apic::write(APIC_TIMER_INIT, ticks.clamp(1, u32::MAX as u64) as u32);
         }
     }
 }
