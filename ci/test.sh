@@ -28,7 +28,9 @@ cargo test --workspace 2>&1 | tee target/test-output.log
 # 4.17, whose nested Xen loses CR2 under TCG (see README): plain PV, Cocoon as
 # PVH and as HVM with its devices; pv-shim runs for comparison (it oopses).
 # Both columns end with the cocoon.compat=3.4 rows (cocoonhvm34 without
-# devices, then cocoonhvmdev34 with them), required in both. The outer QEMU is
+# devices, then cocoonhvmdev34 with them), required in both; 4.20's ends with
+# cocoonhvmgen4g (Cocoon as a 4 GiB HVM domain with the trixie generic kernel,
+# which must see its RAM; that column's outer machine has 6 GiB). The outer QEMU is
 # Debian's version built with a fix for a lost interrupt under nested SVM,
 # which stopped the whole nested machine at random (see README); a machine that
 # stops anyway is dumped and its column ends after 60 s.
@@ -44,9 +46,9 @@ if [ "${COCOON_TEST_MATRIX:-1}" != 0 ]; then
     bash ci/xen-matrix.sh bookworm >target/xen-matrix-bookworm.out 2>&1 &
   b=$!
   sleep 5 # the two builds of the firmware and the image tool take turns
-  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34" \
+  COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34 cocoonhvmgen4g" \
     COCOON_MATRIX_TIMEOUT=1500 \
-    COCOON_MATRIX_REQUIRE="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34" \
+    COCOON_MATRIX_REQUIRE="pv pvshim cocoon cocoonhvm cocoondev cocoonhvmdev cocoonhvm34 cocoonhvmdev34 cocoonhvmgen4g" \
     bash ci/xen-matrix.sh trixie >target/xen-matrix-trixie.out 2>&1 &
   t=$!
   rb=0 rt=0
