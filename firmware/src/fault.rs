@@ -65,6 +65,7 @@ pub fn stop(reason: ExitReason) -> ! {
         "cocoon: stopping ({reason:?}, debug-exit status {})\n",
         debug_exit::qemu_exit_status(reason)
     ));
+    crate::vcpus::stop_others();
     debug_exit::request_exit(reason);
     // On Xen (no debug-exit device there), end the domain the way the reason says.
     if let Some(rc) = hvm_glue::xen_hvm::shutdown(reason) {

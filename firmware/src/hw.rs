@@ -167,17 +167,16 @@ impl Platform for Hw {
         crate::xen::host_events_polled()
     }
 
-    fn kick(&mut self, _vcpu: u32) {}
+    fn kick(&mut self, vcpu: u32) {
+        crate::vcpus::kick(vcpu);
+    }
 
-    fn flush_tlb_mask(&mut self, _mask: u64, va: Option<u64>) {
-        match va {
-            Some(va) => self.invlpg(va),
-            None => self.flush_tlb(),
-        }
+    fn flush_tlb_mask(&mut self, mask: u64, va: Option<u64>) {
+        crate::vcpus::flush_tlb_mask(mask, va);
     }
 
     fn start_vcpu(&mut self, vcpu: u32) {
-        log::warn!("vCPU {vcpu}: no CPU to run it on");
+        crate::vcpus::kick(vcpu);
     }
 }
 

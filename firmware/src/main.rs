@@ -14,6 +14,7 @@ mod logger;
 mod memory;
 mod physmem;
 mod run;
+mod vcpus;
 mod xen;
 
 use hvm_glue::bootinfo::{self, BootInfo};
@@ -113,7 +114,6 @@ fn start_cpus(boot: &BootInfo, cpus: Option<&[u32]>) {
     };
     let answered = arch::smp::ping_aps();
     info!("vCPUs: the platform has {n} CPUs, {online} online ({answered} APs answered an IPI)");
-    warn!("vCPUs: Cocoon runs the guest on 1 of {n} CPUs (SMP guests are not supported yet)");
 }
 
 /// Where an AP lands, on its own ring-0 stack, once it is set up.
@@ -121,7 +121,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     let info = arch::percpu::this();
     debug_assert_eq!(info.apic_id, arch::apic::id());
     info!("cpu {cpu} (APIC id {}) online", arch::apic::id());
-    arch::smp::park(cpu)
+    vcpus::ap_loop(cpu)
 }
 
 /// Cocoon's cost to the guest, by part, as one line.

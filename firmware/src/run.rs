@@ -6,7 +6,7 @@ use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
 use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
-use shim_core::domain::{Ctx, Domain, DomainSetup, Vcpu, NR_GRANT_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, NR_GRANT_FRAMES};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
@@ -14,6 +14,7 @@ use shim_core::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_MBS};
 use shim_core::traps;
 use shim_core::xenstore::XenStore;
 
+use crate::arch::smp::IPI_VECTOR;
 use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::{percpu, trap_entry};
 use crate::hw::Hw;
@@ -23,8 +24,10 @@ use crate::xen::{ForwardPlan, UPCALL_VECTOR};
 /// The domain, shared by every CPU once the guest runs.
 static DOMAIN: spin::Once<Domain> = spin::Once::new();
 
-/// vCPU 0's state, owned by the boot CPU.
-static mut VCPU0: Option<Vcpu> = None;
+/// The domain, once the guest has been built.
+pub fn domain() -> Option<&'static Domain> {
+    DOMAIN.get()
+}
 
 /// Page-aligned zeroed frames from Cocoon's heap, as (direct-map address, first MFN).
 fn alloc_frames(n: usize) -> (u64, u64) {
@@ -157,7 +160,7 @@ pub fn start(
         store_port,
         xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
         forward: fwd.map(|f| f.forward),
-        nr_vcpus: 1,
+        nr_vcpus: nr_vcpus(fwd.is_some()),
     };
     let d = DOMAIN.call_once(|| Domain::new(setup));
     // SAFETY: called once; the guest's GDT entries belong to vCPU 0 from now on.
@@ -207,11 +210,13 @@ pub fn start(
         log::info!("xen: the PV console is the guest's from here on; Cocoon's log continues on the serial port");
         hvm_glue::xen_hvm::console_hand_over();
     }
-    // SAFETY: the boot CPU's own vCPU; from here on only its `cocoon_trap` touches it.
-    unsafe { *core::ptr::addr_of_mut!(VCPU0) = Some(v) };
-    let ring0_top = percpu::cpu(0).expect("the boot CPU").ring0_top;
+    d.lock().xenstore.set_vcpus(d.nr_vcpus());
+    let boot_cpu = percpu::cpu(0).expect("the boot CPU");
+    crate::vcpus::install(boot_cpu, v);
+    let ring0_top = boot_cpu.ring0_top;
     // SAFETY: `regs` is a complete ring-3 frame (on the boot stack, not the ring-0
     // stack); the guest's L4 is loaded; this is the boot CPU, whose stack top this is.
+    crate::vcpus::enable_relax();
     unsafe { trap_entry::cocoon_enter_guest(&regs, ring0_top) }
 }
 
@@ -232,6 +237,11 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
                 return;
             }
             v if v == SPURIOUS_VECTOR as u64 => return,
+            v if v == IPI_VECTOR as u64 => {
+                timer::eoi();
+                crate::vcpus::service(percpu::this());
+                return;
+            }
             13 | 14 => {
                 if let Some(fix) = trap_entry::fixup_for(regs.rip) {
                     regs.rip = fix;
@@ -254,11 +264,19 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
         crate::fault::cocoon_fault(regs)
     }
     let Some(d) = DOMAIN.get() else { crate::fault::cocoon_fault(regs) };
-    // SAFETY: this CPU's vCPU, interrupts off in here: the only live reference.
-    let Some(vcpu) = (unsafe { (*core::ptr::addr_of_mut!(VCPU0)).as_mut() }) else { crate::fault::cocoon_fault(regs) };
+    let Some(vcpu) = crate::vcpus::this_vcpu() else { crate::fault::cocoon_fault(regs) };
     let c = &mut Ctx { v: vcpu, d };
     let mut hw = Hw;
     match v {
+        v if v == IPI_VECTOR as u64 => {
+            timer::eoi();
+            crate::vcpus::service(percpu::this());
+            // Taken down by another vCPU (VCPUOP_down): wait here until up again.
+            if !d.vcpus[c.v.id as usize].is_up() {
+                crate::vcpus::park_down(c, &mut hw);
+            }
+            traps::exit_to_guest(c, &mut hw, regs);
+        }
         v if v == TIMER_VECTOR as u64 => {
             timer::eoi();
             sched::tick(c, &mut hw);
@@ -277,6 +295,26 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
             timer::eoi();
             traps::exit_to_guest(c, &mut hw, regs);
         }
-        _ => traps::guest_entry(c, &mut hw, regs),
+        _ => {
+            traps::guest_entry(c, &mut hw, regs);
+            if c.v.going_down {
+                // VCPUOP_down on itself: the hypercall returns when it is up again.
+                crate::vcpus::park_down(c, &mut hw);
+                traps::exit_to_guest(c, &mut hw, regs);
+            }
+        }
     }
+}
+
+/// How many vCPUs the guest gets: one per CPU Cocoon runs on. On a real Xen
+/// the guest's vCPUs would be the HVM domain's own (forwarded timers,
+/// upcall vectors and vcpu_info per vCPU): not yet, so one there.
+fn nr_vcpus(on_xen: bool) -> u32 {
+    let cpus = percpu::nr_online() as u32;
+    if on_xen && cpus > 1 {
+        log::warn!("vCPUs: on a real Xen Cocoon runs the guest on 1 vCPU so far; {} CPUs stay idle", cpus - 1);
+        return 1;
+    }
+    log::info!("vCPUs: the guest may bring up {cpus} (vCPU n runs on CPU n)");
+    cpus
 }

@@ -151,6 +151,17 @@ unsafe fn raise_sel(vcpu: *mut VcpuInfo, w: usize) -> bool {
     true
 }
 
+/// A port was closed: it is no longer pending (Xen's `evtchn_port_clear_pending`
+/// in `evtchn_close`), so a new binding of the same number starts clean.
+///
+/// # Safety
+/// `shared` points to the mapped shared_info page.
+pub unsafe fn clear_pending(shared: *mut SharedInfo, port: u32) {
+    let (w, bit) = ((port / 64) as usize, 1u64 << (port % 64));
+    // SAFETY: per the contract.
+    unsafe { atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_pending[w])).fetch_and(!bit, Ordering::SeqCst) };
+}
+
 /// `EVTCHNOP_unmask`: clear the mask and re-raise on `vcpu` if the port was
 /// pending. Returns true when `vcpu` now has an upcall to take.
 ///

@@ -16,6 +16,9 @@ fn run_acceptance(suite: &str, mem: &str) {
     out.assert_serial("vCPUs: the platform has 1 CPU; the guest runs on it");
 }
 
+/// Seconds of the parallel workload on several CPUs (`smpstress`).
+const SMP_SECONDS: u32 = 60;
+
 fn run_acceptance_smp(suite: &str, mem: &str, smp: u32) -> cocoon_tests::Outcome {
     let k = kernel(suite);
     let init = initramfs("test");
@@ -26,9 +29,13 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32) -> cocoon_tests::Outcome
         .arg("-smp")
         .arg(&smp.to_string())
         .mem(mem)
-        .modules(&[format!("{} console=hvc0", k.display()), init.display().to_string()])
-        .timeout(Duration::from_secs(300))
+        .modules(&[
+            format!("{} console=hvc0 cocoon_test.smp_seconds={SMP_SECONDS}", k.display()),
+            init.display().to_string(),
+        ])
+        .timeout(Duration::from_secs(if smp == 1 { 300 } else { 300 + 3 * SMP_SECONDS as u64 }))
         .run();
+    out.assert_serial(&format!("COCOON-TEST: nproc {smp}, {smp} in cpuinfo"));
     out.assert_serial("Hypervisor detected: Xen PV");
     out.assert_serial("on Xen");
     out.assert_serial("xen:events: Using 2-level ABI");
@@ -72,17 +79,51 @@ fn assert_sees_all_ram(out: &cocoon_tests::Outcome, mem: &str) {
     assert!(mem_total_kib >= floor, "MemTotal {mem_total_kib} kB, expected at least {floor} kB of {given} MiB");
 }
 
-/// Four CPUs: Cocoon starts the three APs (INIT-SIPI-SIPI), each comes up on
-/// its own stacks and tables and answers IPIs while parked; the guest still
-/// runs on the boot CPU alone, to userspace.
-#[test]
-fn smp4_brings_up_the_aps_and_the_guest_runs() {
-    let out = run_acceptance_smp("bookworm", "512M", 4);
-    for cpu in 1..4 {
+/// Several CPUs: Cocoon starts the APs (INIT-SIPI-SIPI), the guest brings
+/// up a vCPU on each (VCPUOP_initialise/up), runs a pinned parallel workload
+/// for a minute (fork/exec, pipes across CPUs, threads of one mm mapping and
+/// unmapping memory: TLB shootdowns), and takes its last CPU offline and
+/// online again; no kernel complaint (lockups, stalls, BUG, WARNING).
+fn run_smp(suite: &str, smp: u32) {
+    let out = run_acceptance_smp(suite, "512M", smp);
+    for cpu in 1..smp {
         out.assert_serial(&format!("cpu {cpu} (APIC id {cpu}) online"));
+        out.assert_serial(&format!("vCPU {cpu} up on CPU {cpu}"));
     }
-    out.assert_serial("vCPUs: the platform has 4 CPUs, 4 online (3 APs answered an IPI)");
-    out.assert_serial("vCPUs: Cocoon runs the guest on 1 of 4 CPUs");
+    out.assert_serial(&format!("vCPUs: the platform has {smp} CPUs, {smp} online ({} APs answered an IPI)", smp - 1));
+    out.assert_serial(&format!("vCPUs: the guest may bring up {smp}"));
+    out.assert_serial(&format!("smp: Brought up 1 node, {smp} CPUs"));
+    out.assert_serial("smpstress: ok");
+    out.assert_serial("COCOON-TEST: smpstress ok");
+    out.assert_serial(&format!("COCOON-TEST: cpu{} offline and online again ok", smp - 1));
+    let stalls: Vec<&str> = out
+        .serial
+        .lines()
+        .filter(|l| !l.starts_with("cocoon:"))
+        .filter(|l| {
+            [
+                "self-detected stall",
+                "detected stalls",
+                "stall on CPU",
+                "soft lockup",
+                "hard LOCKUP",
+                "blocked for more than",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(stalls.is_empty(), "the kernel complains ({}):\n{}", out.log_path.display(), stalls.join("\n"));
+}
+
+#[test]
+fn smp4_bookworm_workload_and_cpu_hotplug() {
+    run_smp("bookworm", 4);
+}
+
+#[test]
+fn smp2_bullseye_workload_and_cpu_hotplug() {
+    run_smp("bullseye", 2);
 }
 
 #[test]

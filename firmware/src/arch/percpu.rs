@@ -34,7 +34,7 @@
 use alloc::alloc::{alloc_zeroed, Layout};
 use core::mem::size_of;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use shim_core::abi::{MSR_CSTAR, MSR_LSTAR};
 use shim_core::regs::GuestRegs;
@@ -63,7 +63,13 @@ pub struct CpuInfo {
     pub mailbox: AtomicU32,
     /// TSS.RSP0: the ring-0 stack's top, just below this `CpuInfo`.
     pub ring0_top: u64,
+    /// TLB-flush requests to this CPU (`vcpus.rs`): the CPUs asking (bits),
+    /// what to flush, and how many of its own requests others have done.
+    pub flush_from: AtomicU64,
+    pub flush_va: AtomicU64,
+    pub flush_acks: AtomicU32,
 }
+const _: () = assert!(size_of::<CpuInfo>() == 64);
 
 /// Offset of the `CpuInfo` in a ring-0 block.
 const INFO_OFFSET: usize = RING0_STACK_SIZE - size_of::<CpuInfo>();
@@ -164,6 +170,9 @@ unsafe fn prepare(n: usize, apic_id: u32, block: *mut u8, tables: *mut CpuTables
             timer_fired: AtomicBool::new(false),
             mailbox: AtomicU32::new(0),
             ring0_top,
+            flush_from: AtomicU64::new(0),
+            flush_va: AtomicU64::new(0),
+            flush_acks: AtomicU32::new(0),
         });
         let ist = core::array::from_fn(|i| base + ((i + 1) * IST_STACK_SIZE) as u64);
         (*tables).fill(ring0_top, ist);

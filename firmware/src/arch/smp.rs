@@ -322,21 +322,13 @@ pub fn send_ipi_all_but_self(vector: u8) {
     apic::send_ipi_raw(0, ICR_ALL_BUT_SELF | ICR_FIXED | ICR_LEVEL_ASSERT | vector as u32);
 }
 
-/// A parked CPU: halted with interrupts on, taking `IPI_VECTOR` requests
-/// through its mailbox. (Until the core runs vCPUs on APs, this is all they do;
-/// `run.rs` is to replace the body.)
-pub fn park(cpu: u32) -> ! {
-    let info = percpu::this();
-    debug_assert_eq!(info.cpu, cpu);
-    loop {
-        // SAFETY: sti;hlt is atomic with respect to interrupts (an IPI sent since
-        // the mailbox was last read ends the hlt); the handler only EOIs here.
-        unsafe { core::arch::asm!("sti", "hlt", "cli") };
-        let m = info.mailbox.swap(0, Ordering::AcqRel);
-        if m & MAILBOX_PING != 0 {
-            PINGS.fetch_add(1, Ordering::AcqRel);
-        }
+/// Answer the bring-up check if `mailbox` (bits taken from a CPU's mailbox)
+/// carries it; returns the other bits.
+pub fn answer_ping(mailbox: u32) -> u32 {
+    if mailbox & MAILBOX_PING != 0 {
+        PINGS.fetch_add(1, Ordering::AcqRel);
     }
+    mailbox & !MAILBOX_PING
 }
 
 /// The bring-up check: an IPI to every online AP, once addressed to each

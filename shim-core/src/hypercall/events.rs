@@ -105,7 +105,14 @@ pub fn event_channel_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64)
                     // Cocoon's own backends stay bound.
                     return Ok(0);
                 }
-                match l.evtchn.close(port) {
+                let closed = l.evtchn.close(port);
+                drop(l);
+                if closed.is_some() {
+                    let si = c.d.shared_info(p) as *mut SharedInfo;
+                    // SAFETY: shared_info is mapped; the bit changes atomically.
+                    unsafe { clear_pending(si, port) };
+                }
+                match closed {
                     Some((Port::Virq(v), vcpu)) => {
                         if let Some(s) = c.d.vcpus.get(vcpu as usize).and_then(|s| s.virq_port.get(v as usize)) {
                             s.store(0, core::sync::atomic::Ordering::Release);

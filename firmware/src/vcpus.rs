@@ -1,0 +1,209 @@
+//! The guest's vCPUs on the platform's CPUs, as Xen's pv-shim runs them:
+//! vCPU n on CPU n, no scheduler. Here: the APs' wait for their vCPU, a vCPU
+//! coming up from the context `VCPUOP_initialise` left and going down and up
+//! again, and the cross-CPU requests the core makes through the platform
+//! (kicks, TLB shootdowns, stopping the machine), carried by `IPI_VECTOR`
+//! and each CPU's `CpuInfo`.
+//!
+//! A TLB shootdown: the asking CPU records its request in each target's
+//! `flush_va` (one page, or everything when requests differ) and sets its own
+//! bit in the target's `flush_from`, sends the IPI, flushes its own TLB if
+//! asked to, and waits until every target has counted its request done in
+//! the asker's `flush_acks`. Waiting, it answers requests made to it (as a
+//! CPU spinning for a lock does, `shim_core::sync`), so two CPUs flushing
+//! each other, or a lock holder flushing a CPU that waits for the lock,
+//! cannot deadlock.
+
+use core::sync::atomic::Ordering;
+
+use alloc::boxed::Box;
+use shim_core::abi::{MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
+use shim_core::domain::{Ctx, Domain, Vcpu, VCPU_DOWN};
+use shim_core::hypercall::{descriptors, sched, vcpu};
+use shim_core::platform::Platform;
+
+use crate::arch::percpu::{self, CpuInfo};
+use crate::arch::smp::{self, IPI_VECTOR};
+use crate::arch::trap_entry;
+use crate::hw::Hw;
+
+/// Mailbox bit: stop this CPU (the machine is ending).
+pub const MAILBOX_STOP: u32 = 1 << 0;
+
+/// `flush_va`: nothing asked, or everything; otherwise a page address | 1.
+const FLUSH_NOTHING: u64 = 0;
+const FLUSH_ALL: u64 = u64::MAX;
+
+fn flush_code(va: Option<u64>) -> u64 {
+    match va {
+        Some(va) => (va & !0xfff) | 1,
+        None => FLUSH_ALL,
+    }
+}
+
+fn flush_local(code: u64) {
+    let mut hw = Hw;
+    if code == FLUSH_ALL || code == FLUSH_NOTHING {
+        hw.flush_tlb();
+    } else {
+        hw.invlpg(code & !1);
+    }
+}
+
+/// Do what other CPUs asked of this one. Runs with interrupts off: from the
+/// IPI handler, and from every wait (`shim_core::sync::relax`).
+pub fn service(me: &CpuInfo) {
+    let from = me.flush_from.swap(0, Ordering::SeqCst);
+    if from != 0 {
+        let code = me.flush_va.swap(FLUSH_NOTHING, Ordering::SeqCst);
+        flush_local(code);
+        for cpu in (0..64).filter(|b| from & (1 << b) != 0) {
+            if let Some(asker) = percpu::cpu(cpu) {
+                asker.flush_acks.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+    let m = smp::answer_ping(me.mailbox.swap(0, Ordering::AcqRel));
+    if m & MAILBOX_STOP != 0 {
+        crate::arch::halt_forever();
+    }
+}
+
+/// The `shim_core::sync` hook: one round of a wait, answering requests.
+fn relax() {
+    service(percpu::this());
+    core::hint::spin_loop();
+}
+
+/// Flush the TLBs of the CPUs running the vCPUs in `mask` (see the module
+/// documentation); returns when all are done.
+pub fn flush_tlb_mask(mask: u64, va: Option<u64>) {
+    let me = percpu::this();
+    let code = flush_code(va);
+    let acks0 = me.flush_acks.load(Ordering::Acquire);
+    let mut sent = 0u32;
+    for cpu in (0..percpu::nr_online()).filter(|&c| c != me.cpu as usize && mask & (1 << c) != 0) {
+        let Some(t) = percpu::cpu(cpu) else { continue };
+        let _ = t.flush_va.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |old| {
+            Some(if old == FLUSH_NOTHING || old == code { code } else { FLUSH_ALL })
+        });
+        t.flush_from.fetch_or(1 << me.cpu, Ordering::SeqCst);
+        smp::send_ipi(cpu, IPI_VECTOR);
+        sent += 1;
+    }
+    if mask & (1 << me.cpu) != 0 {
+        flush_local(code);
+    }
+    while me.flush_acks.load(Ordering::Acquire).wrapping_sub(acks0) < sent {
+        service(me);
+        core::hint::spin_loop();
+    }
+}
+
+/// Interrupt the CPU of `vcpu` so that it looks at its events and state.
+pub fn kick(vcpu: u32) {
+    let me = percpu::this().cpu;
+    if vcpu != me && (vcpu as usize) < percpu::nr_online() {
+        smp::send_ipi(vcpu as usize, IPI_VECTOR);
+    }
+}
+
+/// Stop every other CPU (the machine is ending).
+pub fn stop_others() {
+    if percpu::nr_online() <= 1 {
+        return;
+    }
+    for cpu in 1..percpu::nr_online() {
+        if let Some(t) = percpu::cpu(cpu) {
+            t.mailbox.fetch_or(MAILBOX_STOP, Ordering::AcqRel);
+        }
+    }
+    smp::send_ipi_all_but_self(IPI_VECTOR);
+}
+
+/// Start using the cross-CPU hooks: call on a ring-0 stack, once the domain exists.
+pub fn enable_relax() {
+    shim_core::sync::set_relax(relax);
+}
+
+/// This CPU's vCPU, if it runs one.
+pub fn this_vcpu() -> Option<&'static mut Vcpu> {
+    let p = percpu::this().vcpu.load(Ordering::Acquire) as *mut Vcpu;
+    // SAFETY: set once by `install` to a leaked Vcpu that only this CPU uses,
+    // and only with interrupts off (one trap at a time): no other reference lives.
+    (!p.is_null()).then(|| unsafe { &mut *p })
+}
+
+/// Make `v` the vCPU of CPU `cpu` (for good).
+pub fn install(cpu: &CpuInfo, v: Vcpu) -> &'static mut Vcpu {
+    let v = Box::leak(Box::new(v));
+    cpu.vcpu.store(v as *mut Vcpu as *mut (), Ordering::Release);
+    v
+}
+
+/// An AP's life: wait (halted, answering requests) until its vCPU is up,
+/// then run it. Replaces the bring-up park once Cocoon runs SMP guests.
+pub extern "C" fn ap_loop(cpu: u32) -> ! {
+    let me = percpu::this();
+    loop {
+        // SAFETY: sti;hlt is atomic with respect to interrupts (an IPI sent since
+        // the last look ends the hlt); the IPI handler only services the mailbox.
+        unsafe { core::arch::asm!("sti", "hlt", "cli") };
+        service(me);
+        let Some(d) = crate::run::domain() else { continue };
+        if d.vcpus.get(cpu as usize).is_some_and(|v| v.is_up()) {
+            run_vcpu(me, d)
+        }
+    }
+}
+
+/// Start this CPU's vCPU from its `VCPUOP_initialise` context.
+fn run_vcpu(me: &'static CpuInfo, d: &'static Domain) -> ! {
+    let n = me.cpu;
+    // SAFETY: once per CPU: this CPU's vCPU takes its guest GDT entries.
+    let gdt = unsafe { percpu::guest_gdt(n as usize) };
+    let Some(st) = vcpu::start_context(&d.vcpus[n as usize], n, gdt) else {
+        log::error!("vCPU {n} was brought up with no context");
+        d.vcpus[n as usize].state.store(VCPU_DOWN, Ordering::Release);
+        crate::arch::halt_forever()
+    };
+    let v = install(me, st.vcpu);
+    let mut hw = Hw;
+    let c = &mut Ctx { v, d };
+    if st.gdt.1 != 0 && descriptors::install_gdt(c, &mut hw, st.gdt.0, st.gdt.1) != 0 {
+        c.crash(&mut hw, &st.regs, "VCPUOP_initialise: the GDT frames do not validate");
+    }
+    // Null data selectors first (loading one may clear a base), then the bases:
+    // in guest kernel mode the active GS base is the kernel's.
+    // SAFETY: null selectors are valid in 64-bit mode; Cocoon uses no segment base.
+    unsafe {
+        core::arch::asm!("mov ds, {0:e}", "mov es, {0:e}", "mov fs, {0:e}", "mov gs, {0:e}", in(reg) 0u32);
+    }
+    hw.wrmsr(MSR_FS_BASE, st.bases[0]);
+    hw.wrmsr(MSR_GS_BASE, st.bases[1]);
+    hw.wrmsr(MSR_SHADOW_GS_BASE, st.bases[2]);
+    hw.load_cr3(c.v.guest_table);
+    c.update_time(&mut hw);
+    vcpu::update_runstate(c, &mut hw);
+    sched::program_timer(c, &mut hw);
+    log::info!("vCPU {n} up on CPU {n} (APIC id {}) at {:#x}", me.apic_id, st.regs.rip);
+    // SAFETY: a complete ring-3 frame built below this CPU's guest-frame slot
+    // (the AP's stack starts under it); the vCPU's L4 is loaded.
+    unsafe { trap_entry::cocoon_enter_guest(&st.regs, me.ring0_top) }
+}
+
+/// The vCPU went down (`VCPUOP_down`, on itself or from another vCPU): it
+/// stays here, halted, until `VCPUOP_up`, then goes on where it was.
+pub fn park_down(c: &mut Ctx, hw: &mut Hw) {
+    c.v.going_down = false;
+    let me = &c.d.vcpus[c.v.id as usize];
+    me.state.store(VCPU_DOWN, Ordering::Release);
+    hw.set_timer(None);
+    log::debug!("vCPU {} down", c.v.id);
+    while !me.is_up() {
+        hw.wait_for_interrupt();
+    }
+    log::debug!("vCPU {} up again", c.v.id);
+    c.update_time(hw);
+    sched::program_timer(c, hw);
+}
