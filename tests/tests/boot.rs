@@ -29,8 +29,8 @@ fn multiboot_dry_run_builds_the_domain() {
     out.assert_exit(ExitReason::DryRunDone);
 }
 
-/// Limits said out loud: more CPUs than Cocoon gives the guest (counted in the
-/// ACPI MADT), a command line longer than start_info holds, too little RAM.
+/// Limits said out loud: more CPUs than Cocoon runs on (counted in the ACPI
+/// MADT), a command line longer than start_info holds, too little RAM.
 #[test]
 fn limits_are_logged() {
     let k = kernel("bookworm");
@@ -38,11 +38,11 @@ fn limits_are_logged() {
     let out = Qemu::new("limits_dry_run", firmware())
         .append("cocoon.dry-run")
         .arg("-smp")
-        .arg("4")
+        .arg("66")
         .modules(&[format!("{} {long}", k.display())])
         .run();
-    out.assert_serial("vCPUs: the platform has 4 CPUs, 4 online");
-    out.assert_serial("vCPUs: Cocoon runs the guest on 1 of 4 CPUs (SMP guests are not supported yet)");
+    out.assert_serial("smp: Cocoon runs on at most 64 CPUs; the others stay off");
+    out.assert_serial("vCPUs: the platform has 66 CPUs, 64 online (63 APs answered an IPI)");
     out.assert_serial("guest command line is 1124 bytes; start_info holds 1023: the guest does not see");
     out.assert_serial("xxend-of-line\"");
     out.assert_exit(ExitReason::DryRunDone);
