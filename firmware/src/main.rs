@@ -121,6 +121,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     let info = arch::percpu::this();
     debug_assert_eq!(info.apic_id, arch::apic::id());
     info!("cpu {cpu} (APIC id {}) online", arch::apic::id());
+    xen::ap_setup(cpu);
     vcpus::ap_loop(cpu)
 }
 

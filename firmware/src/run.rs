@@ -307,12 +307,12 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
 }
 
 /// How many vCPUs the guest gets: one per CPU Cocoon runs on. On a real Xen
-/// the guest's vCPUs would be the HVM domain's own (forwarded timers,
-/// upcall vectors and vcpu_info per vCPU): not yet, so one there.
+/// guest vCPU n is the HVM domain's vCPU n (its timers, upcalls and
+/// vcpu_info are Xen's), which every AP checked (`xen::ap_setup`).
 fn nr_vcpus(on_xen: bool) -> u32 {
     let cpus = percpu::nr_online() as u32;
-    if on_xen && cpus > 1 {
-        log::warn!("vCPUs: on a real Xen Cocoon runs the guest on 1 vCPU so far; {} CPUs stay idle", cpus - 1);
+    if on_xen && cpus > 1 && !crate::xen::aps_match_vcpus() {
+        log::warn!("vCPUs: the CPUs are not the domain's vCPUs in order; the guest runs on 1, {} stay idle", cpus - 1);
         return 1;
     }
     log::info!("vCPUs: the guest may bring up {cpus} (vCPU n runs on CPU n)");

@@ -3,7 +3,7 @@
 //! the preparation of a domain whose event channels, grant table, timers,
 //! shared_info, xenstore and console are the real Xen's (issue 6).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use alloc::format;
 use alloc::string::String;
@@ -23,9 +23,51 @@ pub const UPCALL_VECTOR: u8 = 0xf3;
 static POLLED: AtomicBool = AtomicBool::new(false);
 /// The upcall interrupt goes through the local APIC and needs an EOI.
 static NEEDS_EOI: AtomicBool = AtomicBool::new(false);
+/// Events come through the platform device's INTx, routed to the boot CPU only.
+static INTX: AtomicBool = AtomicBool::new(false);
+/// Per-vCPU upcall vectors: each AP asks for its own.
+static UPCALL_PER_VCPU: AtomicBool = AtomicBool::new(false);
+/// Xen's CPUID base, when on Xen.
+static XEN_BASE: AtomicU32 = AtomicU32::new(0);
+/// An AP is not the HVM vCPU of its number (or could not get its upcall
+/// vector): the guest keeps one vCPU on Xen.
+static AP_MISMATCH: AtomicBool = AtomicBool::new(false);
 
+/// Must the calling CPU poll for the host's events? With the platform INTx
+/// only the boot CPU gets the interrupt (Xen raises it for vCPU 0's events):
+/// the other CPUs look at their vcpu_info from their own timer.
 pub fn host_events_polled() -> bool {
-    POLLED.load(Ordering::Relaxed)
+    POLLED.load(Ordering::Relaxed) || (INTX.load(Ordering::Relaxed) && crate::arch::percpu::this().cpu != 0)
+}
+
+/// Can guest vCPU n run on CPU n (every AP is the HVM domain's vCPU of its number)?
+pub fn aps_match_vcpus() -> bool {
+    !AP_MISMATCH.load(Ordering::Relaxed)
+}
+
+/// On an AP, on Xen: check that CPU `cpu` is the HVM domain's vCPU `cpu`
+/// (guest vCPU numbers pass to Xen unchanged), and ask for its upcall
+/// vector when events come that way.
+pub fn ap_setup(cpu: u32) {
+    let base = XEN_BASE.load(Ordering::Relaxed);
+    if base == 0 {
+        return;
+    }
+    // Leaf base+4: HVM features; EBX is the vCPU id when EAX says so (Xen 4.5+).
+    let r = core::arch::x86_64::__cpuid_count(base + 4, 0);
+    if r.eax & hvm_glue::xen_detect::XEN_HVM_CPUID_VCPU_ID_PRESENT != 0 && r.ebx != cpu {
+        error!("xen: CPU {cpu} is the domain's vCPU {}: the guest keeps one vCPU", r.ebx);
+        AP_MISMATCH.store(true, Ordering::Relaxed);
+        return;
+    }
+    if UPCALL_PER_VCPU.load(Ordering::Relaxed) {
+        let v = XenHvmEvtchnUpcallVector { vcpu: cpu, vector: UPCALL_VECTOR };
+        let rc = xen_hvm::hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector, &v as *const _ as u64);
+        if rc != Some(0) {
+            error!("xen: vCPU {cpu}: no upcall vector ({rc:?}): the guest keeps one vCPU");
+            AP_MISMATCH.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 pub fn upcall_needs_eoi() -> bool {
@@ -61,6 +103,9 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
     }
     POLLED.store(host.delivery == Delivery::Polled, Ordering::Relaxed);
     NEEDS_EOI.store(host.delivery.needs_eoi(), Ordering::Relaxed);
+    INTX.store(matches!(host.delivery, Delivery::PlatformIntx { .. }), Ordering::Relaxed);
+    UPCALL_PER_VCPU.store(matches!(host.delivery, Delivery::UpcallVector(_)), Ordering::Relaxed);
+    XEN_BASE.store(x.base, Ordering::Relaxed);
     info!("xen: {host}{}", if compat == Compat::Xen34 { " (cocoon.compat=3.4)" } else { "" });
     Some(host)
 }

@@ -99,19 +99,20 @@ pub fn grant_table_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, uop: u64, c
 }
 
 /// `vcpu_op`: Xen runs the guest's timers (VIRQ_TIMER comes from it) and
-/// knows its vcpu_info; the runstate area stays Cocoon's (Xen would write it
+/// knows its vcpu_info; guest vCPU n is the HVM domain's vCPU n (Cocoon runs
+/// it on that CPU), so vCPU numbers pass unchanged. Bringing vCPUs up and
+/// down and the runstate area stay Cocoon's (Xen would write the runstate
 /// through whichever page tables are loaded when it deschedules the vCPU).
 pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    let Some(target) = c.d.vcpus.get(vcpu as usize) else {
+        return -XEN_ENOENT;
+    };
     match cmd {
         VCPUOP_set_periodic_timer
         | VCPUOP_stop_periodic_timer
         | VCPUOP_set_singleshot_timer
-        | VCPUOP_stop_singleshot_timer
-            if vcpu == 0 =>
-        {
-            pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0])
-        }
-        VCPUOP_register_vcpu_info if vcpu == 0 => {
+        | VCPUOP_stop_singleshot_timer => pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0]),
+        VCPUOP_register_vcpu_info => {
             let Ok([mfn, offset]) = Domain::read_guest::<P, [u64; 2]>(p, arg) else {
                 return -XEN_EFAULT;
             };
@@ -121,8 +122,13 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
             }
             let rc = pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0]);
             if rc == 0 {
-                c.v.vcpu_info_maddr = (mfn << PAGE_SHIFT) | offset;
-                c.v.vcpu_info_registered = true;
+                let ma = (mfn << PAGE_SHIFT) | offset;
+                target.vcpu_info_maddr.store(ma, core::sync::atomic::Ordering::Release);
+                target.vcpu_info_registered.store(true, core::sync::atomic::Ordering::Release);
+                if vcpu == c.v.id as u64 {
+                    c.v.vcpu_info_maddr = ma;
+                    c.v.vcpu_info_registered = true;
+                }
             }
             rc
         }
@@ -132,10 +138,10 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
 
 /// `set_timer_op` (not in Xen's HVM hypercall table): the same deadline as a
 /// single-shot vCPU timer.
-pub fn set_timer_op<P: Platform>(p: &mut P, deadline: u64) -> i64 {
+pub fn set_timer_op<P: Platform>(p: &mut P, vcpu: u32, deadline: u64) -> i64 {
     let t: [u64; 2] = [deadline, 0];
     let cmd = if deadline == 0 { VCPUOP_stop_singleshot_timer } else { VCPUOP_set_singleshot_timer };
-    pass(p, __HYPERVISOR_vcpu_op, [cmd, 0, &t as *const _ as u64, 0, 0])
+    pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu as u64, &t as *const _ as u64, 0, 0])
 }
 
 /// The host raised Cocoon's event interrupt. With a level-like delivery Xen

@@ -58,7 +58,7 @@ pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u
         __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]).into(),
         __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]).into(),
         __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, a[0]).into(),
+        __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, c.v.id, a[0]).into(),
         __HYPERVISOR_set_timer_op => sched::set_timer_op(c, p, a[0]).into(),
         __HYPERVISOR_xen_version => version::xen_version(c, p, a[0], a[1]).into(),
         __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]).into(),
