@@ -11,8 +11,8 @@ use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
 use shim_core::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_MBS};
-use shim_core::traps;
 use shim_core::xenstore::XenStore;
+use shim_core::{stats, traps};
 
 use crate::arch::smp::IPI_VECTOR;
 use crate::arch::timer::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
@@ -266,9 +266,26 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
     let Some(d) = DOMAIN.get() else { crate::fault::cocoon_fault(regs) };
     let Some(vcpu) = crate::vcpus::this_vcpu() else { crate::fault::cocoon_fault(regs) };
     let c = &mut Ctx { v: vcpu, d };
+    if stats::detailed() {
+        // `cocoon.stats`: what this exit cost, by kind.
+        let kind =
+            stats::exit_kind(c.v.kernel_mode, regs, TIMER_VECTOR as u64, IPI_VECTOR as u64, UPCALL_VECTOR as u64);
+        let t0 = timer::rdtsc();
+        handle_guest_exit(c, regs);
+        // (A vCPU that went down and up again inside counts the time it was down.)
+        c.v.stats.exits.add_cycles(kind, timer::rdtsc().wrapping_sub(t0));
+    } else {
+        handle_guest_exit(c, regs);
+    }
+}
+
+/// An entry from the guest (or an interrupt while it ran), on its vCPU.
+fn handle_guest_exit(c: &mut Ctx, regs: &mut GuestRegs) {
+    let d = c.d;
     let mut hw = Hw;
-    match v {
+    match regs.vector {
         v if v == IPI_VECTOR as u64 => {
+            c.v.stats.exits.exit(stats::EXIT_IPI);
             timer::eoi();
             crate::vcpus::service(percpu::this());
             // Taken down by another vCPU (VCPUOP_down): wait here until up again.
@@ -278,12 +295,14 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
             traps::exit_to_guest(c, &mut hw, regs);
         }
         v if v == TIMER_VECTOR as u64 => {
+            c.v.stats.exits.exit(stats::EXIT_TIMER);
             timer::eoi();
             sched::tick(c, &mut hw);
             traps::exit_to_guest(c, &mut hw, regs);
         }
         v if v == SPURIOUS_VECTOR as u64 => traps::exit_to_guest(c, &mut hw, regs),
         v if v == UPCALL_VECTOR as u64 => {
+            c.v.stats.exits.exit(stats::EXIT_UPCALL);
             // Take a level upcall before the EOI, so the line is low when it lands.
             forward::host_upcall(c, &mut hw);
             if crate::xen::upcall_needs_eoi() {
@@ -292,6 +311,7 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
             traps::exit_to_guest(c, &mut hw, regs);
         }
         v if (32..256).contains(&v) && v != traps::INT80_VECTOR => {
+            c.v.stats.exits.exit(stats::EXIT_OTHER_INTERRUPT);
             timer::eoi();
             traps::exit_to_guest(c, &mut hw, regs);
         }

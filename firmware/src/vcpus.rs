@@ -14,7 +14,7 @@
 //! each other, or a lock holder flushing a CPU that waits for the lock,
 //! cannot deadlock.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use alloc::boxed::Box;
 use shim_core::abi::{MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
@@ -29,6 +29,9 @@ use crate::hw::Hw;
 
 /// Mailbox bit: stop this CPU (the machine is ending).
 pub const MAILBOX_STOP: u32 = 1 << 0;
+
+/// CPUs that stopped on request.
+static STOPPED: AtomicU32 = AtomicU32::new(0);
 
 /// `flush_va`: nothing asked, or everything; otherwise a page address | 1.
 const FLUSH_NOTHING: u64 = 0;
@@ -65,6 +68,7 @@ pub fn service(me: &CpuInfo) {
     }
     let m = smp::answer_ping(me.mailbox.swap(0, Ordering::AcqRel));
     if m & MAILBOX_STOP != 0 {
+        STOPPED.fetch_add(1, Ordering::AcqRel);
         crate::arch::halt_forever();
     }
 }
@@ -108,17 +112,34 @@ pub fn kick(vcpu: u32) {
     }
 }
 
-/// Stop every other CPU (the machine is ending).
+/// Stop every other CPU (the machine is ending), waiting a little for them,
+/// then report their vCPUs' exit statistics (the caller reports its own).
 pub fn stop_others() {
-    if percpu::nr_online() <= 1 {
+    let n = percpu::nr_online();
+    if n <= 1 {
         return;
     }
-    for cpu in 1..percpu::nr_online() {
-        if let Some(t) = percpu::cpu(cpu) {
-            t.mailbox.fetch_or(MAILBOX_STOP, Ordering::AcqRel);
-        }
+    let me = crate::arch::apic::id();
+    for cpu in (0..n).filter_map(percpu::cpu).filter(|c| c.apic_id != me) {
+        cpu.mailbox.fetch_or(MAILBOX_STOP, Ordering::AcqRel);
     }
     smp::send_ipi_all_but_self(IPI_VECTOR);
+    let t0 = crate::arch::timer::now_ns();
+    while (STOPPED.load(Ordering::Acquire) as usize) < n - 1 && crate::arch::timer::now_ns() - t0 < 100_000_000 {
+        core::hint::spin_loop();
+    }
+    if (STOPPED.load(Ordering::Acquire) as usize) < n - 1 {
+        return; // a CPU still runs: its vCPU's counters are not for reading
+    }
+    for cpu in (0..n).filter_map(percpu::cpu).filter(|c| c.apic_id != me) {
+        let v = cpu.vcpu.load(Ordering::Acquire) as *const Vcpu;
+        if !v.is_null() {
+            // SAFETY: the CPU owning this vCPU has halted for good (counted in
+            // STOPPED); nothing else writes it.
+            let v = unsafe { &*v };
+            shim_core::stats::log_report(v.id, &v.stats.exits);
+        }
+    }
 }
 
 /// Start using the cross-CPU hooks: call on a ring-0 stack, once the domain exists.

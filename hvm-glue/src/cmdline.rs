@@ -39,6 +39,8 @@ pub struct Options {
     /// `cocoon.standalone`: on Xen too, serve the guest from Cocoon alone
     /// (no forwarding of events, grants, xenstore or console).
     pub standalone: bool,
+    /// `cocoon.stats`: time every exit and report every kind at shutdown.
+    pub stats: bool,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             guest_tail: None,
             compat: crate::xen_host::Compat::None,
             standalone: false,
+            stats: false,
         }
     }
 }
@@ -70,6 +73,7 @@ pub fn parse(cmdline: &str) -> Options {
         };
         match (key, value) {
             ("cocoon.dry-run", None) => o.dry_run = true,
+            ("cocoon.stats", None) => o.stats = true,
             ("cocoon.standalone", None) => o.standalone = true,
             ("cocoon.compat", Some("3.4")) => o.compat = crate::xen_host::Compat::Xen34,
             ("cocoon.compat", Some("none")) => o.compat = crate::xen_host::Compat::None,

@@ -208,9 +208,8 @@ pub struct Domain {
 
 #[derive(Default, Clone, Copy, Debug)]
 pub struct Stats {
-    pub hypercalls: u64,
-    pub traps: u64,
-    pub ptwr_emulations: u64,
+    /// Exits by kind and emulated instructions (`crate::stats`).
+    pub exits: crate::stats::ExitStats,
     pub bounces: u64,
     /// Page faults whose CR2 the platform reported as 0 (see `traps::fault_address`).
     pub cr2_recovered: u64,

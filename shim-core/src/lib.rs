@@ -17,6 +17,7 @@ pub mod loader;
 pub mod mm;
 pub mod platform;
 pub mod regs;
+pub mod stats;
 pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, ExitReason, Qemu};
 
 fn run_acceptance(suite: &str, mem: &str) {
-    let out = run_acceptance_smp(suite, mem, 1);
+    let out = run_acceptance_smp(suite, mem, 1, "");
     // One CPU: no AP is started, nothing about them is logged.
     let cocoon_says = |what: &str| out.serial.lines().any(|l| l.starts_with("cocoon:") && l.contains(what));
     assert!(!cocoon_says(") online"), "an AP line on one CPU ({})", out.log_path.display());
@@ -19,11 +19,15 @@ fn run_acceptance(suite: &str, mem: &str) {
 /// Seconds of the parallel workload on several CPUs (`smpstress`).
 const SMP_SECONDS: u32 = 60;
 
-fn run_acceptance_smp(suite: &str, mem: &str, smp: u32) -> cocoon_tests::Outcome {
+fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> cocoon_tests::Outcome {
     let k = kernel(suite);
     let init = initramfs("test");
     let name = if smp == 1 { format!("linux_{suite}_{mem}") } else { format!("linux_{suite}_{mem}_smp{smp}") };
-    let out = Qemu::new(&name, firmware())
+    let mut q = Qemu::new(&name, firmware());
+    if !cocoon_args.is_empty() {
+        q = q.append(cocoon_args);
+    }
+    let out = q
         .arg("-cpu")
         .arg("max")
         .arg("-smp")
@@ -84,8 +88,13 @@ fn assert_sees_all_ram(out: &cocoon_tests::Outcome, mem: &str) {
 /// for a minute (fork/exec, pipes across CPUs, threads of one mm mapping and
 /// unmapping memory: TLB shootdowns), and takes its last CPU offline and
 /// online again; no kernel complaint (lockups, stalls, BUG, WARNING).
-fn run_smp(suite: &str, smp: u32) {
-    let out = run_acceptance_smp(suite, "512M", smp);
+fn run_smp(suite: &str, smp: u32, cocoon_args: &str) {
+    let out = run_acceptance_smp(suite, "512M", smp, cocoon_args);
+    // Every vCPU's exits are reported at shutdown (the other CPUs stopped first).
+    for cpu in 0..smp {
+        out.assert_serial(&format!("stats: vCPU {cpu}: "));
+    }
+    out.assert_serial("hypercall iret");
     for cpu in 1..smp {
         out.assert_serial(&format!("cpu {cpu} (APIC id {cpu}) online"));
         out.assert_serial(&format!("vCPU {cpu} up on CPU {cpu}"));
@@ -118,12 +127,13 @@ fn run_smp(suite: &str, smp: u32) {
 
 #[test]
 fn smp4_bookworm_workload_and_cpu_hotplug() {
-    run_smp("bookworm", 4);
+    // With the cycles each kind of exit cost.
+    run_smp("bookworm", 4, "cocoon.stats");
 }
 
 #[test]
 fn smp2_bullseye_workload_and_cpu_hotplug() {
-    run_smp("bullseye", 2);
+    run_smp("bullseye", 2, "");
 }
 
 #[test]

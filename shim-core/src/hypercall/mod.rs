@@ -35,7 +35,7 @@ pub type Args = [u64; 5];
 
 /// Run hypercall `nr`.
 pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
-    c.v.stats.hypercalls += 1;
+    c.v.stats.exits.exit(crate::stats::hypercall_exit(nr));
     let fwd = c.d.forward.is_some();
     match nr {
         __HYPERVISOR_set_trap_table => callbacks::set_trap_table(c, p, a[0]).into(),

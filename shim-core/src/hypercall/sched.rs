@@ -113,16 +113,8 @@ fn shutdown<P: Platform>(c: &mut Ctx, p: &mut P, reason: u32) -> ! {
         SHUTDOWN_watchdog => ("watchdog", ExitReason::GuestCrash),
         _ => ("unknown reason", ExitReason::GuestCrash),
     };
-    let s = c.v.stats;
-    log::info!(
-        "guest shut down: {what} (reason {reason}) from vCPU {}; there: {} hypercalls, {} traps, {} bounces, {} \
-         emulated PTE writes",
-        c.v.id,
-        s.hypercalls,
-        s.traps,
-        s.bounces,
-        s.ptwr_emulations
-    );
+    log::info!("guest shut down: {what} (reason {reason}) from vCPU {}", c.v.id);
+    crate::stats::log_report(c.v.id, &c.v.stats.exits);
     p.exit(exit)
 }
 

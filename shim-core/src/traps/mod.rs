@@ -14,6 +14,7 @@ use crate::domain::*;
 use crate::hypercall::{self, Ret};
 use crate::platform::Platform;
 use crate::regs::*;
+use crate::stats;
 
 /// The software interrupt Linux uses for 32-bit system calls.
 pub const INT80_VECTOR: u64 = 0x80;
@@ -59,7 +60,15 @@ fn soft_interrupt<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, n: 
 /// Handle an entry from the guest (ring 3). On return, `regs` is what the
 /// guest resumes with.
 pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
-    c.v.stats.traps += 1;
+    let kind = match regs.vector {
+        ENTRY_SYSCALL if c.v.kernel_mode => None, // counted by number in `hypercall::dispatch`
+        ENTRY_SYSCALL => Some(stats::EXIT_GUEST_SYSCALL),
+        INT80_VECTOR => Some(stats::EXIT_INT80),
+        v => Some(stats::EXIT_EXCEPTION + v.min(31) as usize),
+    };
+    if let Some(k) = kind {
+        c.v.stats.exits.exit(k);
+    }
     match regs.vector {
         ENTRY_SYSCALL => syscall(c, p, regs),
         TRAP_page_fault => page_fault(c, p, regs),
@@ -86,7 +95,9 @@ pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
 }
 
 fn invalid_op<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
-    if !emulate::forced_cpuid(c, p, regs) {
+    if emulate::forced_cpuid(c, p, regs) {
+        c.v.stats.exits.emulated(stats::Emulated::Cpuid);
+    } else {
         inject(c, p, regs, TRAP_invalid_op, 0);
     }
 }
@@ -172,6 +183,7 @@ fn general_protection<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs)
             return;
         }
         if regs.error_code == 0 && emulate::privileged(c, p, regs, &insn) {
+            c.v.stats.exits.emulated(stats::Emulated::of(insn.two_byte, insn.opcode));
             return;
         }
     }

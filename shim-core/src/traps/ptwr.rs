@@ -140,6 +140,6 @@ pub fn emulate<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cr2: u
         regs.rflags = (regs.rflags & !m) | v;
     }
     regs.rip += insn.len as u64;
-    c.v.stats.ptwr_emulations += 1;
+    c.v.stats.exits.emulated(crate::stats::Emulated::PageTableWrite);
     true
 }
