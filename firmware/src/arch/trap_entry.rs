@@ -110,13 +110,22 @@ cocoon_enter_guest:
     rep movsq
     jmp trap_exit
 
-    /* u64 cocoon_copy_guest(dst, src, len): 0, or 1 if a fault cut it short. */
+    /* u64 cocoon_copy_guest(dst, src, len): 0, or 1 if a fault cut it short.
+       Eight bytes at a time, then the rest: bounce and iret frames are whole
+       words, and each iteration of a rep string instruction costs as much as
+       an instruction. */
     .global cocoon_copy_guest
     .global cocoon_copy_guest_insn
+    .global cocoon_copy_guest_insn_tail
     .global cocoon_copy_guest_fixup
 cocoon_copy_guest:
     mov rcx, rdx
+    shr rcx, 3
 cocoon_copy_guest_insn:
+    rep movsq
+    mov ecx, edx
+    and ecx, 7
+cocoon_copy_guest_insn_tail:
     rep movsb
     xor eax, eax
     ret
@@ -216,6 +225,7 @@ extern "C" {
     pub fn cocoon_copy_guest(dst: *mut u8, src: *const u8, len: usize) -> u64;
     pub fn cocoon_load_user_gs(sel: u16);
     static cocoon_copy_guest_insn: u8;
+    static cocoon_copy_guest_insn_tail: u8;
     static cocoon_copy_guest_fixup: u8;
     static cocoon_load_gs_insn: u8;
     static cocoon_load_gs_fixup: u8;
@@ -231,7 +241,8 @@ pub fn stub_address(vector: usize) -> u64 {
 pub fn fixup_for(rip: u64) -> Option<u64> {
     // SAFETY: only the addresses of these labels are taken.
     unsafe {
-        if rip == &cocoon_copy_guest_insn as *const u8 as u64 {
+        if rip == &cocoon_copy_guest_insn as *const u8 as u64 || rip == &cocoon_copy_guest_insn_tail as *const u8 as u64
+        {
             return Some(&cocoon_copy_guest_fixup as *const u8 as u64);
         }
         if rip == &cocoon_load_gs_insn as *const u8 as u64 {
