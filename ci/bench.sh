@@ -22,7 +22,7 @@ timeout 600 qemu-system-x86_64 "${common[@]}" -serial "file:$out/cocoon.log" \
 timeout 600 qemu-system-x86_64 "${common[@]}" -serial "file:$out/native.log" \
   -kernel "$k" -append "console=ttyS0 quiet" -initrd "$init" || true
 printf '%-16s %14s %14s %8s\n' metric "native ns/op" "cocoon ns/op" ratio
-for m in null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap; do
+for m in null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap clock_gettime; do
   n=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/native.log")
   c=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/cocoon.log")
   r=$(awk -v a="${n:-0}" -v b="${c:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }')

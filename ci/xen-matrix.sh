@@ -182,7 +182,7 @@ for s in $suites; do
 done
 
 # The table.
-metrics="null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap"
+metrics="null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap clock_gettime"
 for s in $suites; do
   r=$logs/$s/results
   [ -f "$r" ] || { echo "$s: no results"; status=1; continue; }

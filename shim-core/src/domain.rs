@@ -55,6 +55,10 @@ pub struct Vcpu {
     pub iopl: u32,
     pub debugreg: [u64; 8],
     pub runstate_va: Option<u64>,
+    /// The secondary `vcpu_time_info` (`VCPUOP_register_vcpu_time_memory_area`)
+    /// as a machine address: guest RAM held by `FrameTable::get_writable`,
+    /// 8-aligned, the 32 bytes inside one page. Written with every pvclock update.
+    pub time_area: Option<u64>,
     pub singleshot: Option<u64>,
     pub periodic_ns: u64,
     pub periodic_next: u64,
@@ -88,6 +92,10 @@ pub struct VcpuShared {
     pub vcpu_info_registered: AtomicBool,
     /// Its runstate area (guest virtual address, 0 = none).
     pub runstate_va: AtomicU64,
+    /// Its secondary time area: machine address | 1, 0 = none (see
+    /// `Vcpu::time_area`). Another vCPU changes it only before this vCPU has
+    /// started, under its `boot` lock (`hypercall::vcpu`).
+    pub time_area: AtomicU64,
     /// VIRQ -> port bound to this vCPU (Xen's `virq_to_evtchn`), 0 = none.
     pub virq_port: [AtomicU32; events::NR_VIRQS],
     /// The context to start from (`VCPUOP_initialise`), until it comes up.
@@ -107,6 +115,7 @@ impl VcpuShared {
             vcpu_info_maddr: AtomicU64::new(vcpu_info_maddr),
             vcpu_info_registered: AtomicBool::new(false),
             runstate_va: AtomicU64::new(0),
+            time_area: AtomicU64::new(0),
             virq_port: [const { AtomicU32::new(0) }; events::NR_VIRQS],
             boot: Lock::new(None),
         }
@@ -247,6 +256,7 @@ impl Vcpu {
             iopl: 0,
             debugreg: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
             runstate_va: None,
+            time_area: None,
             singleshot: None,
             periodic_ns: 10_000_000,
             periodic_next: 0,
@@ -441,6 +451,44 @@ impl Domain {
     }
 }
 
+/// The pvclock values for now (the version is left to [`write_pvclock`]).
+pub fn pvclock_now<P: Platform>(p: &P) -> VcpuTimeInfo {
+    let (mul, shift) = p.tsc_scale();
+    let (tsc, now) = (p.rdtsc(), p.now_ns());
+    VcpuTimeInfo {
+        tsc_timestamp: tsc,
+        system_time: now,
+        tsc_to_system_mul: mul,
+        tsc_shift: shift,
+        flags: XEN_PVCLOCK_TSC_STABLE_BIT,
+        ..Default::default()
+    }
+}
+
+/// Write `u` to a guest-visible `vcpu_time_info` under the version protocol:
+/// `begin` (odd) while the fields change, `begin + 1` once they are done.
+pub fn write_pvclock(t: &mut VcpuTimeInfo, u: &VcpuTimeInfo, begin: u32) {
+    t.version = begin;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    t.tsc_timestamp = u.tsc_timestamp;
+    t.system_time = u.system_time;
+    t.tsc_to_system_mul = u.tsc_to_system_mul;
+    t.tsc_shift = u.tsc_shift;
+    t.flags = u.flags;
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    t.version = begin.wrapping_add(1);
+}
+
+/// The secondary time area at machine address `ma` (`Vcpu::time_area`).
+pub fn time_area(mem: &mut impl GuestMemory, ma: u64) -> &mut VcpuTimeInfo {
+    let f = mem.frame_mut(ma >> PAGE_SHIFT);
+    let off = (ma & (PAGE_SIZE - 1)) as usize;
+    // SAFETY: registration checked that the 32-byte struct is 8-aligned and
+    // inside the page, and holds the frame as guest RAM that cannot become a
+    // page table or descriptor page; VcpuTimeInfo is plain integers.
+    unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuTimeInfo) }
+}
+
 impl Ctx<'_> {
     /// This vCPU's vcpu_info (in shared_info, or where the guest registered it).
     pub fn vcpu_info<'a>(&self, mem: &'a mut impl GuestMemory) -> &'a mut VcpuInfo {
@@ -474,24 +522,21 @@ impl Ctx<'_> {
         if self.d.forward.is_some() {
             return;
         }
-        let (mul, shift) = p.tsc_scale();
-        let (tsc, now) = (p.rdtsc(), p.now_ns());
-        let write = |t: &mut VcpuTimeInfo| {
-            t.version = t.version.wrapping_add(1) | 1;
-            core::sync::atomic::compiler_fence(Ordering::SeqCst);
-            t.tsc_timestamp = tsc;
-            t.system_time = now;
-            t.tsc_to_system_mul = mul;
-            t.tsc_shift = shift;
-            t.flags = XEN_PVCLOCK_TSC_STABLE_BIT;
-            core::sync::atomic::compiler_fence(Ordering::SeqCst);
-            t.version = t.version.wrapping_add(1);
-        };
-        write(&mut self.vcpu_info(p).time);
+        let u = pvclock_now(p);
+        let t = &mut self.vcpu_info(p).time;
+        let begin = t.version.wrapping_add(1) | 1;
+        write_pvclock(t, &u, begin);
         let id = self.v.id as usize;
         if self.v.vcpu_info_registered && id < XEN_LEGACY_MAX_VCPUS {
             // Keep the legacy slot current too (Linux reads it early).
-            write(&mut self.d.shared_info(p).vcpu_info[id].time);
+            let t = &mut self.d.shared_info(p).vcpu_info[id].time;
+            let begin_legacy = t.version.wrapping_add(1) | 1;
+            write_pvclock(t, &u, begin_legacy);
+        }
+        if let Some(ma) = self.v.time_area {
+            // The secondary copy, after the primary and with its versions, as
+            // Xen's `update_secondary_system_time` writes it.
+            write_pvclock(time_area(p, ma), &u, begin);
         }
     }
 

@@ -1078,3 +1078,136 @@ fn smp_tlb_flushes_reach_the_vcpus_named() {
     assert_eq!(hypercall(&mut g, __HYPERVISOR_update_va_mapping, [ARG, l1e, UVMF_TLB_FLUSH | (ARG + 0x40), 0, 0]), 0);
     assert_eq!(g.p.tlb_flushes.last(), Some(&(0b100, None)));
 }
+
+/// A page of the synthetic kernel's bss for the secondary time area.
+const TIME_AREA: u64 = SYNTH_VIRT_BASE + 0x100_6000;
+
+fn register_time_area(g: &mut Guest, vcpu: u64, va: u64) -> i64 {
+    put(g, ARG, &VcpuRegisterTimeMemoryArea { addr: va });
+    vcpu_op(g, VCPUOP_register_vcpu_time_memory_area, vcpu, ARG)
+}
+
+fn writable_refs(g: &mut Guest, va: u64) -> u32 {
+    let mfn = translate(&g.p.mem, g.v.guest_table, va).unwrap().mfn;
+    g.d.lock().frames.get(mfn).unwrap().writable
+}
+
+fn time_fields(t: &VcpuTimeInfo) -> (u32, u64, u64, u32, i8, u8) {
+    (t.version, t.tsc_timestamp, t.system_time, t.tsc_to_system_mul, t.tsc_shift, t.flags)
+}
+
+#[test]
+fn pvclock_time_area_is_a_second_copy_of_vcpu_time() {
+    let mut g = boot();
+    ctx!(g).update_time(&mut g.p);
+    let refs = writable_refs(&mut g, TIME_AREA);
+    put(&mut g, TIME_AREA, &[0xaau8; 32]);
+    assert_eq!(register_time_area(&mut g, 0, TIME_AREA), 0);
+    assert_eq!(writable_refs(&mut g, TIME_AREA), refs + 1, "the frame is held while registered");
+    // Written at once, with the primary's values and versions (even: done).
+    let copy: VcpuTimeInfo = get(&mut g, TIME_AREA);
+    let primary = vcpu_info(&mut g).time;
+    assert_eq!(time_fields(&copy), time_fields(&primary));
+    assert_eq!(copy.version % 2, 0);
+    assert_eq!(copy.flags & XEN_PVCLOCK_TSC_STABLE_BIT, XEN_PVCLOCK_TSC_STABLE_BIT, "the vDSO needs it");
+    assert_eq!(copy.system_time, g.p.now);
+
+    // Every update writes it again: an explicit one, and the timer tick.
+    g.p.now += 5_000_000;
+    ctx!(g).update_time(&mut g.p);
+    let copy: VcpuTimeInfo = get(&mut g, TIME_AREA);
+    assert_eq!(time_fields(&copy), time_fields(&vcpu_info(&mut g).time));
+    assert_eq!((copy.system_time, copy.tsc_timestamp), (g.p.now, g.p.now * 2));
+    g.v.periodic_next = g.p.now + 1_000;
+    g.p.now += 10_000_000;
+    shim_core::hypercall::sched::tick(ctx!(g), &mut g.p);
+    let copy: VcpuTimeInfo = get(&mut g, TIME_AREA);
+    assert_eq!(time_fields(&copy), time_fields(&vcpu_info(&mut g).time));
+    assert_eq!(copy.system_time, g.p.now, "the timer tick updates it");
+
+    // Moved within the page: the frame stays held once; the new place is written.
+    assert_eq!(register_time_area(&mut g, 0, TIME_AREA + 0x40), 0);
+    assert_eq!(writable_refs(&mut g, TIME_AREA), refs + 1);
+    let copy: VcpuTimeInfo = get(&mut g, TIME_AREA + 0x40);
+    assert_eq!(time_fields(&copy), time_fields(&vcpu_info(&mut g).time));
+
+    // NULL unregisters: the frame is released and no longer written.
+    assert_eq!(register_time_area(&mut g, 0, 0), 0);
+    assert_eq!(writable_refs(&mut g, TIME_AREA), refs);
+    assert_eq!(g.v.time_area, None);
+    let before: VcpuTimeInfo = get(&mut g, TIME_AREA + 0x40);
+    g.p.now += 1_000_000;
+    ctx!(g).update_time(&mut g.p);
+    let after: VcpuTimeInfo = get(&mut g, TIME_AREA + 0x40);
+    assert_eq!(time_fields(&after), time_fields(&before));
+    assert_ne!(vcpu_info(&mut g).time.system_time, after.system_time);
+    assert_eq!(register_time_area(&mut g, 0, 0), 0, "unregistering twice is fine");
+}
+
+#[test]
+fn pvclock_time_area_refuses_bad_addresses() {
+    let mut g = boot();
+    let refs = writable_refs(&mut g, TIME_AREA);
+    let unmapped = SYNTH_VIRT_BASE + 0x4000_0000;
+    assert!(translate(&g.p.mem, g.v.guest_table, unmapped).is_err());
+    assert_eq!(register_time_area(&mut g, 0, unmapped), -XEN_EFAULT, "not mapped");
+    assert_eq!(register_time_area(&mut g, 0, TIME_AREA + 0xff0), -XEN_EINVAL, "crosses a page");
+    assert_eq!(register_time_area(&mut g, 0, TIME_AREA + 4), -XEN_EINVAL, "not 8-aligned");
+    assert_eq!(register_time_area(&mut g, 0, HYPERVISOR_VIRT_START + 0x1000), -XEN_EFAULT, "Cocoon's range");
+    assert_eq!(register_time_area(&mut g, 0, 0x0000_8000_0000_0000), -XEN_EFAULT, "not canonical");
+    let pt = g.layout.va_of_pfn(g.layout.page_tables.pfn);
+    assert!(!translate(&g.p.mem, g.v.guest_table, pt).unwrap().writable);
+    assert_eq!(register_time_area(&mut g, 0, pt), -XEN_EFAULT, "mapped read-only (a page table)");
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA), -XEN_ENOENT, "no such vCPU");
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_time_memory_area, 0, unmapped), -XEN_EFAULT, "bad argument");
+    assert_eq!(writable_refs(&mut g, TIME_AREA), refs, "nothing held");
+    assert_eq!(g.v.time_area, None);
+}
+
+#[test]
+fn smp_time_area_of_another_vcpu_only_before_it_runs() {
+    let mut g = boot_with(None, 2);
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA), 0, "not initialised yet");
+    let copy: VcpuTimeInfo = get(&mut g, TIME_AREA);
+    assert_eq!((copy.version % 2, copy.system_time), (0, g.p.now), "written at once");
+    bring_up(&mut g, 1, SYNTH_VIRT_BASE + 0x100_0100);
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA + 0x100), 0, "up, not yet started");
+    assert_eq!(g.v.time_area, None, "vCPU 0 has none");
+    let refs = writable_refs(&mut g, TIME_AREA);
+    let gdt = Box::leak(vec![0u64; FIRST_RESERVED_GDT_ENTRY].into_boxed_slice());
+    let st = shim_core::hypercall::vcpu::start_context(&g.d.vcpus[1], 1, gdt).expect("a context");
+    let mfn = translate(&g.p.mem, g.v.guest_table, TIME_AREA).unwrap().mfn;
+    assert_eq!(st.vcpu.time_area, Some((mfn << 12) | 0x100));
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA), -XEN_EINVAL, "it runs: its own state");
+    assert_eq!(writable_refs(&mut g, TIME_AREA), refs);
+}
+
+#[test]
+fn forwarded_time_area_goes_to_xen() {
+    let mut g = boot_forwarded(Forward::default());
+    let n = g.p.xen_calls.len();
+    put(&mut g, TIME_AREA, &[0xaau8; 32]);
+    assert_eq!(register_time_area(&mut g, 0, TIME_AREA), 0);
+    let (nr, a) = *g.p.xen_calls.last().unwrap();
+    assert_eq!(
+        (g.p.xen_calls.len(), nr, a[0], a[1]),
+        (n + 1, __HYPERVISOR_vcpu_op, VCPUOP_register_vcpu_time_memory_area, 0)
+    );
+    assert_eq!(register_time_area(&mut g, 0, 0), 0, "unregistering goes to Xen too");
+    assert_eq!(g.p.xen_calls.len(), n + 2);
+    assert_eq!(register_time_area(&mut g, 0, HYPERVISOR_VIRT_START), -XEN_EFAULT, "Cocoon's range");
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA), -XEN_ENOENT);
+    assert_eq!(g.p.xen_calls.len(), n + 2, "refused without asking Xen");
+    assert_eq!(g.v.time_area, None, "Xen keeps it");
+    ctx!(g).update_time(&mut g.p);
+    assert_eq!(get::<[u8; 32]>(&mut g, TIME_AREA), [0xaa; 32], "Cocoon writes no copy");
+}
+
+#[test]
+fn forwarded_time_area_of_another_vcpu_is_refused() {
+    let mut g = boot_with(Some(Forward::default()), 2);
+    g.p.xen = Some(0);
+    // Its CPU may still run on Cocoon's own tables, which Xen would write through.
+    assert_eq!(register_time_area(&mut g, 1, TIME_AREA), -XEN_EINVAL);
+    assert!(g.p.xen_calls.iter().all(|c| c.0 != __HYPERVISOR_vcpu_op));
+}

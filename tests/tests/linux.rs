@@ -53,6 +53,13 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> co
     let trouble = kernel_trouble(&out.serial);
     assert!(trouble.is_empty(), "kernel log has trouble ({}):\n{}", out.log_path.display(), trouble.join("\n"));
     assert!(!out.serial.contains("unchecked MSR access"), "an MSR access faulted ({})", out.log_path.display());
+    // The vDSO reads the pvclock copy VCPUOP_register_vcpu_time_memory_area
+    // keeps (Linux says nothing when it gets it).
+    assert!(
+        !out.serial.lines().any(|l| l.contains("VDSO_CLOCKMODE") && l.contains("not supported")),
+        "no pvclock vDSO ({})",
+        out.log_path.display()
+    );
     out.assert_exit(ExitReason::GuestPoweroff);
     assert_sees_all_ram(&out, mem);
     eprintln!("{suite} at {mem}, {smp} CPU(s): guest ran to poweroff in {:?}", out.elapsed);

@@ -78,6 +78,20 @@ const _: () = {
     assert!(offset_of!(VcpuTimeInfo, flags) == 29);
 };
 
+/// `struct vcpu_register_time_memory_area` (vcpu.h): where the guest wants a
+/// second copy of its `vcpu_time_info` (`addr.v`, a guest virtual address;
+/// 0 = none), for its vDSO.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct VcpuRegisterTimeMemoryArea {
+    pub addr: u64,
+}
+
+const _: () = {
+    assert!(size_of::<VcpuRegisterTimeMemoryArea>() == 8);
+    assert!(offset_of!(VcpuRegisterTimeMemoryArea, addr) == 0);
+};
+
 /// `struct arch_vcpu_info` (arch-x86/xen.h), 16 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]

@@ -99,9 +99,9 @@ pub fn grant_table_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, uop: u64, c
 }
 
 /// `vcpu_op`: Xen runs the guest's timers (VIRQ_TIMER comes from it) and
-/// knows its vcpu_info; guest vCPU n is the HVM domain's vCPU n (Cocoon runs
-/// it on that CPU), so vCPU numbers pass unchanged. Bringing vCPUs up and
-/// down and the runstate area stay Cocoon's (Xen would write the runstate
+/// knows its vcpu_info and pvclock copies; guest vCPU n is the HVM domain's
+/// vCPU n (Cocoon runs it on that CPU), so vCPU numbers pass unchanged.
+/// Bringing vCPUs up and down and the runstate area stay Cocoon's (Xen would write the runstate
 /// through whichever page tables are loaded when it deschedules the vCPU).
 pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u64) -> i64 {
     let Some(target) = c.d.vcpus.get(vcpu as usize) else {
@@ -131,6 +131,34 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
                 }
             }
             rc
+        }
+        // Xen keeps the guest's pvclock, so it keeps the secondary copy too
+        // (guest vCPU n is the HVM domain's vCPU n). For an HVM domain Xen
+        // writes it through whatever page tables the vCPU has loaded when it
+        // updates the time, honouring read-only entries (CR0.WP): the
+        // guest's kernel tables, or its user tables, which do not map the
+        // area (that update is missed; a 64-bit PV guest on Xen misses the
+        // same ones until it enters its kernel). So: an address in Cocoon's
+        // range is refused (Xen would write there), and only the calling
+        // vCPU's own area is passed on, since a CPU whose vCPU has not
+        // started runs on Cocoon's boot tables, which map Cocoon's memory at
+        // guest addresses. (Xen 4.18's VCPUOP_register_vcpu_time_phys_area,
+        // by frame, would depend on no tables.)
+        VCPUOP_register_vcpu_time_memory_area => {
+            if vcpu >= c.d.nr_vcpus() as u64 {
+                return -XEN_ENOENT;
+            }
+            if vcpu != c.v.id as u64 {
+                return -XEN_EINVAL;
+            }
+            let Ok(area) = Domain::read_guest::<P, VcpuRegisterTimeMemoryArea>(p, arg) else {
+                return -XEN_EFAULT;
+            };
+            if area.addr != 0 && !Domain::guest_va_ok(area.addr, core::mem::size_of::<VcpuTimeInfo>() as u64) {
+                return -XEN_EFAULT;
+            }
+            // Cocoon's copy of the argument: the one checked.
+            pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, &area as *const _ as u64, 0, 0])
         }
         _ => super::vcpu::vcpu_op(c, p, cmd, vcpu, arg),
     }

@@ -8,7 +8,10 @@ use alloc::boxed::Box;
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::{Callback, Ctx, Domain, Vcpu, VcpuShared, VCPU_DOWN, VCPU_UNINITIALISED, VCPU_UP};
+use crate::domain::{
+    pvclock_now, time_area, write_pvclock, Callback, Ctx, Domain, Vcpu, VcpuShared, VCPU_DOWN, VCPU_UNINITIALISED,
+    VCPU_UP,
+};
 use crate::mm::frames::PageType;
 use crate::platform::{Fault, Platform};
 use crate::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS};
@@ -94,6 +97,7 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
             }
         }
         VCPUOP_register_vcpu_info => register_vcpu_info(c, p, vcpu as u32, arg),
+        VCPUOP_register_vcpu_time_memory_area => register_time_area(c, p, vcpu as u32, arg),
         // Timers are the calling vCPU's own (Xen: -EINVAL for another's single-shot).
         VCPUOP_set_periodic_timer
         | VCPUOP_stop_periodic_timer
@@ -181,6 +185,90 @@ fn register_vcpu_info<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) 
     0
 }
 
+/// `VCPUOP_register_vcpu_time_memory_area`: a second copy of the vCPU's
+/// `vcpu_time_info` at a guest virtual address (Linux points its vDSO's
+/// pvclock page there; 0 unregisters), written with every pvclock update
+/// exactly as the primary copy (`Ctx::update_time`).
+///
+/// Xen keeps the virtual address and writes through the guest's kernel page
+/// tables each time (`update_secondary_system_time`). Cocoon translates it
+/// once, here, through the calling vCPU's kernel tables (a kernel address is
+/// the same in every address space of the guest) and then writes the machine
+/// frame through its direct map, as for vcpu_info, so the timer path walks
+/// no tables (KVM's Xen emulation does the same). The frame must be guest
+/// RAM mapped writable, and is held (`FrameTable::get_writable`) until the
+/// area is replaced or unregistered, so it cannot become a page table or
+/// descriptor page meanwhile. Differences from Xen: if the guest later
+/// unmaps or remaps that address, Cocoon goes on writing the frame it
+/// translated to (Xen would write the new frame, or nothing); an address
+/// that is not mapped, mapped read-only or not guest RAM is refused at once
+/// (-EFAULT; Xen accepts it and its writes fail), as is an area that is not
+/// 8-aligned or crosses a page (-EINVAL; Xen copies byte-wise); and another
+/// vCPU's area can only be set before that vCPU first runs (-EINVAL after:
+/// its state is its CPU's own), where Xen allows it at any time.
+fn register_time_area<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) -> i64 {
+    let Ok(area) = Domain::read_guest::<P, VcpuRegisterTimeMemoryArea>(p, arg) else {
+        return -XEN_EFAULT;
+    };
+    let va = area.addr;
+    let size = core::mem::size_of::<VcpuTimeInfo>() as u64;
+    let new_ma = if va == 0 {
+        None
+    } else {
+        if !Domain::guest_va_ok(va, size) {
+            return -XEN_EFAULT;
+        }
+        if !va.is_multiple_of(8) || (va & (PAGE_SIZE - 1)) + size > PAGE_SIZE {
+            return -XEN_EINVAL;
+        }
+        match crate::mm::walk::translate(p, c.v.guest_table, va) {
+            Ok(t) if t.writable => Some((t.mfn << PAGE_SHIFT) | (va & (PAGE_SIZE - 1))),
+            _ => return -XEN_EFAULT,
+        }
+    };
+    let own = vcpu == c.v.id;
+    let target = &c.d.vcpus[vcpu as usize];
+    let mut l = c.d.lock();
+    if let Some(ma) = new_ma {
+        if l.frames.get_writable(ma >> PAGE_SHIFT).is_err() {
+            return -XEN_EFAULT;
+        }
+    }
+    let encoded = new_ma.map_or(0, |ma| ma | 1);
+    let old = if own {
+        target.time_area.store(encoded, Ordering::Release);
+        core::mem::replace(&mut c.v.time_area, new_ma)
+    } else {
+        // Only before the target first runs: `start_context` reads the area
+        // under the same lock.
+        let boot = target.boot.lock();
+        if boot.is_none() && target.state.load(Ordering::Acquire) != VCPU_UNINITIALISED {
+            drop(boot);
+            if let Some(ma) = new_ma {
+                l.frames.put_writable(ma >> PAGE_SHIFT);
+            }
+            return -XEN_EINVAL;
+        }
+        let old = target.time_area.swap(encoded, Ordering::AcqRel);
+        (old != 0).then_some(old & !1)
+    };
+    if let Some(ma) = old {
+        l.frames.put_writable(ma >> PAGE_SHIFT);
+    }
+    drop(l);
+    // Written at once, as Xen's `force_update_vcpu_system_time` does (Linux
+    // checks the copy's TSC_STABLE flag right after registering).
+    if own {
+        c.update_time(p);
+    } else if let Some(ma) = new_ma {
+        let u = pvclock_now(p);
+        let t = time_area(p, ma);
+        let begin = t.version.wrapping_add(1) | 1;
+        write_pvclock(t, &u, begin);
+    }
+    0
+}
+
 /// `VCPUOP_initialise`: keep the context for when the vCPU comes up. The
 /// base table takes its type reference now, as in Xen's `arch_set_info_guest`.
 fn initialise<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) -> i64 {
@@ -248,11 +336,16 @@ pub struct VcpuStart {
 /// Build vCPU `id` from the context `VCPUOP_initialise` left (None: it has
 /// none). `gdt` is the guest part of the GDT of the CPU it will run on.
 pub fn start_context(shared: &VcpuShared, id: u32, gdt: &'static mut [u64]) -> Option<VcpuStart> {
-    let ctx = shared.boot.lock().take()?;
+    let (ctx, time_area) = {
+        let mut boot = shared.boot.lock();
+        // Under the lock `register_time_area` changes it under.
+        (boot.take()?, shared.time_area.load(Ordering::Acquire))
+    };
     let mut v = Vcpu::new(id, shared.vcpu_info_maddr.load(Ordering::Acquire), gdt);
     v.vcpu_info_registered = shared.vcpu_info_registered.load(Ordering::Acquire);
     let rs = shared.runstate_va.load(Ordering::Acquire);
     v.runstate_va = (rs != 0).then_some(rs);
+    v.time_area = (time_area != 0).then_some(time_area & !1);
     v.trap_ctxt = ctx.trap_ctxt;
     v.kernel_ss = ctx.kernel_ss;
     v.kernel_sp = ctx.kernel_sp;

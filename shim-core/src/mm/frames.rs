@@ -327,6 +327,28 @@ impl FrameTable {
         }
     }
 
+    /// Hold guest RAM frame `mfn` as Cocoon writes it (Xen's
+    /// `get_page_and_type(PGT_writable_page)` for an area it maps): like a
+    /// writable mapping, the frame cannot become a page table or descriptor
+    /// page until [`put_writable`](Self::put_writable).
+    pub fn get_writable(&mut self, mfn: u64) -> Result<(), MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        if f.type_count > 0 && f.ty != PageType::None {
+            return Err(MmError::WritableTable(mfn));
+        }
+        f.writable += 1;
+        Ok(())
+    }
+
+    pub fn put_writable(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            f.writable = f.writable.saturating_sub(1);
+        }
+    }
+
     pub fn pin(&mut self, mfn: u64) -> Result<(), MmError> {
         let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
         if f.pinned {
