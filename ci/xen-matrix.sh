@@ -200,7 +200,7 @@ for s in $suites; do
   echo "Xen $(sed -n 's/.*xen=\([0-9.]*\) .*/\1/p' "$r" | head -1) ($s), $(grep -o 'wall_s=[0-9]*' "$r" | tail -1)"
   grep -E "stage=.*result=(fail|timeout|stopped)" "$r" | sed 's/^/  /'
   grep -E " step=" "$r" | sed 's/^MATRIX: suite=[^ ]* xen=[^ ]* /  /'
-  printf '  %-8s %-10s %11s' guest result "userspace_s"
+  printf '  %-14s %-10s %11s' guest result "userspace_s"
   for m in $metrics; do printf ' %14s' "$m"; done
   echo
   pv_vals=()
@@ -210,7 +210,7 @@ for s in $suites; do
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')
     us=$(echo "$line" | sed -n 's/.*userspace_s=\([^ ]*\).*/\1/p')
-    printf '  %-8s %-10s %11s' "$g" "$res" "$us"
+    printf '  %-14s %-10s %11s' "$g" "$res" "$us"
     for m in $metrics; do
       v=$(grep "guest=$g bench metric=$m " "$r" | sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p' | tail -1)
       base=$(grep "guest=pv bench metric=$m " "$r" | sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p' | tail -1)
