@@ -128,8 +128,10 @@ run_column() {
   # CPU offline and online again, no kernel complaint; then `xl vcpu-set` 2 -> 1
   # -> 2, recorded but not deciding the row. Plain PV is the reference.
   printf '# timeout=240\n# smp=2\nname="pvsmp"\ntype="pv"\nvcpus=2\nmemory=512\nkernel="/matrix/vmlinuz"\nramdisk="/matrix/guest.cpio.gz"\nextra="console=hvc0 matrix.smp=2"\n' >"$ov/matrix/guests/995-pvsmp.cfg"
+  # (earlyprintk=xen: a kernel that panics before its console is up says why
+  # on Cocoon's serial log, which a failed row prints.)
   target/release/cocoon-image bundle "$kernels/bookworm/vmlinuz" --initrd "$guest_initrd" \
-    --cmdline "console=hvc0 matrix.smp=2" -o "$ov/matrix/cocoon-smp-bundle.bin" >/dev/null || return 1
+    --cmdline "console=hvc0 matrix.smp=2 earlyprintk=xen" -o "$ov/matrix/cocoon-smp-bundle.bin" >/dev/null || return 1
   printf '# timeout=300\n# console=pv\n# smp=2\nname="cocoonhvmsmp"\ntype="hvm"\nvcpus=2\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-smp-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmsmp-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/996-cocoonhvmsmp.cfg"
   printf '# timeout=480\n# smp=2\nname="cocoonhvmsmp34"\ntype="hvm"\nvcpus=2\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-smp-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmsmp34-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/997-cocoonhvmsmp34.cfg"
   if [ -n "${COCOON_MATRIX_GUESTS:-}" ]; then
