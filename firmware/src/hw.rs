@@ -167,6 +167,10 @@ impl Platform for Hw {
         crate::xen::host_events_polled()
     }
 
+    fn xen_hypercall_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64> {
+        crate::vcpus::xen_call_on(vcpu, nr, args)
+    }
+
     fn kick(&mut self, vcpu: u32) {
         crate::vcpus::kick(vcpu);
     }

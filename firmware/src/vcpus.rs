@@ -14,13 +14,14 @@
 //! each other, or a lock holder flushing a CPU that waits for the lock,
 //! cannot deadlock.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use alloc::boxed::Box;
 use shim_core::abi::{MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
 use shim_core::domain::{Ctx, Domain, Vcpu, VCPU_DOWN};
 use shim_core::hypercall::{descriptors, sched, vcpu};
 use shim_core::platform::Platform;
+use shim_core::sync::Lock;
 
 use crate::arch::percpu::{self, CpuInfo};
 use crate::arch::smp::{self, IPI_VECTOR};
@@ -30,8 +31,61 @@ use crate::hw::Hw;
 /// Mailbox bit: stop this CPU (the machine is ending).
 pub const MAILBOX_STOP: u32 = 1 << 0;
 
+/// Mailbox bit: make the hypercall in this CPU's call slot (`xen_call_on`).
+pub const MAILBOX_XEN_CALL: u32 = 1 << 1;
+
 /// CPUs that stopped on request.
 static STOPPED: AtomicU32 = AtomicU32::new(0);
+
+/// A hypercall one CPU asks another to make, and its result.
+struct CallSlot {
+    nr: AtomicU64,
+    args: [AtomicU64; 5],
+    rc: AtomicI64,
+    done: AtomicBool,
+}
+
+static CALLS: [CallSlot; percpu::MAX_CPUS] = [const {
+    CallSlot {
+        nr: AtomicU64::new(0),
+        args: [const { AtomicU64::new(0) }; 5],
+        rc: AtomicI64::new(0),
+        done: AtomicBool::new(false),
+    }
+}; percpu::MAX_CPUS];
+/// One cross-CPU hypercall at a time (they are rare: vCPU setup).
+static CALL_LOCK: Lock<()> = Lock::new(());
+
+/// Make hypercall `nr` to the Xen underneath on the CPU of vCPU `vcpu` and
+/// wait for its result (pointers in `args` are to Cocoon's memory, mapped on
+/// every CPU). `None` without a Xen or without that CPU; an error if that
+/// CPU does not answer within a second.
+pub fn xen_call_on(vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64> {
+    let me = percpu::this();
+    if vcpu == me.cpu {
+        return hvm_glue::xen_hvm::hypercall5(nr, args);
+    }
+    let target = percpu::cpu(vcpu as usize)?;
+    let _one_at_a_time = CALL_LOCK.lock();
+    let slot = &CALLS[vcpu as usize];
+    slot.nr.store(nr, Ordering::Relaxed);
+    for (a, &v) in slot.args.iter().zip(&args) {
+        a.store(v, Ordering::Relaxed);
+    }
+    slot.done.store(false, Ordering::Release);
+    target.mailbox.fetch_or(MAILBOX_XEN_CALL, Ordering::AcqRel);
+    smp::send_ipi(vcpu as usize, IPI_VECTOR);
+    let t0 = crate::arch::timer::now_ns();
+    while !slot.done.load(Ordering::Acquire) {
+        if crate::arch::timer::now_ns() - t0 > 1_000_000_000 {
+            log::error!("xen: CPU {vcpu} did not make hypercall {nr} for CPU {} within 1 s", me.cpu);
+            return Some(-shim_core::abi::XEN_ETIMEDOUT);
+        }
+        service(me);
+        core::hint::spin_loop();
+    }
+    Some(slot.rc.load(Ordering::Acquire))
+}
 
 /// `flush_va`: nothing asked, or everything; otherwise a page address | 1.
 const FLUSH_NOTHING: u64 = 0;
@@ -67,6 +121,13 @@ pub fn service(me: &CpuInfo) {
         }
     }
     let m = smp::answer_ping(me.mailbox.swap(0, Ordering::AcqRel));
+    if m & MAILBOX_XEN_CALL != 0 {
+        let slot = &CALLS[me.cpu as usize];
+        let args = core::array::from_fn(|i| slot.args[i].load(Ordering::Relaxed));
+        let rc = hvm_glue::xen_hvm::hypercall5(slot.nr.load(Ordering::Relaxed), args);
+        slot.rc.store(rc.unwrap_or(-shim_core::abi::XEN_ENOSYS), Ordering::Relaxed);
+        slot.done.store(true, Ordering::Release);
+    }
     if m & MAILBOX_STOP != 0 {
         STOPPED.fetch_add(1, Ordering::AcqRel);
         crate::arch::halt_forever();

@@ -84,6 +84,10 @@ pub trait Platform: crate::builder::GuestMemory {
     /// A hypercall to the Xen underneath, with pointers valid in the current
     /// address space; `None` when there is none (the standalone backend).
     fn xen_hypercall(&mut self, nr: u64, args: [u64; 5]) -> Option<i64>;
+    /// The same, made by the CPU of vCPU `vcpu` (Xen accepts some operations
+    /// on a running vCPU only from that vCPU itself); pointers must be to
+    /// Cocoon's own memory. Waits for the result.
+    fn xen_hypercall_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64>;
     /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
     fn host_events_polled(&self) -> bool;
 

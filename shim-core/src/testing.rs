@@ -318,6 +318,8 @@ pub struct MockPlatform {
     pub cocoon_sends: Vec<u32>,
     /// CPUID answers by (leaf, subleaf), before the defaults below.
     pub cpuid_leaves: alloc::collections::BTreeMap<(u32, u32), [u32; 4]>,
+    /// vCPUs whose CPU was asked to make a hypercall (`xen_hypercall_on`).
+    pub remote_xen_calls: Vec<u32>,
     /// vCPUs kicked (`Platform::kick`), in order.
     pub kicks: Vec<u32>,
     /// TLB flush requests: (vCPU mask, one page or all).
@@ -347,6 +349,7 @@ impl MockPlatform {
             cocoon_sends: Vec::new(),
             cpuid_leaves: Default::default(),
             kicks: Vec::new(),
+            remote_xen_calls: Vec::new(),
             tlb_flushes: Vec::new(),
             started: Vec::new(),
         }
@@ -481,6 +484,11 @@ impl crate::platform::Platform for MockPlatform {
 
     fn host_events_polled(&self) -> bool {
         false
+    }
+
+    fn xen_hypercall_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64> {
+        self.remote_xen_calls.push(vcpu);
+        self.xen_hypercall(nr, args)
     }
 
     fn kick(&mut self, vcpu: u32) {

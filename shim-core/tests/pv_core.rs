@@ -1211,3 +1211,24 @@ fn forwarded_time_area_of_another_vcpu_is_refused() {
     assert_eq!(register_time_area(&mut g, 1, TIME_AREA), -XEN_EINVAL);
     assert!(g.p.xen_calls.iter().all(|c| c.0 != __HYPERVISOR_vcpu_op));
 }
+
+#[test]
+fn forwarded_vcpu_info_of_another_vcpu_is_registered_from_its_cpu() {
+    // Xen before 4.19 maps another vCPU's vcpu_info only while it is down;
+    // the HVM domain's vCPUs are all up, so that vCPU's CPU makes the call.
+    let mut g = boot_with(Some(Forward::default()), 2);
+    g.p.xen = Some(0);
+    let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 1, ARG), 0);
+    assert_eq!(g.p.remote_xen_calls, vec![1]);
+    assert_eq!(
+        g.d.vcpus[1].vcpu_info_maddr.load(std::sync::atomic::Ordering::Relaxed),
+        (t.mfn << 12) | ((ARG + 0x100) & 0xfff)
+    );
+    // Its own: made here.
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x140) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARG), 0);
+    assert_eq!(g.p.remote_xen_calls, vec![1]);
+    assert_eq!(g.v.vcpu_info_maddr, (t.mfn << 12) | ((ARG + 0x140) & 0xfff));
+}

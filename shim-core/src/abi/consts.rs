@@ -57,6 +57,7 @@ pub const XEN_ENOSPC: i64 = 28;
 pub const XEN_ENOSYS: i64 = 38;
 pub const XEN_ETIME: i64 = 62;
 pub const XEN_EOPNOTSUPP: i64 = 95;
+pub const XEN_ETIMEDOUT: i64 = 110;
 
 // --- xen.h: start_info ------------------------------------------------------
 pub const XEN_START_INFO_MAGIC_X86_64: &[u8] = b"xen-3.0-x86_64";

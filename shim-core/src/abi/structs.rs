@@ -431,3 +431,13 @@ const _: () = {
     assert!(offset_of!(VcpuGuestContext, vm_assist) == 5136);
     assert!(offset_of!(VcpuGuestContext, gs_base_user) == 5160);
 };
+
+/// `struct vcpu_register_vcpu_info` (vcpu.h): where a vCPU's vcpu_info goes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuRegisterVcpuInfo {
+    pub mfn: u64,
+    pub offset: u32,
+    pub rsvd: u32,
+}
+const _: () = assert!(size_of::<VcpuRegisterVcpuInfo>() == 16 && offset_of!(VcpuRegisterVcpuInfo, offset) == 8);

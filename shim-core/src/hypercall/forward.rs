@@ -120,7 +120,18 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
             if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || !c.d.lock().frames.owned_by_guest(mfn) {
                 return -XEN_EINVAL;
             }
-            let rc = pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0]);
+            // Xen before 4.19 takes another vCPU's vcpu_info only while that
+            // vCPU is down (`map_vcpu_info`), and the HVM domain's vCPUs are
+            // all up (idle in Cocoon until the guest starts them): the CPU
+            // of that vCPU makes the call, with Cocoon's copy of the argument.
+            let rc = if vcpu == c.v.id as u64 {
+                pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0])
+            } else {
+                let info = VcpuRegisterVcpuInfo { mfn, offset: offset as u32, rsvd: 0 };
+                let rc =
+                    p.xen_hypercall_on(vcpu as u32, __HYPERVISOR_vcpu_op, [cmd, vcpu, &info as *const _ as u64, 0, 0]);
+                rc.unwrap_or(-XEN_ENOSYS)
+            };
             if rc == 0 {
                 let ma = (mfn << PAGE_SHIFT) | offset;
                 target.vcpu_info_maddr.store(ma, core::sync::atomic::Ordering::Release);
