@@ -144,6 +144,16 @@ fn smp2_bullseye_workload_and_cpu_hotplug() {
 }
 
 #[test]
+fn smp2_bookworm_workload_and_cpu_hotplug() {
+    run_smp("bookworm", 2, "");
+}
+
+#[test]
+fn smp4_bullseye_workload_and_cpu_hotplug() {
+    run_smp("bullseye", 4, "");
+}
+
+#[test]
 fn bookworm_6_1_runs_to_userspace() {
     run_acceptance("bookworm", "1G");
 }
