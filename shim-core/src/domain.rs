@@ -378,21 +378,28 @@ impl Domain {
     /// (`hypercall::forward::notify_local_console`). Takes no lock.
     pub fn send_to_vcpu(&self, p: &mut impl Platform, vcpu: u32, port: u32) {
         debug_assert!(self.forward.is_none(), "port {port} raised by hand on a real Xen");
-        let Some(target) = self.vcpus.get(vcpu as usize) else { return };
-        let vi_ma = target.vcpu_info_maddr.load(Ordering::Acquire);
+        if vcpu as usize >= self.vcpus.len() {
+            return;
+        }
         let si = self.shared_info(p) as *mut SharedInfo;
-        let vi = if vi_ma == 0 {
-            core::ptr::null_mut()
-        } else {
-            let off = (vi_ma & (PAGE_SIZE - 1)) as usize;
-            // SAFETY: `register_vcpu_info` checked the offset; the frame is the guest's.
-            unsafe { p.frame_mut(vi_ma >> PAGE_SHIFT).as_mut_ptr().add(off) as *mut VcpuInfo }
-        };
+        let vi = self.vcpu_info_ptr(p, vcpu);
         // SAFETY: both point into Cocoon's direct map (vi may be inside si);
         // `raise` changes them with atomic operations only.
         if unsafe { events::raise(si, vi, port) } != events::Raised::AlreadyPending {
             p.kick(vcpu);
         }
+    }
+
+    /// vCPU `vcpu`'s vcpu_info, as another vCPU reaches it (null before it
+    /// has one); change it with atomic operations only (`events`).
+    pub fn vcpu_info_ptr(&self, mem: &mut impl GuestMemory, vcpu: u32) -> *mut VcpuInfo {
+        let ma = self.vcpus.get(vcpu as usize).map_or(0, |v| v.vcpu_info_maddr.load(Ordering::Acquire));
+        if ma == 0 {
+            return core::ptr::null_mut();
+        }
+        let off = (ma & (PAGE_SIZE - 1)) as usize;
+        // SAFETY: `register_vcpu_info` checked the offset keeps the 64 bytes in the frame.
+        unsafe { mem.frame_mut(ma >> PAGE_SHIFT).as_mut_ptr().add(off) as *mut VcpuInfo }
     }
 
     /// The vCPU an event-channel port notifies (0 for an unknown port).
@@ -497,7 +504,7 @@ impl Ctx<'_> {
         let off = (ma & (PAGE_SIZE - 1)) as usize;
         // SAFETY: `register_vcpu_info` checked the offset is 8-aligned and the 64-byte
         // struct fits in the page; VcpuInfo is plain integers. Other vCPUs change
-        // only its pending flags, atomically (`events::set_pending`).
+        // only its pending flags, atomically (`events::raise`).
         unsafe { &mut *(f.as_mut_ptr().add(off) as *mut VcpuInfo) }
     }
 

@@ -91,20 +91,6 @@ unsafe fn atomic_u64<'a>(p: *mut u64) -> &'a AtomicU64 {
     unsafe { AtomicU64::from_ptr(p) }
 }
 
-/// Mark `port` pending and, if unmasked, flag the upcall on `vcpu`
-/// (`evtchn_2l_set_pending`), with atomic operations as the guest's own
-/// vCPUs use on the same words. `vcpu` may be null (a vCPU with no
-/// vcpu_info yet): the port stays pending for a later unmask or rescan.
-/// Returns true when the vCPU now has an upcall to take.
-///
-/// # Safety
-/// `shared` points to the shared_info page and `vcpu`, if not null, to a
-/// vcpu_info, both mapped and 8-aligned.
-pub unsafe fn set_pending(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> bool {
-    // SAFETY: per the contract.
-    unsafe { raise(shared, vcpu, port) == Raised::Upcall }
-}
-
 /// What raising a port did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Raised {
@@ -115,10 +101,14 @@ pub enum Raised {
     Upcall,
 }
 
-/// [`set_pending`], telling apart a newly pending masked port.
+/// Mark `port` pending and, if unmasked, flag the upcall on `vcpu`
+/// (`evtchn_2l_set_pending`), with atomic operations as the guest's own
+/// vCPUs use on the same words. `vcpu` may be null (a vCPU with no
+/// vcpu_info yet): the port stays pending for a later unmask or rescan.
 ///
 /// # Safety
-/// As for [`set_pending`].
+/// `shared` points to the shared_info page and `vcpu`, if not null, to a
+/// vcpu_info, both mapped and 8-aligned.
 pub unsafe fn raise(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> Raised {
     let (w, bit) = ((port / 64) as usize, 1u64 << (port % 64));
     // SAFETY: per the contract; the words are u64s of those pages.
@@ -166,7 +156,7 @@ pub unsafe fn clear_pending(shared: *mut SharedInfo, port: u32) {
 /// pending. Returns true when `vcpu` now has an upcall to take.
 ///
 /// # Safety
-/// As for [`set_pending`].
+/// As for [`raise`].
 pub unsafe fn unmask(shared: *mut SharedInfo, vcpu: *mut VcpuInfo, port: u32) -> bool {
     let (w, bit) = ((port / 64) as usize, 1u64 << (port % 64));
     // SAFETY: per the contract.
@@ -198,13 +188,13 @@ mod tests {
         let (sp, vp) = (&mut *s as *mut SharedInfo, &mut v as *mut VcpuInfo);
         // SAFETY: both point to live, aligned structs (here: test memory).
         unsafe {
-            assert!(set_pending(sp, vp, 70));
+            assert_eq!(raise(sp, vp, 70), Raised::Upcall);
             assert_eq!(((*vp).evtchn_upcall_pending, (*vp).evtchn_pending_sel), (1, 2));
-            assert!(!set_pending(sp, vp, 70), "already pending");
+            assert_eq!(raise(sp, vp, 70), Raised::AlreadyPending);
             (*vp).evtchn_upcall_pending = 0;
             (*vp).evtchn_pending_sel = 0;
             (*sp).evtchn_mask[0] = 1 << 5;
-            assert!(!set_pending(sp, vp, 5));
+            assert_eq!(raise(sp, vp, 5), Raised::Pending, "masked");
             assert_eq!((*vp).evtchn_upcall_pending, 0);
             assert!(unmask(sp, vp, 5));
             assert_eq!(((*vp).evtchn_upcall_pending, (*vp).evtchn_pending_sel), (1, 1));
@@ -226,7 +216,7 @@ mod tests {
                             .filter(|i| {
                                 let port = t * 64 + i;
                                 // SAFETY: the structs outlive the scope; access is atomic.
-                                unsafe { set_pending(sp as *mut SharedInfo, vp as *mut VcpuInfo, port) }
+                                unsafe { raise(sp as *mut SharedInfo, vp as *mut VcpuInfo, port) == Raised::Upcall }
                             })
                             .count()
                     })

@@ -50,16 +50,6 @@ fn vcpu_ok(c: &Ctx, vcpu: u32) -> bool {
     (vcpu as usize) < c.d.vcpus.len()
 }
 
-/// The vcpu_info of `vcpu` as a raw pointer (null before it has one).
-fn vcpu_info_ptr<P: Platform>(c: &Ctx, p: &mut P, vcpu: u32) -> *mut VcpuInfo {
-    let ma = c.d.vcpus[vcpu as usize].vcpu_info_maddr.load(core::sync::atomic::Ordering::Acquire);
-    if ma == 0 {
-        return core::ptr::null_mut();
-    }
-    // SAFETY: `register_vcpu_info` checked the offset; the frame is mapped.
-    unsafe { p.frame_mut(ma >> PAGE_SHIFT).as_mut_ptr().add((ma & (PAGE_SIZE - 1)) as usize) as *mut VcpuInfo }
-}
-
 pub fn event_channel_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let r = (|| -> Result<i64, i64> {
         Ok(match cmd {
@@ -134,7 +124,7 @@ pub fn event_channel_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64)
                 }
                 let vcpu = c.d.port_vcpu(port);
                 let si = c.d.shared_info(p) as *mut SharedInfo;
-                let vi = vcpu_info_ptr(c, p, vcpu);
+                let vi = c.d.vcpu_info_ptr(p, vcpu);
                 // SAFETY: both live in Cocoon's direct map; unmask changes them atomically.
                 if unsafe { unmask(si, vi, port) } {
                     p.kick(vcpu);
