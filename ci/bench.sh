@@ -5,6 +5,9 @@
 # under TCG they vary from run to run: compare ratios, repeat for confidence.
 # Set COCOON_BENCH_ICOUNT=1 to run QEMU with -icount shift=0 (instruction-
 # counted virtual time: repeatable figures, not real speed).
+# COCOON_BENCH_GATE=FILE (with instruction counting) fails the run when a
+# ratio is above the most FILE allows ("metric max-ratio" lines): ci/test.sh
+# gates the goals issue 15 has reached with ci/bench-goals.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh >/dev/null
@@ -14,6 +17,11 @@ init=$(bash ci/make-initramfs.sh bench)
 k=$kernels/${COCOON_SUITE:-bookworm}/vmlinuz
 icount=()
 [ "${COCOON_BENCH_ICOUNT:-0}" = 1 ] && icount=(-icount shift=0)
+gate=${COCOON_BENCH_GATE:-}
+if [ -n "$gate" ] && [ ${#icount[@]} = 0 ]; then
+  echo "COCOON_BENCH_GATE needs COCOON_BENCH_ICOUNT=1 (wall-clock ratios move with the load)" >&2
+  exit 2
+fi
 common=(-accel tcg -cpu max -m 1024M -display none -no-reboot -monitor none
   -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${icount[@]}")
 out=$(mktemp -d)
@@ -21,12 +29,36 @@ timeout 600 qemu-system-x86_64 "${common[@]}" -serial "file:$out/cocoon.log" \
   -kernel "$fw" -initrd "$k console=hvc0 quiet,$init" || true
 timeout 600 qemu-system-x86_64 "${common[@]}" -serial "file:$out/native.log" \
   -kernel "$k" -append "console=ttyS0 quiet" -initrd "$init" || true
-printf '%-16s %14s %14s %8s\n' metric "native ns/op" "cocoon ns/op" ratio
-for m in null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap clock_gettime; do
-  n=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/native.log")
-  c=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/cocoon.log")
+# Uptime at the first userspace instruction, in ns (under instruction
+# counting: instructions since the kernel's clock started).
+boot_ns() { sed -n 's/.*COCOON-BENCH: userspace after \([0-9.]*\) s.*/\1/p' "$1" | awk '{ printf "%.0f", $1 * 1e9 }'; }
+declare -A ratio
+printf '%-18s %14s %14s %8s\n' metric "native ns/op" "cocoon ns/op" ratio
+for m in null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_munmap clock_gettime boot_to_userspace; do
+  if [ "$m" = boot_to_userspace ]; then
+    n=$(boot_ns "$out/native.log")
+    c=$(boot_ns "$out/cocoon.log")
+  else
+    n=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/native.log")
+    c=$(sed -n "s/.*BENCH metric=$m ns_per_op=\([0-9]*\).*/\1/p" "$out/cocoon.log")
+  fi
   r=$(awk -v a="${n:-0}" -v b="${c:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }')
-  printf '%-16s %14s %14s %8s\n' "$m" "${n:--}" "${c:--}" "$r"
+  ratio[$m]=$r
+  printf '%-18s %14s %14s %8s\n' "$m" "${n:--}" "${c:--}" "$r"
 done
-grep -h "COCOON-BENCH: userspace" "$out/native.log" "$out/cocoon.log" | sed 's/^/boot: /'
+grep -h "fast path handed over" "$out/cocoon.log" | sed 's/^.*stats: /cocoon: /' || true
 rm -rf "$out"
+if [ -n "$gate" ]; then
+  fail=0
+  while read -r m max _; do
+    case "$m" in ''|'#'*) continue ;; esac
+    r=${ratio[$m]:--}
+    if [ "$r" = - ] || awk -v r="$r" -v m="$max" 'BEGIN { exit !(r > m) }'; then
+      echo "bench gate: $m ratio $r, at most $max allowed ($gate)"
+      fail=1
+    else
+      echo "bench gate: $m ratio $r <= $max: ok"
+    fi
+  done <"$gate"
+  exit $fail
+fi

@@ -20,6 +20,8 @@ export COCOON_FIRMWARE
 echo "   $COCOON_FIRMWARE ($(stat -c %s "$COCOON_FIRMWARE") bytes)"
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test-output.log
+echo "== benchmark gate (instruction counts against a direct boot, ci/bench-goals.txt)"
+COCOON_BENCH_ICOUNT=1 COCOON_BENCH_GATE=ci/bench-goals.txt bash ci/bench.sh
 # The nested Xen matrix (real Xen under QEMU): the 4.17 and 4.20 columns side
 # by side (each outer QEMU is one TCG thread; the machine has two cores).
 # Required on 4.20: plain PV, pv-shim and the Cocoon rows as PVH and HVM,

@@ -56,6 +56,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     };
     let opts = cmdline::parse(&boot.cmdline);
     shim_core::stats::set_detailed(opts.stats);
+    vcpus::set_fast_path(opts.fastpath && !opts.stats);
     log::set_max_level(opts.log_level);
     info!("Cocoon {VERSION} (PV-in-HVM shim) booted via {:?}", boot.protocol);
     for w in &opts.unknown {

@@ -25,6 +25,7 @@ use shim_core::sync::Lock;
 
 use crate::arch::percpu::{self, CpuInfo};
 use crate::arch::smp::{self, IPI_VECTOR};
+use crate::arch::syscall_entry;
 use crate::arch::trap_entry;
 use crate::hw::Hw;
 
@@ -216,10 +217,21 @@ pub fn this_vcpu() -> Option<&'static mut Vcpu> {
     (!p.is_null()).then(|| unsafe { &mut *p })
 }
 
-/// Make `v` the vCPU of CPU `cpu` (for good).
-pub fn install(cpu: &CpuInfo, v: Vcpu) -> &'static mut Vcpu {
+/// Whether vCPUs get the SYSCALL fast path (`arch::syscall_entry`): not with
+/// `cocoon.fastpath=off`, nor with `cocoon.stats` (it times exits in Rust).
+static FAST_PATH: AtomicBool = AtomicBool::new(true);
+
+pub fn set_fast_path(on: bool) {
+    FAST_PATH.store(on, Ordering::Relaxed);
+}
+
+/// Make `v` the vCPU of CPU `cpu` (for good). Runs on that CPU.
+pub fn install(cpu: &CpuInfo, d: &'static Domain, v: Vcpu) -> &'static mut Vcpu {
     let v = Box::leak(Box::new(v));
     cpu.vcpu.store(v as *mut Vcpu as *mut (), Ordering::Release);
+    if FAST_PATH.load(Ordering::Relaxed) {
+        syscall_entry::attach(cpu.cpu as usize, v as *mut Vcpu, v.gdt.as_ptr(), d);
+    }
     v
 }
 
@@ -249,7 +261,7 @@ fn run_vcpu(me: &'static CpuInfo, d: &'static Domain) -> ! {
         d.vcpus[n as usize].state.store(VCPU_DOWN, Ordering::Release);
         crate::arch::halt_forever()
     };
-    let v = install(me, st.vcpu);
+    let v = install(me, d, st.vcpu);
     let mut hw = Hw;
     let c = &mut Ctx { v, d };
     if st.gdt.1 != 0 && descriptors::install_gdt(c, &mut hw, st.gdt.0, st.gdt.1) != 0 {

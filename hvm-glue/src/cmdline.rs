@@ -41,6 +41,9 @@ pub struct Options {
     pub standalone: bool,
     /// `cocoon.stats`: time every exit and report every kind at shutdown.
     pub stats: bool,
+    /// `cocoon.fastpath=off`: every guest syscall and iret through the general
+    /// (Rust) path, for comparison and as a way out.
+    pub fastpath: bool,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             compat: crate::xen_host::Compat::None,
             standalone: false,
             stats: false,
+            fastpath: true,
         }
     }
 }
@@ -75,6 +79,8 @@ pub fn parse(cmdline: &str) -> Options {
             ("cocoon.dry-run", None) => o.dry_run = true,
             ("cocoon.stats", None) => o.stats = true,
             ("cocoon.standalone", None) => o.standalone = true,
+            ("cocoon.fastpath", Some("on")) => o.fastpath = true,
+            ("cocoon.fastpath", Some("off")) => o.fastpath = false,
             ("cocoon.compat", Some("3.4")) => o.compat = crate::xen_host::Compat::Xen34,
             ("cocoon.compat", Some("none")) => o.compat = crate::xen_host::Compat::None,
             ("cocoon.fault", Some(v)) => match v {
@@ -161,7 +167,9 @@ mod tests {
     fn xen_options() {
         let o = parse("cocoon.compat=3.4 cocoon.standalone");
         assert_eq!(o.compat, crate::xen_host::Compat::Xen34);
-        assert!(o.standalone && o.unknown.is_empty());
+        assert!(o.standalone && o.fastpath && o.unknown.is_empty());
+        assert!(!parse("cocoon.fastpath=off").fastpath);
+        assert_eq!(parse("cocoon.fastpath=maybe").unknown.len(), 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod builder;
 pub mod console;
 pub mod domain;
 pub mod events;
+pub mod fastpath;
 pub mod hypercall;
 pub mod loader;
 pub mod mm;

@@ -86,18 +86,22 @@ pub struct ExitStats {
     pub count: [u64; NR_EXITS],
     pub cycles: [u64; NR_EXITS],
     pub emulated: [u64; NR_EMULATED],
+    /// Guest syscalls and irets the platform's fast path handed to the Rust
+    /// path (see `crate::fastpath`); counted in `count` too.
+    pub fast_path_misses: u64,
 }
 
 impl Default for ExitStats {
     fn default() -> Self {
-        ExitStats { count: [0; NR_EXITS], cycles: [0; NR_EXITS], emulated: [0; NR_EMULATED] }
+        ExitStats { count: [0; NR_EXITS], cycles: [0; NR_EXITS], emulated: [0; NR_EMULATED], fast_path_misses: 0 }
     }
 }
 
 /// The exit kind of hypercall `nr`.
 #[inline]
-pub fn hypercall_exit(nr: u64) -> usize {
-    EXIT_HYPERCALL + (nr as usize).min(NR_HYPERCALL_SLOTS - 1)
+pub const fn hypercall_exit(nr: u64) -> usize {
+    let nr = nr as usize;
+    EXIT_HYPERCALL + if nr < NR_HYPERCALL_SLOTS { nr } else { NR_HYPERCALL_SLOTS - 1 }
 }
 
 /// The exit kind of an entry with `regs`, before it is handled (for cycle
@@ -163,6 +167,11 @@ impl ExitStats {
                 let _ = write!(s, "emulated {:<15} {:>12}", EMULATED_NAMES[i], n);
                 line(&s);
             }
+        }
+        if self.fast_path_misses != 0 {
+            s.clear();
+            let _ = write!(s, "{:<24} {:>12}", "fast path handed over", self.fast_path_misses);
+            line(&s);
         }
     }
 }

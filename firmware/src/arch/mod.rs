@@ -8,6 +8,7 @@ pub mod idt;
 pub mod paging;
 pub mod percpu;
 pub mod smp;
+pub mod syscall_entry;
 pub mod timer;
 pub mod trap_entry;
 

@@ -41,7 +41,7 @@ use shim_core::regs::GuestRegs;
 use x86_64::registers::model_specific::Msr;
 
 use super::gdt::{CpuTables, IST_STACK_SIZE};
-use super::trap_entry::{self, COCOON_SYSCALL_SLOTS};
+use super::syscall_entry;
 
 /// CPUs Cocoon can run on (the SYSCALL stubs are generated for this many).
 pub const MAX_CPUS: usize = 64;
@@ -176,8 +176,7 @@ unsafe fn prepare(n: usize, apic_id: u32, block: *mut u8, tables: *mut CpuTables
         });
         let ist = core::array::from_fn(|i| base + ((i + 1) * IST_STACK_SIZE) as u64);
         (*tables).fill(ring0_top, ist);
-        let slots = &mut *core::ptr::addr_of_mut!(COCOON_SYSCALL_SLOTS);
-        slots[n].stack_top = ring0_top;
+        syscall_entry::set_stack_top(n, ring0_top);
     }
     TABLES[n].store(tables, Ordering::Release);
     CPUS[n].store(info_ptr, Ordering::Release);
@@ -187,7 +186,7 @@ unsafe fn prepare(n: usize, apic_id: u32, block: *mut u8, tables: *mut CpuTables
 
 /// The calling CPU (number `n`) enters Cocoon's SYSCALL path through its own stub.
 fn init_syscall(n: usize) {
-    let entry = trap_entry::syscall_entry(n);
+    let entry = syscall_entry::syscall_entry(n);
     // SAFETY: the stub of CPU `n` switches to CPU n's ring-0 stack, set up by `prepare`.
     unsafe {
         Msr::new(MSR_LSTAR).write(entry);

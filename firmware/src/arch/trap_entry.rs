@@ -4,18 +4,16 @@
 //! code, zero when the CPU pushes none, and the vector number) and jumps to
 //! `trap_common`, which saves the general registers into a
 //! [`GuestRegs`](shim_core::regs::GuestRegs) and calls `cocoon_trap`. SYSCALL
-//! builds the same frame by hand on the CPU's ring-0 stack (one entry stub
-//! per CPU, see [`SyscallSlot`]). The stubs allocate
-//! nothing and take no lock.
+//! (see [`super::syscall_entry`]) builds the same frame by hand on the CPU's
+//! ring-0 stack when its fast path does not handle the call. The stubs
+//! allocate nothing and take no lock.
 //!
 //! Also here: the guest-memory copy routine and the user-%gs load, whose
 //! faults `cocoon_trap` turns into error returns through their fixup labels.
 
 use core::mem::size_of;
 
-use shim_core::regs::{GuestRegs, ENTRY_SYSCALL};
-
-use super::percpu::MAX_CPUS;
+use shim_core::regs::GuestRegs;
 
 macro_rules! trap_stubs {
     ($($v:literal)*) => {
@@ -153,71 +151,8 @@ cocoon_load_gs_fixup:
     frame_quads = const size_of::<GuestRegs>() / 8,
 );
 
-/// SYSCALL arrives with the guest's rsp, and Cocoon cannot use GS (the guest
-/// owns both bases): each CPU gets its own entry stub (its LSTAR and CSTAR),
-/// which finds that CPU's slot by a RIP-relative address. The stubs are code
-/// linked in .text; the slots they use are data in .bss, on other pages (a
-/// write next to code would make TCG retranslate it).
-#[repr(C, align(64))]
-pub struct SyscallSlot {
-    /// The guest's rsp, only between the first two instructions and the push.
-    pub saved_rsp: u64,
-    /// The CPU's ring-0 stack top (its TSS.RSP0).
-    pub stack_top: u64,
-}
-
-/// One slot per CPU, each in its own cache line (no false sharing between CPUs).
-#[no_mangle]
-pub static mut COCOON_SYSCALL_SLOTS: [SyscallSlot; MAX_CPUS] =
-    [const { SyscallSlot { saved_rsp: 0, stack_top: 0 } }; MAX_CPUS];
-
-macro_rules! syscall_stubs {
-    ($($n:literal)*) => {
-        core::arch::global_asm!(
-            ".section .text.hot, \"ax\"",
-            $(
-                /* rcx = guest rip, r11 = guest rflags, rsp still the guest's. */
-                ".balign 64",
-                concat!("syscall_entry_", $n, ":"),
-                concat!("mov [rip + COCOON_SYSCALL_SLOTS + ", $n, " * {stride}], rsp"),
-                concat!("mov rsp, [rip + COCOON_SYSCALL_SLOTS + ", $n, " * {stride} + 8]"),
-                "push {flat_ss}",
-                concat!("push [rip + COCOON_SYSCALL_SLOTS + ", $n, " * {stride}]"),
-                "push r11",
-                "push {flat_cs}",
-                "push rcx",
-                "push 0",
-                "push {syscall_vec}",
-                "jmp trap_common",
-            )*
-            ".section .rodata",
-            ".balign 8",
-            "syscall_stub_table:",
-            $( concat!(".quad syscall_entry_", $n), )*
-            stride = const size_of::<SyscallSlot>(),
-            flat_ss = const shim_core::abi::FLAT_USER_SS as u64,
-            flat_cs = const shim_core::abi::FLAT_KERNEL_CS as u64,
-            syscall_vec = const ENTRY_SYSCALL,
-        );
-    };
-}
-
-syscall_stubs!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
-    32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
-);
-const _: () = assert!(MAX_CPUS == 64, "syscall_stubs! lists one stub per CPU");
-const _: () = assert!(size_of::<SyscallSlot>() == 64);
-
-/// The SYSCALL entry (LSTAR and CSTAR) of `cpu`.
-pub fn syscall_entry(cpu: usize) -> u64 {
-    // SAFETY: `syscall_stub_table` is an immutable table of MAX_CPUS addresses emitted above.
-    unsafe { syscall_stub_table[cpu] }
-}
-
 extern "C" {
     static trap_stub_table: [u64; NR_STUBS];
-    static syscall_stub_table: [u64; MAX_CPUS];
     /// Start the guest from `regs` on the ring-0 stack whose top is `ring0_top`
     /// (a `CpuInfo::ring0_top`: the calling CPU's own). `regs` must not lie in
     /// the top `size_of::<GuestRegs>()` bytes of that stack.
@@ -249,5 +184,5 @@ pub fn fixup_for(rip: u64) -> Option<u64> {
             return Some(&cocoon_load_gs_fixup as *const u8 as u64);
         }
     }
-    None
+    super::syscall_entry::fixup_for(rip)
 }

@@ -441,3 +441,24 @@ pub struct VcpuRegisterVcpuInfo {
     pub rsvd: u32,
 }
 const _: () = assert!(size_of::<VcpuRegisterVcpuInfo>() == 16 && offset_of!(VcpuRegisterVcpuInfo, offset) == 8);
+
+/// `struct iret_context`: the frame the guest pushes before `HYPERVISOR_iret`
+/// (`public/arch-x86/xen-x86_64.h`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IretContext {
+    pub rax: u64,
+    pub r11: u64,
+    pub rcx: u64,
+    pub flags: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+const _: () = {
+    assert!(size_of::<IretContext>() == 72);
+    assert!(offset_of!(IretContext, flags) == 24 && offset_of!(IretContext, rip) == 32);
+    assert!(offset_of!(IretContext, rflags) == 48 && offset_of!(IretContext, ss) == 64);
+};

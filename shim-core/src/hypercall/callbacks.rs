@@ -75,22 +75,6 @@ pub fn callback_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i
     0
 }
 
-/// The frame the guest pushes before `HYPERVISOR_iret`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct IretContext {
-    rax: u64,
-    r11: u64,
-    rcx: u64,
-    flags: u64,
-    rip: u64,
-    cs: u64,
-    rflags: u64,
-    rsp: u64,
-    ss: u64,
-}
-const _: () = assert!(core::mem::size_of::<IretContext>() == 72);
-
 /// Would `iretq` accept `sel` as a ring-3 code (or stack) selector? Cocoon's
 /// own flat selectors, or a present DPL-3 descriptor of the right kind in the
 /// guest's GDT. (Xen lets the CPU fault and bounces to the failsafe callback;
@@ -108,12 +92,7 @@ fn selector_ok(c: &Ctx, sel: u64, code: bool) -> bool {
     if idx == 0 || idx >= c.v.gdt_state.entries {
         return false;
     }
-    let desc = c.v.gdt[idx];
-    let present = desc & (1 << 47) != 0;
-    let dpl3 = (desc >> 45) & 3 == 3;
-    let is_code = desc & (1 << 43) != 0;
-    let writable = desc & (1 << 41) != 0;
-    present && dpl3 && desc & (1 << 44) != 0 && if code { is_code } else { !is_code && writable }
+    crate::fastpath::descriptor_ok(c.v.gdt[idx], code)
 }
 
 /// `HYPERVISOR_iret` (`pv/iret.c`).

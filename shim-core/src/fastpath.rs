@@ -1,0 +1,168 @@
+//! The contract between a vCPU's state and the platform's assembly fast path.
+//!
+//! The two commonest exits of a 64-bit PV guest are a process's `syscall`
+//! (bounced to the guest kernel's syscall callback) and the kernel's
+//! `HYPERVISOR_iret` back. Their Rust paths ([`crate::traps::guest_entry`],
+//! [`crate::hypercall::callbacks::iret`]) save every register and run the
+//! general dispatch; the platform may instead handle them in a few dozen
+//! instructions of assembly, as Xen does in `entry.S`, reading and writing
+//! the [`Vcpu`] in place at the offsets below.
+//!
+//! The fast path must do exactly what the Rust path does, and hand over to it
+//! (with nothing changed) whenever a case is not one it handles:
+//!
+//! - **Guest syscall** (the vCPU in guest user mode): only with a syscall
+//!   callback registered with `mask_events` (so no event can be due on the
+//!   way in), a canonical callback address, no virtual IOPL to put in the
+//!   frame (`iopl` 0 or `VMASST_TYPE_architectural_iopl` off), and the kernel stack's
+//!   bounce frame above [`HYPERVISOR_VIRT_END`]. It switches to the kernel page
+//!   table, writes the 7-word frame `rcx, r11, rip, cs | mask << 32, rflags,
+//!   rsp, ss` below `kernel_sp & !15` (a fault there: back to the user table
+//!   and the Rust path), swaps GS, sets `kernel_mode` and the upcall mask,
+//!   counts [`COUNT_GUEST_SYSCALL`] and [`BOUNCES`], and enters the callback
+//!   with `rflags` less TF, NT, RF, VM, AC, DF and IOPL.
+//! - **`HYPERVISOR_iret`** (kernel mode, `rax` 23): only with the frame above
+//!   `HYPERVISOR_VIRT_END`, `cs | 3` and `ss | 3` either Xen's flat selectors
+//!   or present DPL-3 code/data descriptors of the guest GDT (the checks of
+//!   `callbacks::selector_ok`), a `rip` [`Domain::guest_va_ok`] accepts, a
+//!   user page table when returning to user mode, and no event due once the
+//!   frame's IF unmasks them (`upcall_held` clear and no upcall pending).
+//!   Everything read from the frame before anything changes; a fault reading
+//!   it hands over to the Rust path. It counts [`COUNT_IRET`].
+//!
+//! The platform enables the fast path per vCPU (not with `cocoon.stats`,
+//! whose per-exit cycle counts need the Rust path).
+
+use core::mem::offset_of;
+
+use crate::abi::*;
+use crate::domain::Vcpu;
+use crate::regs::*;
+use crate::stats::{hypercall_exit, EXIT_GUEST_SYSCALL};
+
+/// `bool`: the vCPU is in guest kernel mode.
+pub const KERNEL_MODE: usize = offset_of!(Vcpu, kernel_mode);
+/// `u64`: MFN of the kernel L4.
+pub const GUEST_TABLE: usize = offset_of!(Vcpu, guest_table);
+/// `u64`: MFN of the user L4 (0 = none).
+pub const GUEST_TABLE_USER: usize = offset_of!(Vcpu, guest_table_user);
+/// `u64`: the guest kernel stack (`stack_switch`).
+pub const KERNEL_SP: usize = offset_of!(Vcpu, kernel_sp);
+/// `u64`: the syscall callback (0 = none).
+pub const SYSCALL_ADDRESS: usize = offset_of!(Vcpu, syscall.address);
+/// `bool`: the syscall callback masks events.
+pub const SYSCALL_MASK_EVENTS: usize = offset_of!(Vcpu, syscall.mask_events);
+/// `u64`: machine address of the vcpu_info.
+pub const VCPU_INFO_MADDR: usize = offset_of!(Vcpu, vcpu_info_maddr);
+/// `u32`: the virtual IOPL.
+pub const IOPL: usize = offset_of!(Vcpu, iopl);
+/// `bool`: an upcall is held back (see `Vcpu::upcall_held`).
+pub const UPCALL_HELD: usize = offset_of!(Vcpu, upcall_held);
+/// `usize`: entries of the guest GDT.
+pub const GDT_ENTRIES: usize = offset_of!(Vcpu, gdt_state.entries);
+/// `u64` counters of `Vcpu::stats`.
+pub const COUNT_GUEST_SYSCALL: usize = offset_of!(Vcpu, stats.exits.count) + 8 * EXIT_GUEST_SYSCALL;
+pub const COUNT_IRET: usize = offset_of!(Vcpu, stats.exits.count) + 8 * hypercall_exit(__HYPERVISOR_iret);
+pub const BOUNCES: usize = offset_of!(Vcpu, stats.bounces);
+/// `u64`: syscalls and irets the fast path handed to the Rust path.
+pub const FAST_PATH_MISSES: usize = offset_of!(Vcpu, stats.exits.fast_path_misses);
+
+/// `u8` fields of the `vcpu_info`.
+pub const VI_UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
+pub const VI_UPCALL_MASK: usize = offset_of!(VcpuInfo, evtchn_upcall_mask);
+
+/// The bounce frame of a guest syscall, in words.
+pub const SYSCALL_FRAME_WORDS: usize = 7;
+/// `rflags` bits cleared on entry to the guest kernel (`Ctx::bounce`, and DF for a syscall).
+pub const BOUNCE_CLEAR_FLAGS: u64 =
+    X86_EFLAGS_TF | X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_VM | X86_EFLAGS_AC | X86_EFLAGS_DF | X86_EFLAGS_IOPL;
+
+/// Offsets in the `IretContext` the iret frame is.
+pub const IRET_RAX: usize = offset_of!(IretContext, rax);
+pub const IRET_R11: usize = offset_of!(IretContext, r11);
+pub const IRET_RCX: usize = offset_of!(IretContext, rcx);
+pub const IRET_FLAGS: usize = offset_of!(IretContext, flags);
+pub const IRET_RIP: usize = offset_of!(IretContext, rip);
+pub const IRET_CS: usize = offset_of!(IretContext, cs);
+pub const IRET_RFLAGS: usize = offset_of!(IretContext, rflags);
+pub const IRET_RSP: usize = offset_of!(IretContext, rsp);
+pub const IRET_SS: usize = offset_of!(IretContext, ss);
+pub const IRET_FRAME_BYTES: usize = core::mem::size_of::<IretContext>();
+
+/// A GDT descriptor `(desc >> CODE_DESC_SHIFT) & CODE_DESC_MASK == CODE_DESC_MASK`
+/// is a present DPL-3 code segment (bits 43-47).
+pub const CODE_DESC_SHIFT: u32 = 43;
+pub const CODE_DESC_MASK: u64 = 0x1f;
+/// `(desc >> DATA_DESC_SHIFT) & DATA_DESC_MASK == DATA_DESC_WANT`: a present
+/// DPL-3 writable data segment (bits 41 and 44-47 set, 43 clear).
+pub const DATA_DESC_SHIFT: u32 = 41;
+pub const DATA_DESC_MASK: u64 = 0x7d;
+pub const DATA_DESC_WANT: u64 = 0x79;
+
+// The assembly reads these fields with the widths documented above.
+const _: fn(&Vcpu) = |v| {
+    let _: (&bool, &u64, &u64, &u64) = (&v.kernel_mode, &v.guest_table, &v.guest_table_user, &v.kernel_sp);
+    let _: (&u64, &bool, &u64, &u32, &bool) =
+        (&v.syscall.address, &v.syscall.mask_events, &v.vcpu_info_maddr, &v.iopl, &v.upcall_held);
+    let _: (&usize, &u64, &u64) = (&v.gdt_state.entries, &v.stats.bounces, &v.stats.exits.fast_path_misses);
+    let _: &[u64; crate::stats::NR_EXITS] = &v.stats.exits.count;
+};
+const _: () = {
+    assert!(IRET_FRAME_BYTES == 72 && IRET_RAX == 0 && IRET_SS == 64);
+    assert!(VI_UPCALL_PENDING == 0 && VI_UPCALL_MASK == 1);
+    assert!(HYPERVISOR_VIRT_END > HYPERVISOR_VIRT_START);
+};
+
+/// The checks the fast path makes of a descriptor, as `callbacks::selector_ok`
+/// makes them (kept here so a host test can hold the two together).
+pub const fn descriptor_ok(desc: u64, code: bool) -> bool {
+    if code {
+        (desc >> CODE_DESC_SHIFT) & CODE_DESC_MASK == CODE_DESC_MASK
+    } else {
+        (desc >> DATA_DESC_SHIFT) & DATA_DESC_MASK == DATA_DESC_WANT
+    }
+}
+
+/// Where the fast path puts a guest syscall's bounce frame, if it may.
+pub fn syscall_frame_base(kernel_sp: u64) -> Option<u64> {
+    let len = SYSCALL_FRAME_WORDS as u64 * 8;
+    let base = (kernel_sp & !0xf).wrapping_sub(len);
+    (base >= HYPERVISOR_VIRT_END && base < len.wrapping_neg()).then_some(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Domain;
+
+    #[test]
+    fn descriptor_checks_match_selector_ok() {
+        // Every combination of the bits that matter (41-47).
+        for bits in 0..128u64 {
+            let desc = bits << 41;
+            let present = desc & (1 << 47) != 0;
+            let dpl3 = (desc >> 45) & 3 == 3;
+            let s = desc & (1 << 44) != 0;
+            let is_code = desc & (1 << 43) != 0;
+            let writable = desc & (1 << 41) != 0;
+            assert_eq!(descriptor_ok(desc, true), present && dpl3 && s && is_code, "{desc:#x}");
+            assert_eq!(descriptor_ok(desc, false), present && dpl3 && s && !is_code && writable, "{desc:#x}");
+        }
+    }
+
+    #[test]
+    fn syscall_frames_only_in_the_kernel_half() {
+        assert_eq!(syscall_frame_base(0xffff_8880_0010_0008), Some(0xffff_8880_0010_0000 - 56));
+        assert_eq!(syscall_frame_base(HYPERVISOR_VIRT_END + 0x40), Some(HYPERVISOR_VIRT_END + 8));
+        assert_eq!(syscall_frame_base(HYPERVISOR_VIRT_END + 0x3f), None);
+        assert_eq!(syscall_frame_base(0x7fff_0000_1000), None);
+        assert_eq!(syscall_frame_base(40), None);
+        assert_eq!(syscall_frame_base(0), None);
+        // Wherever it accepts, the Rust path's check accepts too.
+        for sp in [HYPERVISOR_VIRT_END + 56, 0xffff_ffff_ffff_fff0, 0xffff_ffff_ffff_ffc0, 0xffff_c900_0000_4000] {
+            if let Some(b) = syscall_frame_base(sp) {
+                assert!(Domain::guest_va_ok(b, 56), "{sp:#x}");
+            }
+        }
+    }
+}
