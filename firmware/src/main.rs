@@ -33,6 +33,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Called by the entry stub in long mode, on the boot stack, in the direct map.
 #[no_mangle]
 extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
+    arch::timer::note_entry();
     logger::init();
     arch::percpu::init_boot_cpu();
     arch::idt::init();
@@ -74,10 +75,17 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     // SAFETY: the direct map shows the first 4 GiB as they are, where firmware
     // keeps the ACPI tables; the RSDP address is the boot protocol's.
     let cpus = unsafe { hvm_glue::acpi_cpus::cpu_apic_ids(physmem::AcpiMap, boot.rsdp) };
-    if let Err(e) = arch::timer::init(xen.map(|x| x.base)) {
+    // Xen's time leaf (base + 3) states the TSC rate; it came with Xen 4.0, so
+    // not under cocoon.compat=3.4.
+    let xen_time_leaf = xen
+        .as_ref()
+        .filter(|x| x.max_leaf >= x.base + 3 && opts.compat != hvm_glue::xen_host::Compat::Xen34)
+        .map(|x| x.base + 3);
+    if let Err(e) = arch::timer::init(xen_time_leaf) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
         fault::stop(ExitReason::CocoonFault);
     }
+    arch::timer::log_phase("time calibration");
 
     run(&boot, &opts, host, cpus)
 }
@@ -320,6 +328,7 @@ fn build_domain(
             return None;
         }
     };
+    arch::timer::log_phase("kernel decompression");
     let p = &k.params;
     info!(
         "kernel: {:?}, {} compression, {} Xen notes, image {:#x}-{:#x}, entry {:#x}, hypercall page {}",
@@ -357,7 +366,10 @@ fn build_domain(
     let host_rings = fwd.map_or(HostRings::default(), |f| f.host_rings());
     let cfg = DomainConfig { cmdline, initrd, shared_info_mfn, store_evtchn, console_evtchn, host_rings };
     match builder::build(&k, &plan.physmap, &mut memory::DirectMapGuest, &cfg) {
-        Ok(r) => Some(r),
+        Ok(r) => {
+            arch::timer::log_phase("domain build");
+            Some(r)
+        }
         Err(e) => {
             error!("{e}");
             None

@@ -213,6 +213,13 @@ pub fn start(
     d.lock().xenstore.set_vcpus(d.nr_vcpus());
     let boot_cpu = percpu::cpu(0).expect("the boot CPU");
     crate::vcpus::install(boot_cpu, d, v);
+    let (entry_tsc, ns) = crate::arch::timer::since_entry();
+    log::info!(
+        "starting the guest: Cocoon's own boot took {}.{:03} ms (TSC {entry_tsc} at its start, {} now)",
+        ns / 1_000_000,
+        ns / 1000 % 1000,
+        crate::arch::timer::rdtsc()
+    );
     let ring0_top = boot_cpu.ring0_top;
     // SAFETY: `regs` is a complete ring-3 frame (on the boot stack, not the ring-0
     // stack); the guest's L4 is loaded; this is the boot CPU, whose stack top this is.

@@ -22,6 +22,25 @@ static APIC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC0: AtomicU64 = AtomicU64::new(0);
 static SCALE: AtomicU64 = AtomicU64::new(0);
 static WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+/// The TSC when Cocoon's Rust code started.
+static ENTRY_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// Remember when Cocoon started (first thing in `main`).
+pub fn note_entry() {
+    ENTRY_TSC.store(rdtsc(), Ordering::Relaxed);
+}
+
+/// Log (at debug level) how long Cocoon has been booting when `phase` ends.
+pub fn log_phase(phase: &str) {
+    let ns = since_entry().1;
+    log::debug!("boot: {phase} done at {}.{:03} ms", ns / 1_000_000, ns / 1000 % 1000);
+}
+
+/// The TSC at Cocoon's start, and the nanoseconds since then (once calibrated).
+pub fn since_entry() -> (u64, u64) {
+    let t0 = ENTRY_TSC.load(Ordering::Relaxed);
+    (t0, scale().apply(rdtsc().wrapping_sub(t0)))
+}
 
 /// APIC timer divide configuration: divide by 16.
 const APIC_TIMER_DIV_16: u32 = 0b0011;
@@ -87,24 +106,30 @@ fn tsc_hz_from_pit() -> Option<u64> {
     Some((t1 - t0) * 1000 / CALIBRATE_MS).filter(|hz| TSC_HZ_SANE.contains(hz))
 }
 
-/// The TSC rate the CPU (or Xen) states: Xen's leaf base+3 (kHz), else leaf
-/// 0x15 (crystal ratio), else leaf 0x16 (base MHz).
-fn tsc_hz_from_cpuid(xen_base: Option<u32>) -> Option<u64> {
+/// The TSC rate the CPU (or Xen) states exactly: Xen's time leaf (kHz, at
+/// `xen_time_leaf`), else leaf 0x15 (crystal ratio).
+fn tsc_hz_stated(xen_time_leaf: Option<u32>) -> Option<u64> {
     let c = super::cpu::cpuid;
-    if let Some(base) = xen_base {
-        let khz = c(base + 3, 0)[2] as u64;
+    if let Some(leaf) = xen_time_leaf {
+        let khz = c(leaf, 0)[2] as u64;
         if khz != 0 {
             return Some(khz * 1000);
         }
     }
-    let max = c(0, 0)[0];
-    if max >= 0x15 {
+    if c(0, 0)[0] >= 0x15 {
         let [den, num, crystal, _] = c(0x15, 0);
         if den != 0 && num != 0 && crystal != 0 {
             return Some(crystal as u64 * num as u64 / den as u64);
         }
     }
-    if max >= 0x16 {
+    None
+}
+
+/// The processor's base frequency (leaf 0x16): near the TSC rate on most
+/// CPUs, but not stated as it; the last resort.
+fn tsc_hz_nominal() -> Option<u64> {
+    let c = super::cpu::cpuid;
+    if c(0, 0)[0] >= 0x16 {
         let mhz = c(0x16, 0)[0] as u64;
         if mhz != 0 {
             return Some(mhz * 1_000_000);
@@ -113,21 +138,21 @@ fn tsc_hz_from_cpuid(xen_base: Option<u32>) -> Option<u64> {
     None
 }
 
-/// Calibrate the TSC (PIT, else what CPUID states) and the APIC timer (against
-/// the TSC), enable the local APIC, and read the RTC. `xen_base` is Xen's
-/// CPUID base when Cocoon runs on Xen.
-pub fn init(xen_base: Option<u32>) -> Result<(), &'static str> {
+/// Find the TSC rate (as CPUID or Xen states it, else measured against the
+/// PIT over 50 ms, else the nominal rate), calibrate the APIC timer against
+/// the TSC, enable the local APIC, and read the RTC. `xen_time_leaf` is Xen's
+/// time leaf when Cocoon runs on a Xen that has one.
+pub fn init(xen_time_leaf: Option<u32>) -> Result<(), &'static str> {
     apic::init_boot_cpu();
     init_local_apic(); // the timer masked while calibrating
 
-    let (tsc, source) = match tsc_hz_from_pit() {
-        Some(hz) => (hz, "PIT"),
-        None => (
-            tsc_hz_from_cpuid(xen_base)
-                .filter(|hz| TSC_HZ_SANE.contains(hz))
-                .ok_or("no PIT and no TSC rate in CPUID")?,
-            "CPUID",
-        ),
+    let sane = |hz: &u64| TSC_HZ_SANE.contains(hz);
+    let (tsc, source) = if let Some(hz) = tsc_hz_stated(xen_time_leaf).filter(sane) {
+        (hz, if xen_time_leaf.is_some() { "Xen's time leaf" } else { "CPUID" })
+    } else if let Some(hz) = tsc_hz_from_pit() {
+        (hz, "PIT")
+    } else {
+        (tsc_hz_nominal().filter(sane).ok_or("no TSC rate in CPUID and no PIT")?, "CPUID base frequency")
     };
     // APIC timer ticks over 10 ms of TSC.
     apic::write(APIC_TIMER_INIT, u32::MAX);
