@@ -207,8 +207,18 @@ fn piece(port: u32, bytes: u32) -> u32 {
     }
 }
 
+/// Whether an access touches a port Xen gives a domU anything but all ones
+/// or nothing for (the RTC index, the PCI configuration ports).
+fn latched(port: u32, bytes: u32) -> bool {
+    let end = port + bytes;
+    (port <= RTC_INDEX && end > RTC_INDEX) || (port < PCI_CONF_DATA + 4 && end > PCI_CONF_ADDRESS)
+}
+
 /// Xen's `guest_io_read` for a domU: all ones except the latched index ports.
 fn guest_io_read(d: &Domain, mut port: u32, mut bytes: u32) -> u32 {
+    if !latched(port, bytes) {
+        return u32::MAX >> (32 - bytes * 8);
+    }
     let (mut data, mut shift) = (0u32, 0);
     while bytes != 0 {
         let size = piece(port, bytes);
@@ -230,6 +240,9 @@ fn guest_io_read(d: &Domain, mut port: u32, mut bytes: u32) -> u32 {
 
 /// Xen's `guest_io_write` for a domU: dropped except the latched index ports.
 fn guest_io_write(d: &Domain, mut port: u32, mut bytes: u32, mut data: u32) {
+    if !latched(port, bytes) {
+        return;
+    }
     while bytes != 0 {
         let size = piece(port, bytes);
         match port {
