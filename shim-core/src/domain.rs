@@ -209,6 +209,10 @@ pub struct Domain {
     /// its pending events are in its event array, not in `evtchn_pending_sel`.
     pub fifo: AtomicBool,
     pub vm_assist: AtomicU64,
+    /// The dword last written to port 0xcf8 (`traps::emulate`), Xen's `d->arch.pci_cf8`.
+    pub pci_cf8: AtomicU32,
+    /// The byte last written to port 0x70 (`traps::emulate`), Xen's `d->arch.cmos_idx`.
+    pub cmos_idx: AtomicU8,
     /// SCHEDOP_shutdown_code, u32::MAX + 1 while unset.
     pub shutdown_code: AtomicU64,
     pub vcpus: Box<[VcpuShared]>,
@@ -335,6 +339,8 @@ impl Domain {
             forward: s.forward,
             fifo: AtomicBool::new(false),
             vm_assist: AtomicU64::new(0),
+            pci_cf8: AtomicU32::new(0),
+            cmos_idx: AtomicU8::new(0),
             shutdown_code: AtomicU64::new(1 << 32),
             vcpus: vcpus.into_boxed_slice(),
             locked: Lock::new(Locked { frames, m2p, evtchn, xenstore: s.xenstore, grant_frames_set_up: 0 }),

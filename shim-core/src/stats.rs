@@ -39,14 +39,26 @@ pub enum Emulated {
     CrWrite,
     Xsetbv,
     PortIo,
+    /// cli/sti in the guest kernel (ignored, as on Xen).
+    CliSti,
     /// A write to a live page table (`traps::ptwr`).
     PageTableWrite,
     /// clts, wbinvd, debug-register moves.
     Other,
 }
-const NR_EMULATED: usize = 9;
-const EMULATED_NAMES: [&str; NR_EMULATED] =
-    ["rdmsr", "wrmsr", "cpuid", "mov from cr/dr", "mov to cr/dr", "xsetbv", "port I/O", "page-table write", "other"];
+const NR_EMULATED: usize = 10;
+const EMULATED_NAMES: [&str; NR_EMULATED] = [
+    "rdmsr",
+    "wrmsr",
+    "cpuid",
+    "mov from cr/dr",
+    "mov to cr/dr",
+    "xsetbv",
+    "port I/O",
+    "cli/sti",
+    "page-table write",
+    "other",
+];
 
 impl Emulated {
     /// The kind of a privileged instruction `traps::emulate` handled.
@@ -58,6 +70,7 @@ impl Emulated {
             (true, 0x20 | 0x21) => Emulated::CrRead,
             (true, 0x22 | 0x23) => Emulated::CrWrite,
             (true, _) => Emulated::Other,
+            (false, 0xfa | 0xfb) => Emulated::CliSti,
             (false, _) => Emulated::PortIo,
         }
     }

@@ -439,6 +439,71 @@ fn forced_cpuid_and_msr_emulation() {
     assert_eq!((r.rdx << 32) | r.rax, XEN_MSR_PAT);
 }
 
+/// Run one instruction the guest kernel executed at `rip`, which trapped with #GP(0).
+fn gp_insn(g: &mut Guest, bytes: &[u8], set: impl FnOnce(&mut GuestRegs)) -> GuestRegs {
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    code(g, rip, bytes);
+    let mut r = kregs(g);
+    r.vector = 13;
+    set(&mut r);
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    r
+}
+
+#[test]
+fn port_io_is_what_xen_gives_a_domu() {
+    let mut g = boot();
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    let hgp = SYNTH_VIRT_BASE + 0x100_0600;
+    g.v.trap_ctxt[13] = TrapInfo { vector: 13, flags: 0, cs: 0, _pad: 0, address: hgp };
+    // Without virtual IOPL (as the domain starts): the native #GP.
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, hgp);
+    // Linux's PHYSDEVOP_set_iopl(1): the guest kernel (ring 1) may.
+    g.v.iopl = 1;
+    // No vPIT for a PV domU: the PIT ports read all ones (what Linux's
+    // quick_pit_calibrate polls 100,000 times on Xen too).
+    let r = gp_insn(&mut g, &[0xe4, 0x42], |r| r.rax = 0xdead_beef_1234_5600);
+    assert_eq!((r.rip, r.rax), (rip + 2, 0xdead_beef_1234_56ff));
+    let r = gp_insn(&mut g, &[0xe6, 0x43], |r| r.rax = 0xb0);
+    assert_eq!(r.rip, rip + 2);
+    // The PCI address port latches a dword (Linux's pci_check_type1 reads
+    // its 0x80000000 back); the data ports and other widths are all ones.
+    let dx = |port: u64| move |r: &mut GuestRegs| (r.rdx, r.rax) = (port, 0xdead_beef_0000_0000);
+    assert_eq!(gp_insn(&mut g, &[0xed], dx(0xcf8)).rax, 0, "Xen's pci_cf8 starts at 0");
+    let r = gp_insn(&mut g, &[0xef], |r| (r.rdx, r.rax) = (0xcf8, 0x8000_0000));
+    assert_eq!(r.rip, rip + 1);
+    assert_eq!(gp_insn(&mut g, &[0xed], dx(0xcf8)).rax, 0x8000_0000, "32-bit in clears the upper half");
+    assert_eq!(gp_insn(&mut g, &[0x66, 0xed], dx(0xcf8)).rax, 0xdead_beef_0000_ffff);
+    assert_eq!(gp_insn(&mut g, &[0xec], dx(0xcf8)).rax, 0xdead_beef_0000_00ff);
+    assert_eq!(gp_insn(&mut g, &[0xed], dx(0xcfc)).rax, 0xffff_ffff);
+    assert_eq!(gp_insn(&mut g, &[0x66, 0xed], dx(0xcfe)).rax, 0xdead_beef_0000_ffff);
+    let r = gp_insn(&mut g, &[0xee], |r| (r.rdx, r.rax) = (0xcf8, 0x12));
+    assert_eq!(r.rip, rip + 1);
+    assert_eq!(gp_insn(&mut g, &[0xed], dx(0xcf8)).rax, 0x8000_0000, "only a dword write latches");
+    // The RTC index port latches its byte; the data port is all ones.
+    gp_insn(&mut g, &[0xe6, 0x70], |r| r.rax = 0x8a);
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x70], |r| r.rax = 0).rax, 0x8a);
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x71], |r| r.rax = 0).rax, 0xff);
+    assert_eq!(gp_insn(&mut g, &[0x66, 0xed], dx(0x70)).rax, 0xdead_beef_0000_ff8a);
+    assert_eq!(gp_insn(&mut g, &[0xed], dx(0x6f)).rax, 0xffff_8aff);
+    gp_insn(&mut g, &[0x66, 0xef], |r| (r.rdx, r.rax) = (0x70, 0x1234));
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x70], |r| r.rax = 0).rax, 0x34);
+    // cli/sti: ignored, counted apart from port I/O.
+    let before = g.v.stats.exits;
+    assert_eq!(gp_insn(&mut g, &[0xfa], |_| ()).rip, rip + 1);
+    let mut lines = Vec::new();
+    g.v.stats.exits.report(true, |l| lines.push(l.to_string()));
+    assert!(lines.iter().any(|l| l.starts_with("emulated cli/sti") && l.contains(" 1")), "{lines:?}");
+    assert_ne!(before.emulated, g.v.stats.exits.emulated);
+    // ins/outs are not emulated.
+    assert_eq!(gp_insn(&mut g, &[0x6c], |r| r.rdx = 0x42).rip, hgp);
+    // IOPL 0 with VMASST_TYPE_architectural_iopl: the guest kernel is ring 0 and may.
+    g.v.iopl = 0;
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, hgp);
+    g.d.vm_assist.fetch_or(1 << VMASST_TYPE_architectural_iopl, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, rip + 2);
+}
+
 /// Registers of a guest-kernel write fault by an instruction storing through %rdi = `va`.
 fn write_fault(g: &Guest, va: u64) -> GuestRegs {
     let mut r = kregs(g);

@@ -4,9 +4,10 @@
 use super::cpuid::guest_cpuid;
 use super::decode::Insn;
 use crate::abi::*;
-use crate::domain::Ctx;
+use crate::domain::{Ctx, Domain};
 use crate::platform::Platform;
 use crate::regs::*;
+use core::sync::atomic::Ordering;
 
 /// `ud2; .ascii "xen"` before an instruction asks Xen to emulate it.
 pub const XEN_EMULATE_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
@@ -116,20 +117,43 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
     io(c, regs, i)
 }
 
-/// Port I/O: a domU has no ports. With sufficient virtual IOPL reads give
-/// all ones and writes vanish, as on a Xen without I/O permissions granted;
-/// without it the guest gets the #GP it would natively.
+/// The PCI configuration address port: Xen latches a dword written there
+/// and gives it back to a dword read (`d->arch.pci_cf8`).
+const PCI_CONF_ADDRESS: u32 = 0xcf8;
+/// The PCI configuration data ports 0xcfc..=0xcff: all ones for a domU
+/// (`pci_cfg_ok` is for the hardware domain only).
+const PCI_CONF_DATA: u32 = 0xcfc;
+/// The RTC/CMOS index port: Xen latches the byte written there and gives it
+/// back (`d->arch.cmos_idx`, `rtc_guest_read`/`rtc_guest_write`); the data
+/// port 0x71 reads all ones and drops writes for a domU.
+const RTC_INDEX: u32 = 0x70;
+
+/// Xen's `iopl_ok`: the guest kernel is ring 1 (ring 0 with
+/// VMASST_TYPE_architectural_iopl), guest user mode ring 3, against the
+/// virtual IOPL of PHYSDEVOP_set_iopl.
+fn iopl_ok(c: &Ctx) -> bool {
+    let cpl = match (c.v.kernel_mode, c.d.vm_assist(VMASST_TYPE_architectural_iopl)) {
+        (true, true) => 0,
+        (true, false) => 1,
+        (false, _) => 3,
+    };
+    cpl <= c.v.iopl
+}
+
+/// Port I/O as Xen 4.17 gives it a domU (`read_io`/`write_io` in
+/// `emul-priv-op.c`): with sufficient virtual IOPL the access succeeds, but
+/// no port reaches hardware (`admin_io_okay` grants a domU none), so
+/// `guest_io_read`/`guest_io_write` apply; without it the guest gets the #GP
+/// it would natively. The PIT ports 0x42, 0x43 and 0x61 go to
+/// `pv_pit_handler`, which without a vPIT (libxl gives a PV domU none) is
+/// all ones as well.
 fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
-    if i.two_byte {
-        return false;
-    }
-    let ring = if c.v.kernel_mode { 1 } else { 3 };
-    if c.v.iopl < ring {
+    if i.two_byte || !iopl_ok(c) {
         return false;
     }
     let size = match i.opcode {
-        0xe4 | 0xe6 | 0xec | 0xee | 0x6c | 0x6e => 1,
-        0xe5 | 0xe7 | 0xed | 0xef | 0x6d | 0x6f => {
+        0xe4 | 0xe6 | 0xec | 0xee => 1,
+        0xe5 | 0xe7 | 0xed | 0xef => {
             if i.opsize16 {
                 2
             } else {
@@ -137,26 +161,100 @@ fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
             }
         }
         0xfa | 0xfb => {
-            // cli/sti with IOPL: the virtual IF is the event mask; nothing to do here.
+            // cli/sti with IOPL: ignored, as Xen's `validate` does (the
+            // virtual IF is the event mask, which a POPF could not restore).
             regs.rip += i.len as u64;
             return true;
         }
+        // ins/outs: not emulated (no string I/O to devices that do not exist).
         _ => return false,
+    };
+    let port = match i.opcode {
+        0xe4..=0xe7 => i.imm as u8 as u32,
+        _ => regs.rdx as u16 as u32,
     };
     match i.opcode {
         0xe4 | 0xe5 | 0xec | 0xed => {
-            let ones: u64 = if size == 4 { 0xffff_ffff } else { (1u64 << (size * 8)) - 1 };
-            regs.rax = (regs.rax & !ones) | ones;
-            if size == 4 {
-                regs.rax &= 0xffff_ffff;
-            }
+            let v = guest_io_read(c.d, port, size) as u64;
+            regs.rax = match size {
+                // A 32-bit destination clears the upper half, as natively.
+                4 => v,
+                _ => {
+                    let mask = (1u64 << (size * 8)) - 1;
+                    (regs.rax & !mask) | (v & mask)
+                }
+            };
         }
-        0x6c..=0x6f => {
-            // ins/outs: not emulated (no string I/O to devices that do not exist).
-            return false;
-        }
-        _ => {}
+        _ => guest_io_write(c.d, port, size, regs.rax as u32),
     }
     regs.rip += i.len as u64;
     true
+}
+
+/// The width of the next piece of an access at `port` with `bytes` left: a
+/// dword at 0xcf8 is one register, the data window is split at its dword
+/// end (3 bytes as 2), anything else goes a byte at a time (Xen's loop).
+fn piece(port: u32, bytes: u32) -> u32 {
+    if port == PCI_CONF_ADDRESS && bytes == 4 {
+        4
+    } else if port & !3 == PCI_CONF_DATA {
+        match bytes.min(4 - (port & 3)) {
+            3 => 2,
+            n => n,
+        }
+    } else {
+        1
+    }
+}
+
+/// Whether an access touches a port Xen gives a domU anything but all ones
+/// or nothing for (the RTC index, the PCI configuration ports).
+fn latched(port: u32, bytes: u32) -> bool {
+    let end = port + bytes;
+    (port <= RTC_INDEX && end > RTC_INDEX) || (port < PCI_CONF_DATA + 4 && end > PCI_CONF_ADDRESS)
+}
+
+/// Xen's `guest_io_read` for a domU: all ones except the latched index ports.
+fn guest_io_read(d: &Domain, mut port: u32, mut bytes: u32) -> u32 {
+    if !latched(port, bytes) {
+        return u32::MAX >> (32 - bytes * 8);
+    }
+    let (mut data, mut shift) = (0u32, 0);
+    while bytes != 0 {
+        let size = piece(port, bytes);
+        let sub = match port {
+            RTC_INDEX => d.cmos_idx.load(Ordering::Relaxed) as u32,
+            PCI_CONF_ADDRESS if size == 4 => return d.pci_cf8.load(Ordering::Relaxed),
+            _ => !0,
+        };
+        if size == 4 {
+            return sub;
+        }
+        data |= (sub & ((1 << (size * 8)) - 1)) << shift;
+        shift += size * 8;
+        port += size;
+        bytes -= size;
+    }
+    data
+}
+
+/// Xen's `guest_io_write` for a domU: dropped except the latched index ports.
+fn guest_io_write(d: &Domain, mut port: u32, mut bytes: u32, mut data: u32) {
+    if !latched(port, bytes) {
+        return;
+    }
+    while bytes != 0 {
+        let size = piece(port, bytes);
+        match port {
+            RTC_INDEX => d.cmos_idx.store(data as u8, Ordering::Relaxed),
+            PCI_CONF_ADDRESS if size == 4 => d.pci_cf8.store(data, Ordering::Relaxed),
+            _ => {}
+        }
+        if size == 4 {
+            return;
+        }
+        port += size;
+        bytes -= size;
+        data >>= size * 8;
+    }
 }
