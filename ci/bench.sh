@@ -51,6 +51,36 @@ for m in null_syscall page_fault fork_exit_wait fork_exec pipe_pingpong mmap_mun
 done
 grep -h "COCOON-BENCH: userspace" "$out/native.log" "$out/cocoon.log" | sed 's/^/uptime at userspace: /' || true
 grep -h "fast path handed over" "$out/cocoon.log" | sed 's/^.*stats: /cocoon: /' || true
+# Boot cost per GiB of RAM: boots to /init at two sizes, direct and through
+# Cocoon (with cocoon.stats, for Cocoon's own part: its boot before the guest
+# starts plus the instructions its exit handlers ran, entry stubs excepted).
+if [ ${#icount[@]} != 0 ]; then
+  meminit=$(bash ci/make-initramfs.sh meminfo)
+  lo=${COCOON_BENCH_MEM_LO:-512} hi=${COCOON_BENCH_MEM_HI:-2048}
+  for m in $lo $hi; do
+    timeout 600 qemu-system-x86_64 "${common[@]/1024M/${m}M}" -serial "file:$out/cocoon-$m.log" \
+      -kernel "$fw" -append cocoon.stats -initrd "$k console=hvc0 quiet,$meminit" || true
+    timeout 600 qemu-system-x86_64 "${common[@]/1024M/${m}M}" -serial "file:$out/native-$m.log" \
+      -kernel "$k" -append "console=ttyS0 quiet panic=-1" -initrd "$meminit" || true
+  done
+  own_ns() { # Cocoon's own boot: before the guest, and in its handlers until the end
+    local pre cyc
+    pre=$(sed -n "s/.*Cocoon's own boot took \([0-9.]*\) ms.*/\1/p" "$1" | awk '{ printf "%.0f", $1 * 1e6 }')
+    cyc=$(grep "stats: vCPU" "$1" | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "cycles") s += $i } END { printf "%.0f", s }')
+    echo $((pre + cyc))
+  }
+  per_gib() { awk -v a="$1" -v b="$2" -v lo="$lo" -v hi="$hi" 'BEGIN { if (a > 0 && b > 0) printf "%.0f", (b - a) * 1024 / (hi - lo); else print "-" }'; }
+  dn=$(per_gib "$(boot_ns "$out/native-$lo.log")" "$(boot_ns "$out/native-$hi.log")")
+  cn=$(per_gib "$(boot_ns "$out/cocoon-$lo.log")" "$(boot_ns "$out/cocoon-$hi.log")")
+  on=$(per_gib "$(own_ns "$out/cocoon-$lo.log")" "$(own_ns "$out/cocoon-$hi.log")")
+  for row in "boot_per_gib $dn $cn" "cocoon_own_per_gib $dn $on"; do
+    set -- $row
+    r=$(awk -v a="$2" -v b="$3" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }')
+    ratio[$1]=$r
+    printf '%-18s %14s %14s %8s\n' "$1" "$2" "$3" "$r"
+  done
+  echo "(per GiB rows: ns per GiB of RAM between -m ${lo}M and ${hi}M; cocoon_own: Cocoon's boot before the guest and its exit handlers, against the whole direct boot)"
+fi
 rm -rf "$out"
 if [ -n "$gate" ]; then
   fail=0

@@ -38,7 +38,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     arch::percpu::init_boot_cpu();
     arch::idt::init();
     heap::init();
-    arch::cpu::init_for_guests();
+    let global_pages = arch::cpu::init_for_guests();
     arch::cpu::mask_legacy_pic();
 
     let mem = physmem::DirectMap;
@@ -60,6 +60,11 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     vcpus::set_fast_path(opts.fastpath && !opts.stats);
     log::set_max_level(opts.log_level);
     info!("Cocoon {VERSION} (PV-in-HVM shim) booted via {:?}", boot.protocol);
+    if global_pages {
+        info!("paging: Cocoon's own mappings are global pages (kept across guest page-table switches)");
+    } else {
+        info!("paging: no global pages on this CPU: every guest page-table switch flushes Cocoon's mappings too");
+    }
     for w in &opts.unknown {
         warn!("ignoring unknown option '{w}'");
     }

@@ -4,7 +4,10 @@
 //! Both entries arrive in 32-bit protected mode with paging off and EBX
 //! pointing at the boot information; neither provides a stack. The boot
 //! page tables map the first 4 GiB twice with 2 MiB pages: identity (to
-//! survive turning paging on) and at the direct map (L4 slot 260).
+//! survive turning paging on, and for the APs' trampoline) and at the direct
+//! map (L4 slot 260), each with its own L3 and L2s: the direct map's are
+//! global pages (every guest L4 shares that L3), the identity map's are not
+//! (the guest owns the lower half).
 
 use hvm_glue::bootinfo::{LINUX_HDRS_MAGIC, XEN_HVM_START_MAGIC_VALUE};
 use hvm_glue::debug_exit::debug_exit_value;
@@ -116,26 +119,34 @@ boot32_common:
     xorl %eax, %eax
     rep stosb
 
-    /* L4[0] and L4[DIRECT_MAP_L4_SLOT] -> the one L3 */
+    /* L4[0] -> the identity L3, L4[DIRECT_MAP_L4_SLOT] -> the direct map's */
     movl $boot_l3, %eax
     orl $3, %eax
     movl %eax, boot_l4
+    movl $boot_dm_l3, %eax
+    orl $3, %eax
     movl %eax, boot_l4 + {dm_slot} * 8
-    /* L3[0..4] -> four L2s */
+    /* In each, L3[0..4] -> four L2s */
     movl $boot_l2, %eax
     orl $3, %eax
     movl $boot_l3, %edi
     movl $4, %ecx
 2:  movl %eax, (%edi)
+    movl %eax, boot_dm_l3 - boot_l3(%edi)
+    addl $boot_dm_l2 - boot_l2, boot_dm_l3 - boot_l3(%edi)
     addl $4096, %eax
     addl $8, %edi
     loop 2b
-    /* 2048 2 MiB pages: present, writable, PS */
+    /* 2048 2 MiB pages each: present, writable, PS; the direct map's global
+       (kept across CR3 loads once CR4.PGE is on; the identity map never is) */
     movl $boot_l2, %edi
     movl $0x83, %eax
     movl $2048, %ecx
 3:  movl %eax, (%edi)
     movl $0, 4(%edi)
+    movl %eax, boot_dm_l2 - boot_l2(%edi)
+    orl $0x100, boot_dm_l2 - boot_l2(%edi)
+    movl $0, boot_dm_l2 - boot_l2 + 4(%edi)
     addl $0x200000, %eax
     addl $8, %edi
     loop 3b
@@ -207,6 +218,11 @@ boot_l4:
 boot_l3:
     .fill 512, 8, 0
 boot_l2:
+    .fill 2048, 8, 0
+    .global boot_dm_l3
+boot_dm_l3:
+    .fill 512, 8, 0
+boot_dm_l2:
     .fill 2048, 8, 0
 boot_stack:
     .fill {stack_size}, 1, 0

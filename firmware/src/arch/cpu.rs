@@ -38,8 +38,9 @@ pub fn xcr0_supported() -> u64 {
 }
 
 /// The calling CPU's state for running a PV guest (every CPU runs this; its
-/// SYSCALL entry, LSTAR and CSTAR, is `percpu`'s).
-pub fn init_for_guests() {
+/// SYSCALL entry, LSTAR and CSTAR, is `percpu`'s). Returns whether the CPU
+/// keeps Cocoon's translations across guest page-table switches (global pages).
+pub fn init_for_guests() -> bool {
     // SAFETY: Cocoon owns these MSRs and control registers; the values set up
     // SYSCALL with Cocoon's selectors, NX, and the PAT the PV ABI fixes.
     unsafe {
@@ -71,6 +72,7 @@ pub fn init_for_guests() {
             core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") x as u32, in("edx") (x >> 32) as u32);
         }
     }
+    super::paging::enable_global_pages()
 }
 
 /// Once, on the boot CPU.

@@ -2,10 +2,15 @@
 //!
 //! The boot page tables map physical memory up to 4 GiB with 2 MiB pages
 //! (`boot.rs`). RAM above that is mapped here, once the memory map is known:
-//! one L2 table (4 KiB) per GiB that holds RAM, 2 MiB pages over the RAM
-//! ranges only. The L3 table is the boot one, which every guest L4 reaches
-//! through Cocoon's slot, so this must run before the guest's first table is
-//! built.
+//! one L2 table (4 KiB) per GiB that holds RAM, 2 MiB global pages over the
+//! RAM ranges only. The L3 table is the boot direct map's, which every guest
+//! L4 reaches through Cocoon's slot, so this must run before the guest's
+//! first table is built.
+//!
+//! The direct map's pages are global: with CR4.PGE (`enable_global_pages`,
+//! where the CPU has it) the switches between guest page tables keep
+//! Cocoon's translations. Nothing here ever changes or removes a direct-map
+//! entry once present (a CR3 load would not flush it).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,9 +25,28 @@ const PAGE_2M: u64 = 2 << 20;
 const PAGE_1G: u64 = 1 << 30;
 const PRESENT_RW: u64 = 0x3;
 const PS: u64 = 0x80;
+const GLOBAL: u64 = 0x100;
+/// CR4.PGE.
+const CR4_PGE: u64 = 1 << 7;
 
 extern "C" {
-    static mut boot_l3: [u64; 512];
+    static mut boot_dm_l3: [u64; 512];
+}
+
+/// Turn on global pages on the calling CPU if it has them (CPUID.1:EDX.PGE);
+/// returns whether it did.
+pub fn enable_global_pages() -> bool {
+    if super::cpu::cpuid(1, 0)[3] & (1 << 13) == 0 {
+        return false;
+    }
+    // SAFETY: only the direct map (Cocoon's own, the same in every address
+    // space) has global entries; setting PGE flushes the TLB.
+    unsafe {
+        let mut cr4: u64;
+        core::arch::asm!("mov {}, cr4", out(reg) cr4);
+        core::arch::asm!("mov cr4, {}", in(reg) cr4 | CR4_PGE);
+    }
+    true
 }
 
 pub fn mapped_end() -> u64 {
@@ -52,7 +76,7 @@ pub fn tables_needed(ranges: &[(u64, u64)]) -> u64 {
 /// page-table frames (already mapped, physical addresses) from `frames`.
 pub fn map_ram(ranges: &[(u64, u64)], frames: &mut impl Iterator<Item = u64>) -> Result<(), &'static str> {
     // Only its address: the table is reached through the direct map.
-    let l3_pa = core::ptr::addr_of!(boot_l3) as u64;
+    let l3_pa = core::ptr::addr_of!(boot_dm_l3) as u64;
     let l3 = phys_to_virt(l3_pa) as *mut u64;
     let mut end = BOOT_MAPPED_BYTES;
     for &(s, e) in ranges {
@@ -70,7 +94,7 @@ pub fn map_ram(ranges: &[(u64, u64)], frames: &mut impl Iterator<Item = u64>) ->
             }
             let l2 = phys_to_virt(*l3e & 0x000f_ffff_ffff_f000) as *mut u64;
             // SAFETY: `l2` is an L2 table made above; the index is below 512.
-            unsafe { *l2.add(((pa / PAGE_2M) % 512) as usize) = pa | PRESENT_RW | PS };
+            unsafe { *l2.add(((pa / PAGE_2M) % 512) as usize) = pa | PRESENT_RW | PS | GLOBAL };
             pa += PAGE_2M;
         }
         end = end.max(pa);

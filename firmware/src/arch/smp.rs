@@ -298,7 +298,7 @@ extern "C" fn cocoon_ap_entry(cpu: u32) -> ! {
     let n = cpu as usize;
     percpu::init_this_ap(n);
     super::idt::load();
-    super::cpu::init_for_guests();
+    let _ = super::cpu::init_for_guests(); // as the boot CPU (the same CPUID)
     apic::enable_on_this_cpu();
     timer::init_local_apic();
     if STARTING.compare_exchange(cpu, REPORTED, Ordering::AcqRel, Ordering::Acquire).is_err() {
