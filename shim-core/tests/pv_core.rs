@@ -399,8 +399,19 @@ fn software_interrupts_follow_the_trap_table_dpl() {
     let mut u = int80_from_user();
     traps::guest_entry(ctx!(g), &mut g.p, &mut u);
     assert_eq!(u.rip, hgp);
-    let frame: [u64; 3] = get(&mut g, u.rsp);
+    let frame: [u64; 4] = get(&mut g, u.rsp);
     assert_eq!(frame[2], (0x80 << 3) | 2);
+    assert_eq!(frame[3], 0x40_1000, "the #GP is at the int instruction, as Xen's int80_slow_path reports it");
+    // int3 is an exception: delivered whatever its trap-table DPL (Xen's do_int3).
+    let h3 = SYNTH_VIRT_BASE + 0x100_0700;
+    g.v.trap_ctxt[3] = TrapInfo { vector: 3, flags: 0, cs: 0, _pad: 0, address: h3 };
+    g.v.kernel_mode = false;
+    g.p.cr3 = g.v.guest_table_user;
+    let mut u = GuestRegs { vector: 3, ..int80_from_user() };
+    traps::guest_entry(ctx!(g), &mut g.p, &mut u);
+    assert_eq!(u.rip, h3);
+    let frame: [u64; 3] = get(&mut g, u.rsp);
+    assert_eq!(frame[2], 0x40_1002, "int3 reports the address after it");
 }
 
 /// Place instruction bytes at a kernel address (through the machine frame).

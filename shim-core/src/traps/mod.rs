@@ -39,20 +39,30 @@ pub fn inject<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, vector:
     }
 }
 
-/// The guest executed `int n` (or took a DPL-3 gate): deliver through trap_ctxt[n]
-/// if the guest allowed it from this mode, else #GP as the hardware would.
-fn soft_interrupt<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, n: u64, insn_len: u64) {
+/// The guest executed `int n`: deliver through trap_ctxt[n] if the guest
+/// allowed it from this mode, else #GP as the hardware would, at the
+/// instruction. `len` is the instruction's length; `at_insn` says whether
+/// `regs.rip` is still at it (a #GP Cocoon decoded) or already past it (the
+/// `int 0x80` gate, which lets ring 3 through as Xen's does).
+fn soft_interrupt<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, n: u64, len: u64, at_insn: bool) {
     let t = c.v.trap_ctxt[n as usize];
     // Guest kernel mode counts as ring 1 for the DPL check (PERMIT_SOFTINT).
     let ring = if c.v.kernel_mode { 1 } else { 3 };
     if t.address != 0 && (t.flags & TI_DPL_MASK) >= ring {
-        regs.rip += insn_len;
+        if at_insn {
+            regs.rip += len;
+        }
         let flags = if t.flags & TI_IF_MASK != 0 { TBF_INTERRUPT } else { 0 };
         if let Err(why) = c.bounce(p, regs, t.address, flags, 0) {
             let msg = alloc::format!("cannot deliver int {n:#x} ({why})");
             c.crash(p, regs, &msg);
         }
     } else {
+        // A #GP does not advance the instruction pointer (Xen's
+        // int80_slow_path: "subq $2, UREGS_rip").
+        if !at_insn {
+            regs.rip = regs.rip.wrapping_sub(len);
+        }
         inject(c, p, regs, TRAP_gp_fault, (n << 3) | 2);
     }
 }
@@ -82,8 +92,10 @@ pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
             }
             inject(c, p, regs, TRAP_no_device, 0);
         }
-        TRAP_int3 | 4 => soft_interrupt(c, p, regs, regs.vector, 0),
-        INT80_VECTOR => soft_interrupt(c, p, regs, INT80_VECTOR, 0),
+        // `int3` and `into` (or `int $3`/`int $4`) through their DPL-3 gates:
+        // exceptions, bounced whatever the guest's DPL (Xen's do_int3, do_trap).
+        TRAP_int3 | 4 => inject(c, p, regs, regs.vector, 0),
+        INT80_VECTOR => soft_interrupt(c, p, regs, INT80_VECTOR, 2, false),
         TRAP_nmi | TRAP_machine_check => {
             log::warn!("vector {} while the guest ran: ignored", regs.vector);
         }
@@ -179,7 +191,7 @@ fn general_protection<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs)
     let got = fetch(p, regs.rip, &mut b);
     if let Some(insn) = decode::decode(&b[..got]) {
         if !insn.two_byte && insn.opcode == 0xcd {
-            soft_interrupt(c, p, regs, insn.imm & 0xff, insn.len as u64);
+            soft_interrupt(c, p, regs, insn.imm & 0xff, insn.len as u64, true);
             return;
         }
         if regs.error_code == 0 && emulate::privileged(c, p, regs, &insn) {
