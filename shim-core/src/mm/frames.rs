@@ -11,7 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::abi::*;
-use crate::builder::GuestMemory;
+use crate::builder::{Frame, GuestMemory};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
@@ -107,6 +107,43 @@ fn entry_mfn(e: u64) -> u64 {
     (e & PADDR_MASK) >> PAGE_SHIFT
 }
 
+/// The first present entry of table `f` in `from..end` (`end` <= 512), with
+/// its index: eight entries at a time while they are all non-present.
+#[inline]
+fn next_present(f: &Frame, from: usize, end: usize) -> Option<(usize, u64)> {
+    let (groups, _) = f.as_chunks::<64>();
+    let mut i = from;
+    while i < end {
+        if i.is_multiple_of(8) && i + 8 <= end {
+            // Written out: Cocoon is built for size, which keeps a loop here.
+            let g = &groups[i / 8];
+            let e = |k: usize| {
+                u64::from_le_bytes([
+                    g[k * 8],
+                    g[k * 8 + 1],
+                    g[k * 8 + 2],
+                    g[k * 8 + 3],
+                    g[k * 8 + 4],
+                    g[k * 8 + 5],
+                    g[k * 8 + 6],
+                    g[k * 8 + 7],
+                ])
+            };
+            let any = e(0) | e(1) | e(2) | e(3) | e(4) | e(5) | e(6) | e(7);
+            if any & _PAGE_PRESENT == 0 {
+                i += 8;
+                continue;
+            }
+        }
+        let e = u64::from_le_bytes(f[i * 8..i * 8 + 8].try_into().unwrap());
+        if e & _PAGE_PRESENT != 0 {
+            return Some((i, e));
+        }
+        i += 1;
+    }
+    None
+}
+
 impl FrameTable {
     pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
         FrameTable { info: vec![EMPTY; max_mfn as usize + 1], shared_above: Vec::new(), hypervisor_l4 }
@@ -143,13 +180,6 @@ impl FrameTable {
         matches!(self.get(mfn), Some(f) if f.owner == Owner::Guest)
     }
 
-    fn mappable(&self, mfn: u64) -> bool {
-        match self.get(mfn) {
-            Some(f) => f.owner != Owner::None,
-            None => self.shared_above.contains(&mfn),
-        }
-    }
-
     /// Adjust a guest L1 entry the way Xen does for a 64-bit PV guest: the
     /// guest kernel runs in ring 3, so every present mapping must be user-accessible.
     pub fn adjust_l1e(e: u64) -> u64 {
@@ -172,17 +202,20 @@ impl FrameTable {
     }
 
     /// Take the references a new L1 entry needs.
+    #[inline]
     pub fn get_l1e(&mut self, e: u64) -> Result<(), MmError> {
         if e & _PAGE_PRESENT == 0 {
             return Ok(());
         }
         let mfn = entry_mfn(e);
-        if !self.mappable(mfn) {
+        let Some(f) = self.info.get_mut(mfn as usize) else {
+            // Frames above the table are never page tables: nothing to count.
+            return if self.shared_above.contains(&mfn) { Ok(()) } else { Err(MmError::NotOwned(mfn)) };
+        };
+        if f.owner == Owner::None {
             return Err(MmError::NotOwned(mfn));
         }
         if e & _PAGE_RW != 0 {
-            // Frames above the table are never page tables: nothing to count.
-            let Some(f) = self.info.get_mut(mfn as usize) else { return Ok(()) };
             if f.type_count > 0 && f.ty != PageType::None {
                 return Err(MmError::WritableTable(mfn));
             }
@@ -191,6 +224,7 @@ impl FrameTable {
         Ok(())
     }
 
+    #[inline]
     pub fn put_l1e(&mut self, e: u64) {
         if e & _PAGE_PRESENT != 0 && e & _PAGE_RW != 0 {
             if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
@@ -269,39 +303,45 @@ impl FrameTable {
         }
     }
 
+    /// The slot ranges of a level-`level` table that belong to the guest.
+    #[inline]
+    fn guest_ranges(level: u8) -> &'static [(usize, usize)] {
+        const WHOLE: [(usize, usize); 1] = [(0, L1_PAGETABLE_ENTRIES)];
+        const L4_GUEST: [(usize, usize); 2] =
+            [(0, HYPERVISOR_L4_FIRST), (HYPERVISOR_L4_LAST + 1, L1_PAGETABLE_ENTRIES)];
+        if level == 4 {
+            &L4_GUEST
+        } else {
+            &WHOLE
+        }
+    }
+
+    /// Take the references every present entry of table `mfn` needs (Xen's
+    /// `alloc_lN_table`). Only present entries cost more than a load: a
+    /// fresh or sparse table is mostly empty.
     fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
         let Some(level) = ty.level() else { return Ok(()) };
-        for i in 0..L1_PAGETABLE_ENTRIES {
-            if level == 4 && !Self::is_guest_l4_slot(i) {
-                continue;
-            }
-            let e = mem.read_u64(mfn, i);
-            let r = if level == 1 {
-                self.get_l1e(e).map(|_| Self::adjust_l1e(e))
-            } else {
-                self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
-            };
-            match r {
-                Ok(adj) => {
-                    if adj != e {
-                        mem.write_u64(mfn, i, adj);
-                    }
-                }
-                Err(err) => {
-                    // Undo the entries already taken.
-                    for j in 0..i {
-                        if level == 4 && !Self::is_guest_l4_slot(j) {
-                            continue;
-                        }
-                        let ej = mem.read_u64(mfn, j);
-                        if level == 1 {
-                            self.put_l1e(ej);
-                        } else {
-                            self.put_lxe(mem, ej);
+        for &(start, end) in Self::guest_ranges(level) {
+            let mut i = start;
+            while let Some((j, e)) = next_present(mem.frame(mfn), i, end) {
+                let r = if level == 1 {
+                    self.get_l1e(e).map(|_| Self::adjust_l1e(e))
+                } else {
+                    self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
+                };
+                match r {
+                    Ok(adj) => {
+                        if adj != e {
+                            mem.write_u64(mfn, j, adj);
                         }
                     }
-                    return Err(err);
+                    Err(err) => {
+                        // Undo the entries already taken.
+                        self.release_entries(mem, mfn, level, j);
+                        return Err(err);
+                    }
                 }
+                i = j + 1;
             }
         }
         if level == 4 {
@@ -312,18 +352,26 @@ impl FrameTable {
         Ok(())
     }
 
+    /// Drop what the guest entries of table `mfn` below index `upto` hold.
+    fn release_entries(&mut self, mem: &mut impl GuestMemory, mfn: u64, level: u8, upto: usize) {
+        for &(start, end) in Self::guest_ranges(level) {
+            let end = end.min(upto);
+            let mut i = start;
+            while let Some((j, e)) = next_present(mem.frame(mfn), i, end) {
+                if level == 1 {
+                    self.put_l1e(e);
+                } else {
+                    self.put_lxe(mem, e);
+                }
+                i = j + 1;
+            }
+        }
+    }
+
+    /// Release everything table `mfn` holds (Xen's `free_lN_table`).
     fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) {
-        let Some(level) = ty.level() else { return };
-        for i in 0..L1_PAGETABLE_ENTRIES {
-            if level == 4 && !Self::is_guest_l4_slot(i) {
-                continue;
-            }
-            let e = mem.read_u64(mfn, i);
-            if level == 1 {
-                self.put_l1e(e);
-            } else {
-                self.put_lxe(mem, e);
-            }
+        if let Some(level) = ty.level() {
+            self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES);
         }
     }
 
@@ -504,6 +552,41 @@ mod tests {
             assert_eq!(ft.get(m).unwrap().type_count, 0);
         }
         assert_eq!(ft.get(30).unwrap().writable, 0);
+    }
+
+    #[test]
+    fn scans_find_every_present_entry_and_undo_exactly() {
+        let (mut ft, mut mem) = setup();
+        // Entries at group edges, with non-present junk in between.
+        let slots = [0usize, 7, 8, 9, 63, 64, 300, 511];
+        for (k, &i) in slots.iter().enumerate() {
+            mem.write_u64(10, i, e(20 + k as u64, _PAGE_PRESENT | _PAGE_RW));
+        }
+        mem.write_u64(10, 5, e(40, _PAGE_RW)); // not present: no reference
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 1, "entry {k}");
+        }
+        assert_eq!(ft.get(40).unwrap().writable, 0);
+        ft.put_type(&mut mem, 10);
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} released");
+        }
+        // A bad entry in the middle: what came before it is given back, nothing after.
+        mem.write_u64(10, 200, e(50, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 10, PageType::L1), Err(MmError::NotOwned(50)));
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} after a failed validation");
+        }
+        // An L4's guest slots on both sides of Cocoon's, and only those.
+        mem.write_u64(1, 255, e(2, _PAGE_PRESENT));
+        mem.write_u64(1, 272, e(3, _PAGE_PRESENT));
+        mem.write_u64(1, 263, e(4, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert_eq!((ft.get(2).unwrap().ty, ft.get(3).unwrap().ty), (PageType::L3, PageType::L3));
+        assert_eq!(ft.get(4).unwrap().type_count, 0, "a hypervisor slot holds nothing");
+        ft.put_type(&mut mem, 1);
+        assert_eq!((ft.get(2).unwrap().type_count, ft.get(3).unwrap().type_count), (0, 0));
     }
 
     #[test]
