@@ -11,7 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::abi::*;
-use crate::builder::GuestMemory;
+use crate::builder::{Frame, GuestMemory};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
@@ -60,10 +60,20 @@ pub struct FrameInfo {
     pub pinned: bool,
     /// L1 entries mapping this frame writable.
     pub writable: u32,
+    /// While the frame is a page table: which groups of 64 entries may hold
+    /// a present entry (bit g: entries 64g..64g+63). Set when the table is
+    /// validated and when an update writes a present entry, never cleared
+    /// while typed, so releasing the table skips the groups left clear.
+    pub present: u8,
 }
 
 const EMPTY: FrameInfo =
-    FrameInfo { owner: Owner::None, ty: PageType::None, type_count: 0, pinned: false, writable: 0 };
+    FrameInfo { owner: Owner::None, ty: PageType::None, type_count: 0, pinned: false, writable: 0, present: 0 };
+// The presence summary lives in what was padding: the table costs no more.
+const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
+
+/// Entries per bit of [`FrameInfo::present`].
+const PRESENT_GROUP: usize = L1_PAGETABLE_ENTRIES / 8;
 
 /// Why a page-table operation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +117,54 @@ fn entry_mfn(e: u64) -> u64 {
     (e & PADDR_MASK) >> PAGE_SHIFT
 }
 
+/// Entry `i` of table `f`.
+#[inline(always)]
+fn entry(f: &Frame, i: usize) -> u64 {
+    let (ents, _) = f.as_chunks::<8>();
+    u64::from_le_bytes(ents[i])
+}
+
+/// Entries `i..i + 8` of table `f` or'ed together (written out: Cocoon is
+/// built for size, which would keep a loop here).
+#[inline(always)]
+fn or8(f: &Frame, i: usize) -> u64 {
+    let (groups, _) = f.as_chunks::<64>();
+    let g = &groups[i / 8];
+    let e = |k: usize| u64::from_le_bytes([g[k], g[k + 1], g[k + 2], g[k + 3], g[k + 4], g[k + 5], g[k + 6], g[k + 7]]);
+    e(0) | e(8) | e(16) | e(24) | e(32) | e(40) | e(48) | e(56)
+}
+
+/// The first present entry of table `f` in `from..end` (`end` <= 512) and in
+/// a group `groups` names (see [`FrameInfo::present`]), with its index.
+/// Non-present entries are skipped 32 or 8 at a time.
+#[inline]
+fn next_present(f: &Frame, from: usize, end: usize, groups: u8) -> Option<(usize, u64)> {
+    let mut i = from;
+    while i < end {
+        if groups & (1 << (i / PRESENT_GROUP)) == 0 {
+            i = (i / PRESENT_GROUP + 1) * PRESENT_GROUP;
+            continue;
+        }
+        if i.is_multiple_of(32)
+            && i + 32 <= end
+            && (or8(f, i) | or8(f, i + 8) | or8(f, i + 16) | or8(f, i + 24)) & _PAGE_PRESENT == 0
+        {
+            i += 32;
+            continue;
+        }
+        if i.is_multiple_of(8) && i + 8 <= end && or8(f, i) & _PAGE_PRESENT == 0 {
+            i += 8;
+            continue;
+        }
+        let e = entry(f, i);
+        if e & _PAGE_PRESENT != 0 {
+            return Some((i, e));
+        }
+        i += 1;
+    }
+    None
+}
+
 impl FrameTable {
     pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
         FrameTable { info: vec![EMPTY; max_mfn as usize + 1], shared_above: Vec::new(), hypervisor_l4 }
@@ -143,13 +201,6 @@ impl FrameTable {
         matches!(self.get(mfn), Some(f) if f.owner == Owner::Guest)
     }
 
-    fn mappable(&self, mfn: u64) -> bool {
-        match self.get(mfn) {
-            Some(f) => f.owner != Owner::None,
-            None => self.shared_above.contains(&mfn),
-        }
-    }
-
     /// Adjust a guest L1 entry the way Xen does for a 64-bit PV guest: the
     /// guest kernel runs in ring 3, so every present mapping must be user-accessible.
     pub fn adjust_l1e(e: u64) -> u64 {
@@ -172,17 +223,20 @@ impl FrameTable {
     }
 
     /// Take the references a new L1 entry needs.
+    #[inline]
     pub fn get_l1e(&mut self, e: u64) -> Result<(), MmError> {
         if e & _PAGE_PRESENT == 0 {
             return Ok(());
         }
         let mfn = entry_mfn(e);
-        if !self.mappable(mfn) {
+        let Some(f) = self.info.get_mut(mfn as usize) else {
+            // Frames above the table are never page tables: nothing to count.
+            return if self.shared_above.contains(&mfn) { Ok(()) } else { Err(MmError::NotOwned(mfn)) };
+        };
+        if f.owner == Owner::None {
             return Err(MmError::NotOwned(mfn));
         }
         if e & _PAGE_RW != 0 {
-            // Frames above the table are never page tables: nothing to count.
-            let Some(f) = self.info.get_mut(mfn as usize) else { return Ok(()) };
             if f.type_count > 0 && f.ty != PageType::None {
                 return Err(MmError::WritableTable(mfn));
             }
@@ -191,6 +245,7 @@ impl FrameTable {
         Ok(())
     }
 
+    #[inline]
     pub fn put_l1e(&mut self, e: u64) {
         if e & _PAGE_PRESENT != 0 && e & _PAGE_RW != 0 {
             if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
@@ -200,6 +255,7 @@ impl FrameTable {
     }
 
     /// Take the references an entry of a level-`level` table (2..=4) needs.
+    #[inline]
     pub fn get_lxe(&mut self, mem: &mut impl GuestMemory, level: u8, e: u64) -> Result<bool, MmError> {
         if e & _PAGE_PRESENT == 0 {
             return Ok(false);
@@ -207,12 +263,30 @@ impl FrameTable {
         if e & LX_DISALLOW != 0 {
             return Err(MmError::BadEntry(e));
         }
-        self.get_type(mem, entry_mfn(e), PageType::table(level - 1))
+        let (mfn, ty) = (entry_mfn(e), PageType::table(level - 1));
+        // Already a table of that type (shared kernel tables, L1s pinned
+        // before their L2): one more use, as in `get_type`.
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            if f.owner == Owner::Guest && f.type_count > 0 && f.ty == ty {
+                f.type_count += 1;
+                return Ok(false);
+            }
+        }
+        self.get_type(mem, mfn, ty)
     }
 
+    #[inline]
     pub fn put_lxe(&mut self, mem: &mut impl GuestMemory, e: u64) {
         if e & _PAGE_PRESENT != 0 {
-            self.put_type(mem, entry_mfn(e));
+            let mfn = entry_mfn(e);
+            // Not the last use: nothing to release, as in `put_type`.
+            if let Some(f) = self.info.get_mut(mfn as usize) {
+                if f.type_count > 1 {
+                    f.type_count -= 1;
+                    return;
+                }
+            }
+            self.put_type(mem, mfn);
         }
     }
 
@@ -263,45 +337,53 @@ impl FrameTable {
         }
         f.type_count -= 1;
         if f.type_count == 0 {
-            let ty = f.ty;
+            let (ty, groups) = (f.ty, f.present);
             f.ty = PageType::None;
-            self.devalidate(mem, mfn, ty);
+            self.devalidate(mem, mfn, ty, groups);
         }
     }
 
+    /// The slot ranges of a level-`level` table that belong to the guest.
+    #[inline]
+    fn guest_ranges(level: u8) -> &'static [(usize, usize)] {
+        const WHOLE: [(usize, usize); 1] = [(0, L1_PAGETABLE_ENTRIES)];
+        const L4_GUEST: [(usize, usize); 2] =
+            [(0, HYPERVISOR_L4_FIRST), (HYPERVISOR_L4_LAST + 1, L1_PAGETABLE_ENTRIES)];
+        if level == 4 {
+            &L4_GUEST
+        } else {
+            &WHOLE
+        }
+    }
+
+    /// Take the references every present entry of table `mfn` needs (Xen's
+    /// `alloc_lN_table`), and note where they are. Only present entries cost
+    /// more than a load: a fresh or sparse table is mostly empty.
     fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
         let Some(level) = ty.level() else { return Ok(()) };
-        for i in 0..L1_PAGETABLE_ENTRIES {
-            if level == 4 && !Self::is_guest_l4_slot(i) {
-                continue;
-            }
-            let e = mem.read_u64(mfn, i);
-            let r = if level == 1 {
-                self.get_l1e(e).map(|_| Self::adjust_l1e(e))
-            } else {
-                self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
-            };
-            match r {
-                Ok(adj) => {
-                    if adj != e {
-                        mem.write_u64(mfn, i, adj);
-                    }
-                }
-                Err(err) => {
-                    // Undo the entries already taken.
-                    for j in 0..i {
-                        if level == 4 && !Self::is_guest_l4_slot(j) {
-                            continue;
-                        }
-                        let ej = mem.read_u64(mfn, j);
-                        if level == 1 {
-                            self.put_l1e(ej);
-                        } else {
-                            self.put_lxe(mem, ej);
+        let mut groups = 0u8;
+        for &(start, end) in Self::guest_ranges(level) {
+            let mut i = start;
+            while let Some((j, e)) = next_present(mem.frame(mfn), i, end, !0) {
+                let r = if level == 1 {
+                    self.get_l1e(e).map(|_| Self::adjust_l1e(e))
+                } else {
+                    self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
+                };
+                match r {
+                    Ok(adj) => {
+                        if adj != e {
+                            mem.write_u64(mfn, j, adj);
                         }
                     }
-                    return Err(err);
+                    Err(err) => {
+                        // Undo the entries already taken.
+                        self.release_entries(mem, mfn, level, j, !0);
+                        return Err(err);
+                    }
                 }
+                groups |= 1 << (j / PRESENT_GROUP);
+                i = j + 1;
             }
         }
         if level == 4 {
@@ -309,21 +391,38 @@ impl FrameTable {
                 mem.write_u64(mfn, slot, self.hypervisor_l4[k]);
             }
         }
+        self.info[mfn as usize].present = groups;
         Ok(())
     }
 
-    fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) {
-        let Some(level) = ty.level() else { return };
-        for i in 0..L1_PAGETABLE_ENTRIES {
-            if level == 4 && !Self::is_guest_l4_slot(i) {
-                continue;
+    /// Drop what the guest entries of table `mfn` below index `upto`, in
+    /// the entry groups `groups` names, hold.
+    fn release_entries(&mut self, mem: &mut impl GuestMemory, mfn: u64, level: u8, upto: usize, groups: u8) {
+        for &(start, end) in Self::guest_ranges(level) {
+            let end = end.min(upto);
+            let mut i = start;
+            while let Some((j, e)) = next_present(mem.frame(mfn), i, end, groups) {
+                if level == 1 {
+                    self.put_l1e(e);
+                } else {
+                    self.put_lxe(mem, e);
+                }
+                i = j + 1;
             }
-            let e = mem.read_u64(mfn, i);
-            if level == 1 {
-                self.put_l1e(e);
-            } else {
-                self.put_lxe(mem, e);
+        }
+    }
+
+    /// Release everything table `mfn` holds (Xen's `free_lN_table`): its
+    /// present entries all lie in the entry groups `groups` names.
+    fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType, groups: u8) {
+        if let Some(level) = ty.level() {
+            #[cfg(debug_assertions)]
+            for &(start, end) in Self::guest_ranges(level) {
+                if let Some((j, e)) = next_present(mem.frame(mfn), start, end, !groups) {
+                    panic!("table {mfn:#x}: entry {j} ({e:#x}) is present outside the groups {groups:#010b}");
+                }
             }
+            self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, groups);
         }
     }
 
@@ -412,6 +511,9 @@ impl FrameTable {
                 new
             }
         };
+        if f.type_count > 0 && adj & _PAGE_PRESENT != 0 {
+            self.info[mfn as usize].present |= 1 << (index / PRESENT_GROUP);
+        }
         mem.write_u64(mfn, index, adj);
         Ok(promoted)
     }
@@ -504,6 +606,83 @@ mod tests {
             assert_eq!(ft.get(m).unwrap().type_count, 0);
         }
         assert_eq!(ft.get(30).unwrap().writable, 0);
+    }
+
+    #[test]
+    fn scans_find_every_present_entry_and_undo_exactly() {
+        let (mut ft, mut mem) = setup();
+        // Entries at group edges, with non-present junk in between.
+        let slots = [0usize, 7, 8, 9, 63, 64, 300, 511];
+        for (k, &i) in slots.iter().enumerate() {
+            mem.write_u64(10, i, e(20 + k as u64, _PAGE_PRESENT | _PAGE_RW));
+        }
+        mem.write_u64(10, 5, e(40, _PAGE_RW)); // not present: no reference
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 1, "entry {k}");
+        }
+        assert_eq!(ft.get(40).unwrap().writable, 0);
+        ft.put_type(&mut mem, 10);
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} released");
+        }
+        // A bad entry in the middle: what came before it is given back, nothing after.
+        mem.write_u64(10, 200, e(50, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 10, PageType::L1), Err(MmError::NotOwned(50)));
+        for k in 0..slots.len() as u64 {
+            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} after a failed validation");
+        }
+        // An L4's guest slots on both sides of Cocoon's, and only those.
+        mem.write_u64(1, 255, e(2, _PAGE_PRESENT));
+        mem.write_u64(1, 272, e(3, _PAGE_PRESENT));
+        mem.write_u64(1, 263, e(4, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert_eq!((ft.get(2).unwrap().ty, ft.get(3).unwrap().ty), (PageType::L3, PageType::L3));
+        assert_eq!(ft.get(4).unwrap().type_count, 0, "a hypervisor slot holds nothing");
+        ft.put_type(&mut mem, 1);
+        assert_eq!((ft.get(2).unwrap().type_count, ft.get(3).unwrap().type_count), (0, 0));
+    }
+
+    #[test]
+    fn entries_added_to_a_live_table_are_released_with_it() {
+        let (mut ft, mut mem) = setup();
+        // Validated empty: no group holds a present entry yet.
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        assert_eq!(ft.get(10).unwrap().present, 0);
+        for (i, m) in [(0, 20), (130, 21), (511, 22)] {
+            ft.update_entry(&mut mem, 10, i, e(m, _PAGE_PRESENT | _PAGE_RW), false).unwrap();
+        }
+        // A non-present write marks nothing; clearing an entry keeps its group marked.
+        ft.update_entry(&mut mem, 10, 300, e(23, _PAGE_RW), false).unwrap();
+        ft.update_entry(&mut mem, 10, 0, 0, false).unwrap();
+        assert_eq!(ft.get(10).unwrap().present, 0b1000_0101);
+        assert_eq!((ft.get(20).unwrap().writable, ft.get(21).unwrap().writable), (0, 1));
+        ft.put_type(&mut mem, 10);
+        for m in 20..24 {
+            assert_eq!(ft.get(m).unwrap().writable, 0, "frame {m}");
+        }
+        // The same for an L2 gaining an L1 (a shared, already typed one too).
+        ft.get_type(&mut mem, 11, PageType::L2).unwrap();
+        ft.get_type(&mut mem, 12, PageType::L1).unwrap();
+        ft.update_entry(&mut mem, 11, 200, e(12, _PAGE_PRESENT), false).unwrap();
+        ft.update_entry(&mut mem, 11, 201, e(13, _PAGE_PRESENT), false).unwrap();
+        assert_eq!((ft.get(12).unwrap().type_count, ft.get(13).unwrap().type_count), (2, 1));
+        ft.put_type(&mut mem, 11);
+        assert_eq!((ft.get(12).unwrap().type_count, ft.get(13).unwrap().type_count), (1, 0));
+        // Validation recomputes the groups from what the table holds.
+        mem.write_u64(14, 70, e(24, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 14, PageType::L1).unwrap();
+        assert_eq!(ft.get(14).unwrap().present, 0b10);
+    }
+
+    #[test]
+    #[should_panic(expected = "present outside the groups")]
+    fn debug_builds_check_the_presence_summary() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(10, 100, e(20, _PAGE_PRESENT | _PAGE_RW));
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        ft.info[10].present = 0; // as if an update had not been noted
+        ft.put_type(&mut mem, 10);
     }
 
     #[test]
