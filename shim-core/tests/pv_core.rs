@@ -1308,3 +1308,31 @@ fn forwarded_vcpu_info_of_another_vcpu_is_registered_from_its_cpu() {
     assert_eq!(g.p.remote_xen_calls, vec![1]);
     assert_eq!(g.v.vcpu_info_maddr, (t.mfn << 12) | ((ARG + 0x140) & 0xfff));
 }
+
+#[test]
+fn promotion_flushes_every_vcpu_before_validating() {
+    let mut g = boot_with(None, 4);
+    bring_up(&mut g, 2, SYNTH_VIRT_BASE + 0x100_0100);
+    let pin = |g: &mut Guest, mfn: u64| {
+        put(g, ARG, &(MMUEXT_PIN_L1_TABLE as u64, mfn, 0u64));
+        hypercall(g, __HYPERVISOR_mmuext_op, [ARG, 1, 0, DOMID_SELF_U64, 0])
+    };
+    // A free frame whose one entry maps a frame outside the guest: the
+    // validation refuses it, but only after every vCPU has flushed (a stale
+    // writable translation elsewhere could change the table while it is read).
+    let free = BASE + PAGES - 10;
+    g.p.mem.write_u64(free, 0, (0x5u64 << 12) | _PAGE_PRESENT);
+    g.p.tlb_flushes.clear();
+    assert_eq!(pin(&mut g, free), -XEN_EINVAL);
+    assert_eq!(g.p.tlb_flushes, vec![(0b101, None)], "the flush comes before the validation");
+    // An L1 the initial tables already use: no frame changes type, no flush.
+    let mut t = g.v.guest_table;
+    for level in (2..=4u32).rev() {
+        let idx = ((ARG >> (12 + 9 * (level - 1))) & 511) as usize;
+        t = (g.p.mem.read_u64(t, idx) & PADDR_MASK) >> PAGE_SHIFT;
+    }
+    assert_eq!(g.d.lock().frames.get(t).unwrap().ty, PageType::L1);
+    g.p.tlb_flushes.clear();
+    assert_eq!(pin(&mut g, t), 0);
+    assert!(g.p.tlb_flushes.is_empty());
+}

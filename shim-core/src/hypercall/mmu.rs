@@ -30,9 +30,13 @@ pub fn up_vcpus(c: &Ctx) -> u64 {
     c.d.vcpus.iter().enumerate().filter(|(_, v)| v.is_up()).fold(0, |m, (i, _)| m | (1 << i))
 }
 
-/// A frame just became a page table: no CPU may keep a writable translation
-/// of it from before (Xen's flush on a type change).
-fn flush_after_promotion<P: Platform>(c: &Ctx, p: &mut P) {
+/// A frame is about to become a page table: no CPU may keep a writable
+/// translation of it from before, or another vCPU could write an entry while
+/// the table is validated and leave it unchecked (Xen flushes on the type
+/// change, before `alloc_page_type`). Called with the domain lock held, so no
+/// new writable mapping can appear in between; a vCPU waiting for the lock
+/// still answers the flush.
+pub(crate) fn flush_before_promotion<P: Platform>(c: &Ctx, p: &mut P) {
     p.flush_tlb_mask(up_vcpus(c), None);
 }
 
@@ -43,14 +47,14 @@ pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preser
         return -XEN_EINVAL;
     }
     let idx = ((ptr & (PAGE_SIZE - 1)) / 8) as usize;
-    let r = c.d.lock().frames.update_entry(p, mfn, idx, val, preserve_ad);
+    let mut l = c.d.lock();
+    if l.frames.update_may_promote(mfn, val) {
+        flush_before_promotion(c, p);
+    }
+    let r = l.frames.update_entry(p, mfn, idx, val, preserve_ad);
+    drop(l);
     match r {
-        Ok(promoted) => {
-            if promoted {
-                flush_after_promotion(c, p);
-            }
-            0
-        }
+        Ok(_) => 0,
         Err(e) => {
             log::debug!("mmu_update {ptr:#x} <- {val:#x} refused: {e:?}");
             e.errno()
@@ -166,13 +170,14 @@ fn new_baseptr<P: Platform>(c: &mut Ctx, p: &mut P, mfn: u64, user: bool) -> i64
         }
         return 0;
     }
-    let r = c.d.lock().frames.get_type(p, mfn, PageType::L4);
+    let mut l = c.d.lock();
+    if l.frames.may_promote(mfn) {
+        flush_before_promotion(c, p);
+    }
+    let r = l.frames.get_type(p, mfn, PageType::L4);
+    drop(l);
     match r {
-        Ok(promoted) => {
-            if promoted {
-                flush_after_promotion(c, p);
-            }
-        }
+        Ok(_) => {}
         Err(e) => {
             log::debug!("new base table {mfn:#x} refused: {e:?}");
             return -XEN_EINVAL;
@@ -208,13 +213,12 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
             if l.frames.get(mfn).is_some_and(|f| f.pinned) {
                 return -XEN_EINVAL;
             }
+            if l.frames.may_promote(mfn) {
+                flush_before_promotion(c, p);
+            }
             match l.frames.get_type(p, mfn, ty) {
-                Ok(promoted) => {
+                Ok(_) => {
                     let _ = l.frames.pin(mfn);
-                    drop(l);
-                    if promoted {
-                        flush_after_promotion(c, p);
-                    }
                     0
                 }
                 Err(e) => {

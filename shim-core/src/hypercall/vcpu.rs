@@ -308,6 +308,9 @@ fn initialise<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) -> i64 {
     let user = ctx.ctrlreg[1] >> PAGE_SHIFT;
     {
         let mut l = c.d.lock();
+        if l.frames.may_promote(cr3) || (user != 0 && l.frames.may_promote(user)) {
+            super::mmu::flush_before_promotion(c, p);
+        }
         if let Err(e) = l.frames.get_type(p, cr3, PageType::L4) {
             log::debug!("VCPUOP_initialise: base table {cr3:#x} refused: {e:?}");
             return -XEN_EINVAL;

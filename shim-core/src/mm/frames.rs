@@ -296,9 +296,27 @@ impl FrameTable {
         !(HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST).contains(&i)
     }
 
+    /// Would giving `mfn` a table type validate it (it has no type yet), and
+    /// so possibly make it and the tables below it page tables? The caller
+    /// then flushes every CPU's TLB first (see `hypercall::mmu`).
+    pub fn may_promote(&self, mfn: u64) -> bool {
+        self.get(mfn).is_some_and(|f| f.owner == Owner::Guest && f.type_count == 0)
+    }
+
+    /// Would writing `new` into entry slot of table `mfn` make a frame a
+    /// page table (`new` present in a live L2-L4, pointing at an untyped frame)?
+    pub fn update_may_promote(&self, mfn: u64, new: u64) -> bool {
+        new & _PAGE_PRESENT != 0
+            && self
+                .get(mfn)
+                .is_some_and(|f| f.type_count > 0 && matches!(f.ty, PageType::L2 | PageType::L3 | PageType::L4))
+            && self.may_promote(entry_mfn(new))
+    }
+
     /// Give `mfn` the type `ty` (validating it if it had none). Returns true
-    /// when the frame newly became a page table (the caller must flush the TLB
-    /// so that no stale writable translation survives).
+    /// when the frame newly became a page table. No CPU may hold a writable
+    /// translation of it from before while it is validated: the caller
+    /// flushes first when [`may_promote`](Self::may_promote) says so.
     pub fn get_type(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<bool, MmError> {
         let Some(f) = self.info.get(mfn as usize).copied() else {
             return Err(MmError::NotOwned(mfn));
