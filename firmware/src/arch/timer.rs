@@ -152,7 +152,7 @@ pub fn init(xen_time_leaf: Option<u32>) -> Result<(), &'static str> {
     } else if let Some(hz) = tsc_hz_from_pit() {
         (hz, "PIT")
     } else {
-        (tsc_hz_nominal().filter(sane).ok_or("no TSC rate in CPUID and no PIT")?, "CPUID base frequency")
+        (tsc_hz_nominal().filter(sane).ok_or("no PIT and no TSC rate in CPUID")?, "CPUID base frequency")
     };
     // APIC timer ticks over 10 ms of TSC.
     apic::write(APIC_TIMER_INIT, u32::MAX);
