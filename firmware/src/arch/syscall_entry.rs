@@ -120,6 +120,29 @@ const _: () = assert!(MAX_CPUS == 64, "syscall_stubs! lists one stub per CPU");
 
 core::arch::global_asm!(
     r#"
+    /* The selector at [rsi + off] of an iret frame, with RPL 3: Xen's flat
+       one, or a present DPL-3 descriptor of the right kind in the guest GDT
+       ((desc >> shift) & mask == want); else the Rust path. Uses edi, r8. */
+    .macro iret_selector_ok off, flat, shift, mask, want
+    movzx edi, word ptr [rsi + \off]
+    or edi, 3
+    cmp edi, \flat
+    je .Lselector_ok\@
+    test edi, 4
+    jnz fast_miss
+    shr edi, 3
+    jz fast_miss
+    cmp rdi, [rdx + {gdt_entries}]
+    jae fast_miss
+    mov r8, [rax + {slot_gdt}]
+    mov r8, [r8 + rdi * 8]
+    shr r8, \shift
+    and r8d, \mask
+    cmp r8d, \want
+    jne fast_miss
+.Lselector_ok\@:
+    .endm
+
     .section .text.hot, "ax"
     .balign 64
     /* rax = this CPU's slot (the guest's rax in it), rsp = the ring-0 stack top,
@@ -226,40 +249,8 @@ fast_hypercall:
     jae fast_miss
     .global fast_iret_read
 fast_iret_read:
-    movzx edi, word ptr [rsi + {i_cs}]
-    or edi, 3
-    cmp edi, {kernel_cs}
-    je 2f
-    test edi, 4
-    jnz fast_miss
-    shr edi, 3
-    jz fast_miss
-    cmp rdi, [rdx + {gdt_entries}]
-    jae fast_miss
-    mov r8, [rax + {slot_gdt}]
-    mov r8, [r8 + rdi * 8]
-    shr r8, {code_shift}
-    and r8d, {code_mask}
-    cmp r8d, {code_mask}
-    jne fast_miss
-2:
-    movzx edi, word ptr [rsi + {i_ss}]
-    or edi, 3
-    cmp edi, {user_ss}
-    je 3f
-    test edi, 4
-    jnz fast_miss
-    shr edi, 3
-    jz fast_miss
-    cmp rdi, [rdx + {gdt_entries}]
-    jae fast_miss
-    mov r8, [rax + {slot_gdt}]
-    mov r8, [r8 + rdi * 8]
-    shr r8, {data_shift}
-    and r8d, {data_mask}
-    cmp r8d, {data_want}
-    jne fast_miss
-3:
+    iret_selector_ok {i_cs}, {kernel_cs}, {code_shift}, {code_mask}, {code_mask}
+    iret_selector_ok {i_ss}, {user_ss}, {data_shift}, {data_mask}, {data_want}
     mov r9, [rsi + {i_rip}]             /* r9 = rip: canonical, not Cocoon's */
     mov r8, r9
     sar r8, 47
