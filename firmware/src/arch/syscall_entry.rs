@@ -123,6 +123,15 @@ core::arch::global_asm!(
     /* The selector at [rsi + off] of an iret frame, with RPL 3: Xen's flat
        one, or a present DPL-3 descriptor of the right kind in the guest GDT
        ((desc >> shift) & mask == want); else the Rust path. Uses edi, r8. */
+    /* The guest's rsi, rdi, r8, r9 and r10 back from the slot (rax). */
+    .macro restore_scratch
+    mov rsi, [rax + {s_rsi}]
+    mov rdi, [rax + {s_rdi}]
+    mov r8, [rax + {s_r8}]
+    mov r9, [rax + {s_r9}]
+    mov r10, [rax + {s_r10}]
+    .endm
+
     .macro iret_selector_ok off, flat, shift, mask, want
     movzx edi, word ptr [rsi + \off]
     or edi, 3
@@ -223,10 +232,7 @@ fast_syscall_written:
     or r11, {eflags_if_mbs}
     mov rsp, rdi                        /* nothing below may fault: no stack of Cocoon's now */
     mov rdx, [rax + {s_rdx}]
-    mov rsi, [rax + {s_rsi}]
-    mov rdi, [rax + {s_rdi}]
-    mov r8, [rax + {s_r8}]
-    mov r9, [rax + {s_r9}]
+    restore_scratch
     mov rax, [rax + {s_rax}]
     sysretq
 
@@ -322,11 +328,7 @@ fast_iret_read_end:
     mov rcx, [rax + {t_rcx}]
     mov r11, [rax + {t_r11}]
     mov rdx, [rax + {s_rdx}]
-    mov rsi, [rax + {s_rsi}]
-    mov rdi, [rax + {s_rdi}]
-    mov r8, [rax + {s_r8}]
-    mov r9, [rax + {s_r9}]
-    mov r10, [rax + {s_r10}]
+    restore_scratch
     mov rax, [rax + {s_rax}]
     iretq
 
@@ -335,11 +337,7 @@ fast_iret_read_end:
 fast_miss:
     inc qword ptr [rdx + {fast_misses}]
 syscall_slow_regs:
-    mov rsi, [rax + {s_rsi}]
-    mov rdi, [rax + {s_rdi}]
-    mov r8, [rax + {s_r8}]
-    mov r9, [rax + {s_r9}]
-    mov r10, [rax + {s_r10}]
+    restore_scratch
 syscall_slow_rdx:
     mov rdx, [rax + {s_rdx}]
     mov rsp, [rax + {slot_stack_top}]
