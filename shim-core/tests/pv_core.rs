@@ -1336,3 +1336,38 @@ fn promotion_flushes_every_vcpu_before_validating() {
     assert_eq!(pin(&mut g, t), 0);
     assert!(g.p.tlb_flushes.is_empty());
 }
+
+#[test]
+fn mmu_update_batches_stop_at_the_first_failure() {
+    let mut g = boot();
+    let va = SYNTH_VIRT_BASE + 0x100_4000;
+    let l1 = {
+        let l4 = g.v.guest_table;
+        let l3 = (g.p.mem.read_u64(l4, 511) & PADDR_MASK) >> 12;
+        let l2 = (g.p.mem.read_u64(l3, 510) & PADDR_MASK) >> 12;
+        (g.p.mem.read_u64(l2, ((va >> 21) & 511) as usize) & PADDR_MASK) >> 12
+    };
+    let data = |i: u64| ((BASE + 0x100 + i) << 12) | _PAGE_PRESENT;
+    // 40 records (more than one chunk read at a time); the 36th maps a frame
+    // outside the guest: 35 are done, the rest not even tried.
+    let mut recs: [[u64; 2]; 40] = core::array::from_fn(|i| [(l1 << 12) | ((100 + i as u64) * 8), data(i as u64)]);
+    recs[35][1] = (0x5u64 << 12) | _PAGE_PRESENT;
+    put(&mut g, BUF, &recs);
+    let done_at = BUF + 0x800;
+    let untried = g.p.mem.read_u64(l1, 100 + 36);
+    assert_ne!(untried & PADDR_MASK, data(36) & PADDR_MASK);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 40, done_at, DOMID_SELF_U64, 0]), -XEN_EINVAL);
+    assert_eq!(get::<u64>(&mut g, done_at), 35);
+    assert_eq!(g.p.mem.read_u64(l1, 100 + 34) & !(_PAGE_USER | _PAGE_GUEST_KERNEL), data(34));
+    assert_eq!(g.p.mem.read_u64(l1, 100 + 36), untried, "not tried after the failure");
+    // A list running into an unmapped page: the readable records are done, then -EFAULT.
+    let mut end = BUF;
+    while translate(&g.p.mem, g.v.guest_table, end).is_ok() {
+        end += 0x1000;
+    }
+    let start = end - 3 * 16;
+    let recs: [[u64; 2]; 3] = core::array::from_fn(|i| [(l1 << 12) | ((200 + i as u64) * 8), data(i as u64)]);
+    put(&mut g, start, &recs);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [start, 10, done_at, DOMID_SELF_U64, 0]), -XEN_EFAULT);
+    assert_eq!(get::<u64>(&mut g, done_at), 3);
+}
