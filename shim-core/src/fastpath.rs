@@ -123,17 +123,18 @@ pub const fn descriptor_ok(desc: u64, code: bool) -> bool {
     }
 }
 
-/// Where the fast path puts a guest syscall's bounce frame, if it may.
-pub fn syscall_frame_base(kernel_sp: u64) -> Option<u64> {
-    let len = SYSCALL_FRAME_WORDS as u64 * 8;
-    let base = (kernel_sp & !0xf).wrapping_sub(len);
-    (base >= HYPERVISOR_VIRT_END && base < len.wrapping_neg()).then_some(base)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Domain;
+
+    /// Where the fast path puts a guest syscall's bounce frame, if it may.
+    /// (As the assembly decides it.)
+    fn syscall_frame_base(kernel_sp: u64) -> Option<u64> {
+        let len = SYSCALL_FRAME_WORDS as u64 * 8;
+        let base = (kernel_sp & !0xf).wrapping_sub(len);
+        (base >= HYPERVISOR_VIRT_END && base < len.wrapping_neg()).then_some(base)
+    }
 
     #[test]
     fn descriptor_checks_match_selector_ok() {
