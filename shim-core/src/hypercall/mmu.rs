@@ -1,10 +1,9 @@
 //! Page-table hypercalls: `mmu_update`, `update_va_mapping`, `mmuext_op`.
 
 use crate::abi::*;
-use crate::domain::{Ctx, Domain, Locked};
+use crate::domain::{Ctx, Domain};
 use crate::mm::frames::PageType;
 use crate::platform::Platform;
-use crate::sync::LockGuard;
 
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
 const DOMID_SELF: u64 = 0x7ff0;
@@ -43,28 +42,17 @@ pub(crate) fn flush_before_promotion<P: Platform>(c: &Ctx, p: &mut P) {
 
 /// Write one page-table (or plain) entry at machine address `ptr`.
 pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
-    let mut l = c.d.lock();
-    pt_update_locked(c, &mut l, p, ptr, val, preserve_ad)
-}
-
-/// `pt_update` with the domain lock held (`l`).
-fn pt_update_locked<P: Platform>(
-    c: &Ctx,
-    l: &mut LockGuard<'_, Locked>,
-    p: &mut P,
-    ptr: u64,
-    val: u64,
-    preserve_ad: bool,
-) -> i64 {
     let mfn = ptr >> PAGE_SHIFT;
     if ptr & 7 != 0 {
         return -XEN_EINVAL;
     }
     let idx = ((ptr & (PAGE_SIZE - 1)) / 8) as usize;
+    let mut l = c.d.lock();
     if l.frames.update_may_promote(mfn, val) {
         flush_before_promotion(c, p);
     }
     let r = l.frames.update_entry(p, mfn, idx, val, preserve_ad);
+    drop(l);
     match r {
         Ok(_) => 0,
         Err(e) => {
@@ -106,67 +94,21 @@ fn batch<P: Platform, T: Copy>(
     rc
 }
 
-/// Requests `mmu_update` reads from the guest at a time, and handles under
-/// one hold of the domain lock (a kernel's page-table batches are tens to
-/// hundreds of entries; per entry, a copy and a lock round trip cost more
-/// than the update).
-const MMU_UPDATE_CHUNK: usize = 32;
-
 pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
-    if dom != DOMID_SELF && dom != 0 {
-        return -XEN_EPERM;
-    }
-    let count = count & !MMU_UPDATE_PREEMPTED;
-    let size = core::mem::size_of::<MmuUpdate>() as u64;
-    let mut buf = [MmuUpdate { ptr: 0, val: 0 }; MMU_UPDATE_CHUNK];
-    let (mut done, mut rc) = (0u64, 0);
-    'chunks: while done < count {
-        let n = (count - done).min(MMU_UPDATE_CHUNK as u64) as usize;
-        let at = list.wrapping_add(done * size);
-        // SAFETY: viewing `n` plain-integer records as bytes.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, n * size as usize) };
-        let n = if Domain::guest_va_ok(at, bytes.len() as u64) && p.copy_from_guest(at, bytes).is_ok() {
-            n
-        } else {
-            // Some record in this chunk is unreadable: the ones before it are done, then -EFAULT.
-            match Domain::read_guest::<P, MmuUpdate>(p, at) {
-                Ok(u) => {
-                    buf[0] = u;
-                    1
-                }
-                Err(_) => {
-                    rc = -XEN_EFAULT;
-                    break;
-                }
+    batch(c, p, (list, count, pdone, dom), |c, p, u: &MmuUpdate| match u.ptr & 3 {
+        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(c, p, u.ptr & !3, u.val, false),
+        MMU_PT_UPDATE_PRESERVE_AD => pt_update(c, p, u.ptr & !3, u.val, true),
+        _ => {
+            let mfn = u.ptr >> PAGE_SHIFT;
+            let mut l = c.d.lock();
+            if l.frames.owned_by_guest(mfn) && (mfn as usize) < l.m2p.len() {
+                l.m2p[mfn as usize] = u.val;
+                0
+            } else {
+                -XEN_EINVAL
             }
-        };
-        let mut l = c.d.lock();
-        for u in &buf[..n] {
-            rc = match u.ptr & 3 {
-                MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => {
-                    pt_update_locked(c, &mut l, p, u.ptr & !3, u.val, false)
-                }
-                MMU_PT_UPDATE_PRESERVE_AD => pt_update_locked(c, &mut l, p, u.ptr & !3, u.val, true),
-                _ => {
-                    let mfn = u.ptr >> PAGE_SHIFT;
-                    if l.frames.owned_by_guest(mfn) && (mfn as usize) < l.m2p.len() {
-                        l.m2p[mfn as usize] = u.val;
-                        0
-                    } else {
-                        -XEN_EINVAL
-                    }
-                }
-            };
-            if rc != 0 {
-                break 'chunks;
-            }
-            done += 1;
         }
-    }
-    if pdone != 0 && Domain::write_guest(p, pdone, &done).is_err() {
-        return -XEN_EFAULT;
-    }
-    rc
+    })
 }
 
 /// The machine address of the L1 entry mapping `va` in the current kernel tables.
