@@ -138,6 +138,16 @@ fn l1e_of(g: &mut Guest, va: u64) -> u64 {
     translate(&g.p.mem, g.v.guest_table, va).unwrap().l1e
 }
 
+/// The L1 table (MFN) mapping `va` in the kernel tables, by walking them.
+fn l1_table_of(g: &Guest, va: u64) -> u64 {
+    let mut t = g.v.guest_table;
+    for level in (2..=4u32).rev() {
+        let idx = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
+        t = (g.p.mem.read_u64(t, idx) & PADDR_MASK) >> PAGE_SHIFT;
+    }
+    t
+}
+
 #[test]
 fn version_features_and_unknown_hypercalls() {
     let mut g = boot();
@@ -157,14 +167,8 @@ fn version_features_and_unknown_hypercalls() {
 fn mmu_update_checks_every_entry() {
     let mut g = boot();
     let va = SYNTH_VIRT_BASE + 0x100_4000;
-    let l1_ma = {
-        // The machine address of the L1 entry for `va`, by walking the tables.
-        let l4 = g.v.guest_table;
-        let l3 = (g.p.mem.read_u64(l4, 511) & PADDR_MASK) >> 12;
-        let l2 = (g.p.mem.read_u64(l3, 510) & PADDR_MASK) >> 12;
-        let l1 = (g.p.mem.read_u64(l2, ((va >> 21) & 511) as usize) & PADDR_MASK) >> 12;
-        (l1 << 12) | (((va >> 12) & 511) * 8)
-    };
+    // The machine address of the L1 entry for `va`.
+    let l1_ma = (l1_table_of(&g, va) << 12) | (((va >> 12) & 511) * 8);
     let pt_mfn = g.entry.cr3 >> 12;
     let data_mfn = BASE + 0x100;
     let try_update = |g: &mut Guest, val: u64| {
@@ -1326,11 +1330,7 @@ fn promotion_flushes_every_vcpu_before_validating() {
     assert_eq!(pin(&mut g, free), -XEN_EINVAL);
     assert_eq!(g.p.tlb_flushes, vec![(0b101, None)], "the flush comes before the validation");
     // An L1 the initial tables already use: no frame changes type, no flush.
-    let mut t = g.v.guest_table;
-    for level in (2..=4u32).rev() {
-        let idx = ((ARG >> (12 + 9 * (level - 1))) & 511) as usize;
-        t = (g.p.mem.read_u64(t, idx) & PADDR_MASK) >> PAGE_SHIFT;
-    }
+    let t = l1_table_of(&g, ARG);
     assert_eq!(g.d.lock().frames.get(t).unwrap().ty, PageType::L1);
     g.p.tlb_flushes.clear();
     assert_eq!(pin(&mut g, t), 0);
@@ -1341,12 +1341,7 @@ fn promotion_flushes_every_vcpu_before_validating() {
 fn mmu_update_batches_stop_at_the_first_failure() {
     let mut g = boot();
     let va = SYNTH_VIRT_BASE + 0x100_4000;
-    let l1 = {
-        let l4 = g.v.guest_table;
-        let l3 = (g.p.mem.read_u64(l4, 511) & PADDR_MASK) >> 12;
-        let l2 = (g.p.mem.read_u64(l3, 510) & PADDR_MASK) >> 12;
-        (g.p.mem.read_u64(l2, ((va >> 21) & 511) as usize) & PADDR_MASK) >> 12
-    };
+    let l1 = l1_table_of(&g, va);
     let data = |i: u64| ((BASE + 0x100 + i) << 12) | _PAGE_PRESENT;
     // 40 records (more than one chunk read at a time); the 36th maps a frame
     // outside the guest: 35 are done, the rest not even tried.
