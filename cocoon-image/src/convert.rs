@@ -588,25 +588,26 @@ mod tests {
         assert_eq!(p.boot, Boot::Disk { entry: Some("1".into()), args: "root=/dev/xvda1 ro console=hvc0".into() });
         assert_eq!(p.cocoon_cmdline, "cocoon.boot=disk cocoon.boot_entry=1 -- root=/dev/xvda1 ro console=hvc0");
         let c = config(&p);
-        for want in [
-            "name = \"web1\"\n",
-            "uuid = \"3f2a9c1e-6b1d-4c8e-9f3a-2d5e7b9c0a11\"\n",
-            "memory = 2048\n",
-            "maxmem = 2048\n",
-            "vcpus = 2\n",
-            "maxvcpus = 4\n",
-            "disk = [ \"phy:/dev/vg0/web1-root,xvda,w\", \"phy:/dev/vg0/web1-data,xvdb,w\" ]\n",
-            "vif = [ \"mac=00:16:3e:4a:12:7f,bridge=xenbr0\" ]\n",
-            "on_poweroff = \"destroy\"\non_reboot = \"restart\"\non_crash = \"restart\"\n",
-            "type = \"hvm\"\n",
-            "device_model_version = \"qemu-xen\"\n",
-            "serial = \"pty\"\n",
-            "vga = \"none\"\nvnc = 0\nsdl = 0\nxen_platform_pci = 1\n",
-            "kernel = \"/out/cocoon.bzImage\"\n",
-            "cmdline = \"cocoon.boot=disk cocoon.boot_entry=1 -- root=/dev/xvda1 ro console=hvc0\"\n",
-        ] {
-            assert!(c.contains(want), "lacks {want:?}:\n{c}");
-        }
+        crate::assert_has_all(
+            &c,
+            &[
+                "name = \"web1\"\n",
+                "uuid = \"3f2a9c1e-6b1d-4c8e-9f3a-2d5e7b9c0a11\"\n",
+                "memory = 2048\n",
+                "maxmem = 2048\n",
+                "vcpus = 2\n",
+                "maxvcpus = 4\n",
+                "disk = [ \"phy:/dev/vg0/web1-root,xvda,w\", \"phy:/dev/vg0/web1-data,xvdb,w\" ]\n",
+                "vif = [ \"mac=00:16:3e:4a:12:7f,bridge=xenbr0\" ]\n",
+                "on_poweroff = \"destroy\"\non_reboot = \"restart\"\non_crash = \"restart\"\n",
+                "type = \"hvm\"\n",
+                "device_model_version = \"qemu-xen\"\n",
+                "serial = \"pty\"\n",
+                "vga = \"none\"\nvnc = 0\nsdl = 0\nxen_platform_pci = 1\n",
+                "kernel = \"/out/cocoon.bzImage\"\n",
+                "cmdline = \"cocoon.boot=disk cocoon.boot_entry=1 -- root=/dev/xvda1 ro console=hvc0\"\n",
+            ],
+        );
         assert!(!c.contains("ramdisk ="), "{c}");
         assert!(!c.contains("bootloader"), "{c}");
         // The result is a config xl reads.

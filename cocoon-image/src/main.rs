@@ -200,6 +200,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Test helper: `text` contains every one of `wants`.
+#[cfg(test)]
+fn assert_has_all(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "lacks {want:?}:\n{text}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;
