@@ -53,6 +53,10 @@ command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v mkfs.fat >/dev/null 2>&1 || need_pkgs+=(dosfstools)
 command -v mcopy >/dev/null 2>&1 || need_pkgs+=(mtools)
 command -v syslinux >/dev/null 2>&1 || need_pkgs+=(syslinux)
+# cocoon-image convert's test checks its libvirt XML against libvirt's schemas
+# (virt-xml-validate runs xmllint, which Debian 12's libvirt-clients does not pull in).
+command -v virt-xml-validate >/dev/null 2>&1 || need_pkgs+=(libvirt-clients)
+command -v xmllint >/dev/null 2>&1 || need_pkgs+=(libxml2-utils)
 # The nested Xen matrix builds its dom0 roots with debootstrap (here, so that
 # two columns built at once never race for apt).
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)

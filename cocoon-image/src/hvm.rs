@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use cocoon_image::xlcfg::string_literal;
+
 pub struct HvmRequest<'a> {
     pub firmware: &'a Path,
     pub kernel: &'a Path,
@@ -18,20 +20,48 @@ pub struct HvmRequest<'a> {
     pub disk: bool,
 }
 
-fn read(p: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-fn write(p: &Path, data: &[u8]) -> Result<(), String> {
+pub fn write(p: &Path, data: &[u8]) -> Result<(), String> {
     std::fs::write(p, data).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// An xl config string value: refuse what xl's parser cannot take.
-fn quoted(what: &str, s: &str) -> Result<String, String> {
-    if s.contains('"') || s.contains('\n') || s.contains('\\') {
-        return Err(format!("the {what} may not contain quotes, backslashes or newlines: {s:?}"));
+/// What every domain running Cocoon as HVM needs besides its boot: the
+/// device model that does direct kernel boot, Cocoon's log and the guest's
+/// fallback console on the serial port, no display, and the Xen platform
+/// device (event delivery, unplugging the emulated disks and NICs).
+pub const COCOON_HVM_SETTINGS: &str = "type = \"hvm\"\n\
+    device_model_version = \"qemu-xen\"\n\
+    serial = \"pty\"\n\
+    vga = \"none\"\n\
+    vnc = 0\n\
+    sdl = 0\n\
+    xen_platform_pci = 1\n";
+
+/// A domain name that xl takes and that can name files.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.')
+    {
+        return Err(format!("'{name}' is not a usable domain name (letters, digits, '-', '_', '.')"));
     }
-    Ok(format!("\"{s}\""))
+    Ok(())
+}
+
+/// `p` made absolute, for a config that may be used from anywhere; refused
+/// if xl's disk syntax could not carry it.
+pub fn abs_path(p: &Path) -> Result<String, String> {
+    let a = std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let s = a.to_string_lossy().into_owned();
+    if s.contains(',') || s.contains('"') || s.contains('\n') {
+        return Err(format!("xl's syntax cannot take a path with a comma, quote or newline: {s:?}"));
+    }
+    Ok(s)
+}
+
+/// Write Cocoon's bzImage for `firmware` into `dir`: its path and a line on it.
+pub fn write_bzimage(firmware: &Path, dir: &Path) -> Result<(PathBuf, String), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("cocoon.bzImage");
+    let line = crate::bzimage(firmware, &path)?;
+    Ok((path, line))
 }
 
 /// How the domain finds Cocoon: direct kernel boot, or a disk through its BIOS.
@@ -41,49 +71,33 @@ pub enum Boot<'a> {
 }
 
 pub fn xl_config(r: &HvmRequest, boot: Boot) -> Result<String, String> {
-    if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(format!("'{}' is not a usable domain name", r.name));
-    }
-    let abs_plain = |p: &Path| -> Result<String, String> {
-        let a = std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let s = a.to_string_lossy().into_owned();
-        quoted("path", &s)?;
-        if s.contains(',') {
-            return Err(format!("xl's disk syntax cannot take a path with a comma: {s}"));
-        }
-        Ok(s)
-    };
-    let abs = |p: &Path| abs_plain(p).map(|s| format!("\"{s}\""));
+    check_name(r.name)?;
+    let q = |p: &Path| abs_path(p).map(|s| string_literal(&s));
     let boot = match boot {
         Boot::Direct { bzimage, bundle } => format!(
             "kernel = {}\nramdisk = {}\ncmdline = {}\n",
-            abs(bzimage)?,
-            abs(bundle)?,
-            quoted("Cocoon options", r.cocoon_options)?
+            q(bzimage)?,
+            q(bundle)?,
+            string_literal(r.cocoon_options)
         ),
         Boot::Disk { image } => {
-            format!("disk = [ \"format=raw,vdev=hda,access=rw,target={}\" ]\nboot = \"c\"\n", abs_plain(image)?)
+            format!("disk = [ \"format=raw,vdev=hda,access=rw,target={}\" ]\nboot = \"c\"\n", abs_path(image)?)
         }
     };
     Ok(format!(
         "# Cocoon (PV-in-HVM shim) running {kernel} as an HVM domain.\n\
          # Made by cocoon-image hvm; `xl create` this file, `xl console -t serial {name}` to watch.\n\
          name = {q_name}\n\
-         type = \"hvm\"\n\
          memory = {mem}\n\
          vcpus = 1\n\
          {boot}\
-         device_model_version = \"qemu-xen\"\n\
-         serial = \"pty\"\n\
-         vga = \"none\"\n\
-         vnc = 0\n\
-         sdl = 0\n\
+         {COCOON_HVM_SETTINGS}\
          on_crash = \"destroy\"\n\
          # Under nested virtualisation without hardware support (QEMU TCG), also:\n\
          # tsc_mode = \"native\"\n",
         kernel = r.kernel.display(),
         name = r.name,
-        q_name = quoted("name", r.name)?,
+        q_name = string_literal(r.name),
         mem = r.memory_mib,
     ))
 }
@@ -92,17 +106,14 @@ pub fn run(r: &HvmRequest) -> Result<String, String> {
     if r.memory_mib < 64 {
         return Err(format!("{} MiB is too little memory for Cocoon and a guest", r.memory_mib));
     }
-    let fw = read(r.firmware)?;
-    let bz = cocoon_image::bzimage::build(&fw).map_err(|e| format!("{}: {e}", r.firmware.display()))?;
-    std::fs::create_dir_all(r.out_dir).map_err(|e| format!("{}: {e}", r.out_dir.display()))?;
     let bz_path: PathBuf = r.out_dir.join("cocoon.bzImage");
     let bundle_path: PathBuf = r.out_dir.join(format!("{}.bundle", r.name));
     let cfg_path: PathBuf = r.out_dir.join(format!("{}.cfg", r.name));
     let cfg = xl_config(r, Boot::Direct { bzimage: &bz_path, bundle: &bundle_path })?;
+    let (_, bz_line) = write_bzimage(r.firmware, r.out_dir)?;
     let mut report = crate::bundle(r.kernel, r.initrd, r.cmdline, &bundle_path)?;
-    write(&bz_path, &bz)?;
     write(&cfg_path, cfg.as_bytes())?;
-    report += &format!("{}: {}\n", bz_path.display(), cocoon_image::bzimage::describe(&bz));
+    report += &bz_line;
     report += &format!("{}: xl config, direct kernel boot (xl create {})\n", cfg_path.display(), cfg_path.display());
     if r.disk {
         let img = r.out_dir.join(format!("{}.img", r.name));
@@ -146,12 +157,13 @@ mod tests {
     }
 
     #[test]
-    fn config_refuses_what_xl_cannot_parse() {
+    fn config_refuses_bad_names_and_escapes_quotes() {
         let p = Path::new("/x");
         let b = || Boot::Direct { bzimage: p, bundle: p };
         assert!(xl_config(&req("a b", ""), b()).is_err());
         assert!(xl_config(&req("", ""), b()).is_err());
-        assert!(xl_config(&req("ok", "say \"hi\""), b()).is_err());
+        let quoted = xl_config(&req("ok", "say \"hi\""), b()).unwrap();
+        assert!(quoted.contains("cmdline = \"say \\\"hi\\\"\"\n"), "{quoted}");
     }
 
     #[test]

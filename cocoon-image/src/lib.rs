@@ -1,4 +1,7 @@
-//! The host-side image formats of `cocoon-image`, for the tool and for tests.
+//! The host-side formats of `cocoon-image` (images, xl's config and disk
+//! syntax), for the tool and for tests.
 
 pub mod bzimage;
 pub mod disk;
+pub mod diskspec;
+pub mod xlcfg;

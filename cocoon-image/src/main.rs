@@ -5,10 +5,13 @@
 //! segments and the initial domain layout for a given amount of memory.
 //! `bundle` packs kernel, initrd and command line into one boot module;
 //! `bzimage` turns the firmware into a Linux boot protocol image; `hvm` makes
-//! both plus an xl config for running the kernel in Cocoon as an HVM domain.
+//! both plus an xl config for running the kernel in Cocoon as an HVM domain;
+//! `convert` turns a PV domain's xl config into one that runs it in Cocoon.
 //! A kernel Cocoon cannot run gives a one-line error and a non-zero exit.
 
+mod convert;
 mod hvm;
+mod libvirt;
 
 use cocoon_image::bzimage;
 mod inspect;
@@ -87,6 +90,35 @@ enum Command {
         #[arg(long)]
         disk: bool,
     },
+    /// Turn a PV domain's xl config into an HVM one that runs the same guest
+    /// in Cocoon (writes DIR/cocoon.bzImage, DIR/NAME.cfg and, for a host
+    /// kernel, DIR/NAME.bundle). What cannot carry over is named on stderr.
+    Convert {
+        /// The PV domain's xl config (it is left as it is: keep it to go back to PV).
+        config: std::path::PathBuf,
+        /// The firmware ELF (target/x86_64-unknown-none/release/cocoon).
+        #[arg(long)]
+        firmware: std::path::PathBuf,
+        /// The directory to write into.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+        /// Also write DIR/NAME.xml, the domain for libvirt's libxl driver.
+        #[arg(long)]
+        libvirt: bool,
+        /// A new domain name (the uuid is then not carried over).
+        #[arg(long)]
+        name: Option<String>,
+        /// Boot this kernel from the host instead of the guest's bootloader
+        /// (needed when the boot disk is a partition such as xvda1).
+        #[arg(long)]
+        kernel: Option<std::path::PathBuf>,
+        /// The initrd for --kernel.
+        #[arg(long, requires = "kernel")]
+        initrd: Option<std::path::PathBuf>,
+        /// More of Cocoon's own options (cocoon.* words).
+        #[arg(long, default_value = "")]
+        cocoon_options: String,
+    },
 }
 
 /// "512M", "1G", "65536K", "1048576" (bytes).
@@ -141,6 +173,20 @@ fn main() -> ExitCode {
                 disk,
             })
         }
+        Command::Convert { config, firmware, output, libvirt, name, kernel, initrd, cocoon_options } => {
+            convert::run(&convert::Request {
+                config: &config,
+                firmware: &firmware,
+                out_dir: &output,
+                libvirt,
+                options: convert::Options {
+                    name: name.as_deref(),
+                    kernel: kernel.as_deref(),
+                    initrd: initrd.as_deref(),
+                    cocoon_options: &cocoon_options,
+                },
+            })
+        }
     };
     match result {
         Ok(text) => {
@@ -151,6 +197,14 @@ fn main() -> ExitCode {
             eprintln!("cocoon-image: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Test helper: `text` contains every one of `wants`.
+#[cfg(test)]
+fn assert_has_all(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "lacks {want:?}:\n{text}");
     }
 }
 

@@ -1,20 +1,10 @@
 //! `cocoon-image inspect` on real Debian kernels and on broken copies.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-fn kernels_dir() -> PathBuf {
-    match std::env::var_os("COCOON_KERNELS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cocoon/kernels"),
-    }
-}
-
-fn kernel(suite: &str) -> PathBuf {
-    let p = kernels_dir().join(suite).join("vmlinuz");
-    assert!(p.exists(), "{} missing: run ci/fetch-kernels.sh", p.display());
-    p
-}
+use common::kernel;
 
 fn inspect(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cocoon-image")).arg("inspect").args(args).output().unwrap();
