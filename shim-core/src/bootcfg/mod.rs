@@ -290,3 +290,5 @@ pub(crate) fn pick_flat<'a, T>(
     }
 }
 
+#[cfg(test)]
+mod tests;
