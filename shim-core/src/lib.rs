@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod bootcfg;
 pub mod builder;
 pub mod console;
 pub mod domain;
