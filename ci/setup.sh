@@ -48,6 +48,9 @@ command -v zstd >/dev/null 2>&1 || need_pkgs+=(zstd)
 command -v bzip2 >/dev/null 2>&1 || need_pkgs+=(bzip2)
 command -v lzop >/dev/null 2>&1 || need_pkgs+=(lzop)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+# Guest disk images for the boot-from-disk tests: ext2/3/4 and partition tables.
+command -v mke2fs >/dev/null 2>&1 || need_pkgs+=(e2fsprogs)
+command -v sfdisk >/dev/null 2>&1 || need_pkgs+=(fdisk)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
 # Bootable disk images (cocoon-image hvm --disk): FAT, mtools, syslinux.
 command -v mkfs.fat >/dev/null 2>&1 || need_pkgs+=(dosfstools)

@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod bootcfg;
+pub mod bootdisk;
 pub mod builder;
 pub mod console;
 pub mod domain;
