@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod acpi_cpus;
+pub mod ata;
 pub mod bootinfo;
 pub mod bundle;
 pub mod cmdline;

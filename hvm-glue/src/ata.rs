@@ -1,0 +1,371 @@
+//! The device model's emulated IDE disks (PIIX's legacy ports), read with
+//! PIO: how Cocoon reads the guest's own disk to boot the kernel its
+//! bootloader configuration names (`cocoon.boot=disk`). An HVM domain's first
+//! four `disk=` entries (xvda/hda to xvdd/hdd) are IDE disks until Cocoon
+//! unplugs them; the same driver serves plain QEMU's `-drive if=ide`.
+//!
+//! Polled, interrupts off (nIEN), 28- or 48-bit LBA, 256 sectors a command.
+//! Each sector is one `rep insd`, which Xen's emulator and QEMU each turn
+//! into one request.
+
+use shim_core::bootdisk::{BlockDevice, DiskError, SECTOR};
+
+/// Port I/O, so tests can fake the controller.
+pub trait AtaPorts {
+    fn inb(&mut self, port: u16) -> u8;
+    fn outb(&mut self, port: u16, v: u8);
+    /// `dst.len() / 4` dword reads of the data port into `dst`.
+    fn read_data(&mut self, port: u16, dst: &mut [u8]);
+}
+
+/// The machine's I/O ports.
+#[derive(Clone, Copy)]
+pub struct MachineAtaPorts;
+
+#[cfg(target_os = "none")]
+impl AtaPorts for MachineAtaPorts {
+    fn inb(&mut self, port: u16) -> u8 {
+        // SAFETY: the IDE channels' command and control blocks only; a status read has no side effect beyond the device's.
+        unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() }
+    }
+    fn outb(&mut self, port: u16, v: u8) {
+        // SAFETY: the IDE channels' registers; the writes select, command and configure the emulated disk.
+        unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(v) }
+    }
+    fn read_data(&mut self, port: u16, dst: &mut [u8]) {
+        debug_assert!(dst.len().is_multiple_of(4));
+        // SAFETY: `rep insd` writes exactly dst.len() bytes (dst.len() / 4
+        // dwords) to dst, which is ours to write; DF is clear per the ABI.
+        unsafe {
+            core::arch::asm!(
+                "rep insd",
+                in("dx") port,
+                inout("rdi") dst.as_mut_ptr() => _,
+                inout("rcx") dst.len() / 4 => _,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+}
+
+/// The legacy channels: (command block, control block).
+const CHANNELS: [(u16, u16); 2] = [(0x1f0, 0x3f6), (0x170, 0x376)];
+const REG_ERROR: u16 = 1;
+const REG_COUNT: u16 = 2;
+const REG_LBA0: u16 = 3;
+const REG_LBA1: u16 = 4;
+const REG_LBA2: u16 = 5;
+const REG_DEVICE: u16 = 6;
+const REG_STATUS: u16 = 7;
+const REG_COMMAND: u16 = 7;
+const STATUS_ERR: u8 = 0x01;
+const STATUS_DRQ: u8 = 0x08;
+const STATUS_DF: u8 = 0x20;
+const STATUS_BSY: u8 = 0x80;
+const CTRL_NIEN: u8 = 0x02;
+const DEVICE_LBA: u8 = 0x40;
+const CMD_IDENTIFY: u8 = 0xec;
+const CMD_READ_SECTORS: u8 = 0x20;
+const CMD_READ_SECTORS_EXT: u8 = 0x24;
+/// Status polls before a device counts as gone. Under nested TCG a poll takes
+/// tens of microseconds; an emulated disk answers within a few.
+const POLL_LIMIT: u32 = 2_000_000;
+/// Sectors per command (the 8-bit count's 0 = 256).
+const MAX_PER_COMMAND: u64 = 256;
+
+/// One IDE disk: its channel, master or slave, size and addressing.
+#[derive(Clone, Copy, Debug)]
+pub struct AtaDisk<P: AtaPorts> {
+    ports: P,
+    base: u16,
+    slave: bool,
+    sectors: u64,
+    lba48: bool,
+    /// The disk's index as the device model counts (0 = hda/xvda ... 3 = hdd/xvdd).
+    pub index: u32,
+}
+
+impl<P: AtaPorts + Clone> AtaDisk<P> {
+    /// The IDE hard disks present, in hda..hdd order (CD-ROMs and empty
+    /// positions left out).
+    pub fn probe(ports: &mut P) -> alloc::vec::Vec<AtaDisk<P>> {
+        let mut found = alloc::vec::Vec::new();
+        for (ch, &(base, ctrl)) in CHANNELS.iter().enumerate() {
+            // A floating bus reads 0xff: no controller on this channel.
+            if ports.inb(base + REG_STATUS) == 0xff {
+                continue;
+            }
+            ports.outb(ctrl, CTRL_NIEN);
+            for slave in [false, true] {
+                if let Some((sectors, lba48)) = identify(ports, base, ctrl, slave) {
+                    found.push(AtaDisk {
+                        ports: ports.clone(),
+                        base,
+                        slave,
+                        sectors,
+                        lba48,
+                        index: ch as u32 * 2 + slave as u32,
+                    });
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The ~400 ns a device needs after being selected: four status reads.
+fn settle<P: AtaPorts>(ports: &mut P, ctrl: u16) {
+    for _ in 0..4 {
+        ports.inb(ctrl);
+    }
+}
+
+fn select<P: AtaPorts>(ports: &mut P, base: u16, ctrl: u16, slave: bool, bits: u8) {
+    ports.outb(base + REG_DEVICE, 0xa0 | bits | (slave as u8) << 4);
+    settle(ports, ctrl);
+}
+
+/// Wait for BSY to clear, then for DRQ; the status when it came.
+fn wait_drq<P: AtaPorts>(ports: &mut P, base: u16) -> Result<u8, DiskError> {
+    for _ in 0..POLL_LIMIT {
+        let s = ports.inb(base + REG_STATUS);
+        if s & STATUS_BSY != 0 {
+            continue;
+        }
+        if s & (STATUS_ERR | STATUS_DF) != 0 {
+            return Err(DiskError::Device { status: s, error: ports.inb(base + REG_ERROR) });
+        }
+        if s & STATUS_DRQ != 0 {
+            return Ok(s);
+        }
+    }
+    Err(DiskError::Timeout)
+}
+
+/// IDENTIFY DEVICE: the disk's size in sectors and whether it takes 48-bit
+/// LBA; `None` for no device, or a packet (ATAPI) device.
+fn identify<P: AtaPorts>(ports: &mut P, base: u16, ctrl: u16, slave: bool) -> Option<(u64, bool)> {
+    select(ports, base, ctrl, slave, 0);
+    for r in [REG_COUNT, REG_LBA0, REG_LBA1, REG_LBA2] {
+        ports.outb(base + r, 0);
+    }
+    ports.outb(base + REG_COMMAND, CMD_IDENTIFY);
+    if ports.inb(base + REG_STATUS) == 0 {
+        return None;
+    }
+    // A packet device aborts IDENTIFY DEVICE and leaves its signature.
+    let status = wait_drq(ports, base);
+    if ports.inb(base + REG_LBA1) != 0 || ports.inb(base + REG_LBA2) != 0 {
+        return None;
+    }
+    status.ok()?;
+    let mut id = [0u8; SECTOR];
+    ports.read_data(base, &mut id);
+    let word = |i: usize| u64::from(u16::from_le_bytes([id[2 * i], id[2 * i + 1]]));
+    let lba48 = word(83) & (1 << 10) != 0;
+    let sectors =
+        if lba48 { word(100) | word(101) << 16 | word(102) << 32 | word(103) << 48 } else { word(60) | word(61) << 16 };
+    (sectors > 0).then_some((sectors, lba48))
+}
+
+impl<P: AtaPorts> AtaDisk<P> {
+    /// One command's worth (at most 256 sectors) from `lba` into `buf`.
+    fn read_chunk(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let n = (buf.len() / SECTOR) as u64;
+        let (base, p) = (self.base, &mut self.ports);
+        let ctrl = CHANNELS.iter().find(|c| c.0 == base).map_or(base + 0x206, |c| c.1);
+        if self.lba48 {
+            select(p, base, ctrl, self.slave, DEVICE_LBA);
+            // The high-order bytes first, then the low-order ones (the registers are FIFOs of two).
+            p.outb(base + REG_COUNT, (n >> 8) as u8);
+            p.outb(base + REG_LBA0, (lba >> 24) as u8);
+            p.outb(base + REG_LBA1, (lba >> 32) as u8);
+            p.outb(base + REG_LBA2, (lba >> 40) as u8);
+            p.outb(base + REG_COUNT, n as u8);
+            p.outb(base + REG_LBA0, lba as u8);
+            p.outb(base + REG_LBA1, (lba >> 8) as u8);
+            p.outb(base + REG_LBA2, (lba >> 16) as u8);
+            p.outb(base + REG_COMMAND, CMD_READ_SECTORS_EXT);
+        } else {
+            select(p, base, ctrl, self.slave, DEVICE_LBA | ((lba >> 24) as u8 & 0x0f));
+            p.outb(base + REG_COUNT, n as u8); // 256 is written as 0
+            p.outb(base + REG_LBA0, lba as u8);
+            p.outb(base + REG_LBA1, (lba >> 8) as u8);
+            p.outb(base + REG_LBA2, (lba >> 16) as u8);
+            p.outb(base + REG_COMMAND, CMD_READ_SECTORS);
+        }
+        for sector in buf.chunks_exact_mut(SECTOR) {
+            wait_drq(p, base)?;
+            p.read_data(base, sector);
+        }
+        Ok(())
+    }
+}
+
+impl<P: AtaPorts> BlockDevice for AtaDisk<P> {
+    fn sectors(&self) -> u64 {
+        self.sectors
+    }
+
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let n = (buf.len() / SECTOR) as u64;
+        let end = lba.checked_add(n).filter(|&e| e <= self.sectors).ok_or(DiskError::OutOfRange)?;
+        if !self.lba48 && end > 1 << 28 {
+            return Err(DiskError::OutOfRange);
+        }
+        let mut lba = lba;
+        for chunk in buf[..n as usize * SECTOR].chunks_mut(MAX_PER_COMMAND as usize * SECTOR) {
+            self.read_chunk(lba, chunk)?;
+            lba += (chunk.len() / SECTOR) as u64;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::rc::Rc;
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+
+    /// A primary-channel IDE controller with one disk (master), as QEMU's
+    /// PIIX emulates it, for the commands the driver sends.
+    struct Fake {
+        disk: Vec<u8>,
+        lba48: bool,
+        regs: [u8; 8],
+        hob: [u8; 8],
+        data: Vec<u8>,
+        pos: usize,
+        status: u8,
+        commands: Vec<u8>,
+    }
+
+    #[derive(Clone)]
+    struct FakePorts(Rc<RefCell<Fake>>);
+
+    impl AtaPorts for FakePorts {
+        fn inb(&mut self, port: u16) -> u8 {
+            let f = self.0.borrow();
+            match port {
+                0x1f7 | 0x3f6 if f.regs[6] & 0x10 != 0 => 0, // no slave
+                0x1f7 | 0x3f6 => f.status,
+                0x1f1..=0x1f6 => f.regs[(port - 0x1f0) as usize],
+                _ => 0xff, // no secondary channel
+            }
+        }
+        fn outb(&mut self, port: u16, v: u8) {
+            let mut f = self.0.borrow_mut();
+            match port {
+                0x1f2..=0x1f6 => {
+                    let r = (port - 0x1f0) as usize;
+                    f.hob[r] = f.regs[r];
+                    f.regs[r] = v;
+                }
+                0x1f7 => {
+                    f.commands.push(v);
+                    let sel_slave = f.regs[6] & 0x10 != 0;
+                    if sel_slave {
+                        return;
+                    }
+                    f.pos = 0;
+                    match v {
+                        CMD_IDENTIFY => {
+                            let mut id = alloc::vec![0u8; SECTOR];
+                            let n = (f.disk.len() / SECTOR) as u64;
+                            if f.lba48 {
+                                id[167] = 1 << 2; // word 83 bit 10
+                                id[200..208].copy_from_slice(&n.to_le_bytes());
+                            } else {
+                                id[120..124].copy_from_slice(&(n as u32).to_le_bytes());
+                            }
+                            f.data = id;
+                            f.status = 0x58;
+                        }
+                        CMD_READ_SECTORS | CMD_READ_SECTORS_EXT => {
+                            let r = f.regs;
+                            let h = f.hob;
+                            let (lba, count) = if v == CMD_READ_SECTORS_EXT {
+                                let lba = [r[3], r[4], r[5], h[3], h[4], h[5]]
+                                    .iter()
+                                    .enumerate()
+                                    .fold(0u64, |a, (i, &b)| a | u64::from(b) << (8 * i));
+                                let c = u32::from(r[2]) | u32::from(h[2]) << 8;
+                                (lba, if c == 0 { 65536 } else { c })
+                            } else {
+                                let lba = u64::from(r[3])
+                                    | u64::from(r[4]) << 8
+                                    | u64::from(r[5]) << 16
+                                    | u64::from(r[6] & 0xf) << 24;
+                                (lba, if r[2] == 0 { 256 } else { u32::from(r[2]) })
+                            };
+                            let s = lba as usize * SECTOR;
+                            match f.disk.get(s..s + count as usize * SECTOR) {
+                                Some(d) => {
+                                    f.data = d.to_vec();
+                                    f.status = 0x58;
+                                }
+                                None => {
+                                    f.status = 0x51;
+                                    f.regs[1] = 0x10; // IDNF
+                                }
+                            }
+                        }
+                        _ => f.status = 0x51,
+                    }
+                }
+                _ => {}
+            }
+        }
+        fn read_data(&mut self, _port: u16, dst: &mut [u8]) {
+            let mut f = self.0.borrow_mut();
+            let p = f.pos;
+            dst.copy_from_slice(&f.data[p..p + dst.len()]);
+            f.pos += dst.len();
+            if f.pos >= f.data.len() {
+                f.status = 0x50;
+            }
+        }
+    }
+
+    fn fake(sectors: usize, lba48: bool) -> FakePorts {
+        let disk = (0..sectors * SECTOR).map(|i| (i / SECTOR) as u8 ^ (i as u8)).collect();
+        FakePorts(Rc::new(RefCell::new(Fake {
+            disk,
+            lba48,
+            regs: [0; 8],
+            hob: [0; 8],
+            data: Vec::new(),
+            pos: 0,
+            status: 0x50,
+            commands: Vec::new(),
+        })))
+    }
+
+    #[test]
+    fn finds_the_master_disk_and_reads_across_commands() {
+        for lba48 in [false, true] {
+            let mut p = fake(700, lba48);
+            let mut disks = AtaDisk::probe(&mut p);
+            assert_eq!(disks.len(), 1, "only the primary master is there");
+            let d = &mut disks[0];
+            assert_eq!((d.index, d.sectors(), d.lba48), (0, 700, lba48));
+            let mut buf = alloc::vec![0u8; 600 * SECTOR];
+            d.read(50, &mut buf).unwrap();
+            assert_eq!(buf[..], p.0.borrow().disk[50 * SECTOR..650 * SECTOR]);
+            let reads = p.0.borrow().commands.iter().filter(|&&c| c != CMD_IDENTIFY).count();
+            assert_eq!(reads, 3, "256 + 256 + 88 sectors");
+            assert_eq!(d.read(650, &mut buf[..100 * SECTOR]), Err(DiskError::OutOfRange));
+        }
+    }
+
+    #[test]
+    fn a_device_error_is_reported_not_waited_on() {
+        let mut p = fake(100, false);
+        let mut d = AtaDisk::probe(&mut p).remove(0);
+        d.sectors = 1000; // the device knows better than the size we believe
+        let mut buf = alloc::vec![0u8; SECTOR];
+        assert_eq!(d.read(500, &mut buf), Err(DiskError::Device { status: 0x51, error: 0x10 }));
+    }
+}
