@@ -7,6 +7,7 @@
 extern crate alloc;
 
 mod arch;
+mod diskboot;
 mod fault;
 mod heap;
 mod hw;
@@ -75,7 +76,8 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
     }
 
     let xen = xen_detect::detect(&NativeCpuid);
-    let host = xen.as_ref().and_then(|x| xen::bring_up(x, opts.compat));
+    // With cocoon.boot=disk the emulated disk is read first and unplugged after (`run`).
+    let host = xen.as_ref().and_then(|x| xen::bring_up(x, opts.compat, !opts.boot_disk));
     info!("{}", DetectionReport(&xen));
     // SAFETY: the direct map shows the first 4 GiB as they are, where firmware
     // keeps the ACPI tables; the RSDP address is the boot protocol's.
@@ -182,6 +184,19 @@ fn run(
     host: Option<hvm_glue::xen_host::XenHost>,
     cpus: Option<alloc::vec::Vec<u32>>,
 ) -> ! {
+    let from_disk;
+    let boot = if opts.boot_disk {
+        from_disk = match diskboot::load(boot, opts) {
+            Ok(b) => b,
+            Err(()) => fault::stop(ExitReason::BadInput),
+        };
+        if host.is_some() {
+            xen::unplug_emulated_devices();
+        }
+        &from_disk
+    } else {
+        boot
+    };
     let Some(kernel) = boot.modules.first() else {
         error!("no PV kernel given: pass it as the first boot module (multiboot or PVH module, or the initrd of Cocoon's bzImage)");
         fault::stop(ExitReason::BadInput);

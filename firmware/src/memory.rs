@@ -101,6 +101,26 @@ pub fn image_frames() -> FrameRange {
     (s / PAGE_SIZE, e.div_ceil(PAGE_SIZE))
 }
 
+/// The largest stretch of RAM below 4 GiB (and the direct map's end) that
+/// neither Cocoon's image, the boot modules nor the first MiB hold: where
+/// `cocoon.boot=disk` reads the guest's kernel to, before `plan`.
+pub fn largest_free_low(boot: &BootInfo) -> Option<FrameRange> {
+    let below = mapped_end().min(1 << 32) / PAGE_SIZE;
+    let mut free: Vec<FrameRange> = boot
+        .memory
+        .iter()
+        .filter(|r| r.kind == MemKind::Ram)
+        .map(|r| (r.base.div_ceil(PAGE_SIZE), ((r.base + r.len) / PAGE_SIZE).min(below)))
+        .filter(|(s, e)| s < e)
+        .collect();
+    subtract(&mut free, (0, 0x100));
+    subtract(&mut free, image_frames());
+    for m in &boot.modules {
+        subtract(&mut free, (m.start / PAGE_SIZE, (m.start + m.len).div_ceil(PAGE_SIZE)));
+    }
+    free.into_iter().max_by_key(|r| r.1 - r.0)
+}
+
 /// Split RAM between Cocoon and the guest. `cocoon_pages` frames are kept for
 /// Cocoon; the scratch arena gets `scratch_pages` (the decompressed kernel and
 /// the decoders' state). The heap gets `extra_heap` bytes more (the APs'

@@ -75,7 +75,9 @@ pub fn upcall_needs_eoi() -> bool {
 }
 
 /// The hypercall page, Cocoon's log on the PV console, then the host's offer.
-pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
+/// `unplug`: unplug the emulated disks and NICs now (`cocoon.boot=disk` does it
+/// later, once it has read the guest's kernel from the first disk).
+pub fn bring_up(x: &XenInfo, compat: Compat, unplug: bool) -> Option<XenHost> {
     let layout = core::alloc::Layout::from_size_align(4096, 4096).expect("page layout");
     // SAFETY: a page-sized, page-aligned allocation; it stays Cocoon's for good.
     let page = unsafe { alloc::alloc::alloc_zeroed(layout) } as u64;
@@ -94,7 +96,9 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
         }
         None => info!("xen: hypercall page installed; no PV console used"),
     }
-    unplug_emulated_devices();
+    if unplug {
+        unplug_emulated_devices();
+    }
     if host.delivery == Delivery::Polled {
         match platform_intx() {
             Ok(d) => host.delivery = d,
@@ -112,7 +116,7 @@ pub fn bring_up(x: &XenInfo, compat: Compat) -> Option<XenHost> {
 
 /// The guest's disks and NICs are the PV ones: unplug the device model's
 /// emulated twins (an HVM domain's; a PVH domain has no device model).
-fn unplug_emulated_devices() {
+pub fn unplug_emulated_devices() {
     use hvm_glue::unplug::{self, MachinePorts, Unplug};
     let v = |s: &str| s.parse::<u32>().unwrap_or(0);
     let build = v(env!("CARGO_PKG_VERSION_MAJOR")) << 16

@@ -44,6 +44,12 @@ pub struct Options {
     /// `cocoon.fastpath=off`: every guest syscall and iret through the general
     /// (Rust) path, for comparison and as a way out.
     pub fastpath: bool,
+    /// `cocoon.boot=disk`: boot the kernel the guest's own disk's bootloader
+    /// configuration names (read from its first IDE disk), as pygrub does.
+    pub boot_disk: bool,
+    /// `cocoon.boot_entry=E`: the entry to boot instead of the default (an
+    /// index, a title or an id, as pygrub's `--entry`).
+    pub boot_entry: Option<String>,
 }
 
 impl Default for Options {
@@ -58,6 +64,8 @@ impl Default for Options {
             standalone: false,
             stats: false,
             fastpath: true,
+            boot_disk: false,
+            boot_entry: None,
         }
     }
 }
@@ -81,6 +89,9 @@ pub fn parse(cmdline: &str) -> Options {
             ("cocoon.standalone", None) => o.standalone = true,
             ("cocoon.fastpath", Some("on")) => o.fastpath = true,
             ("cocoon.fastpath", Some("off")) => o.fastpath = false,
+            ("cocoon.boot", Some("disk")) => o.boot_disk = true,
+            ("cocoon.boot", Some("module")) => o.boot_disk = false,
+            ("cocoon.boot_entry", Some(v)) if !v.is_empty() => o.boot_entry = Some(v.to_string()),
             ("cocoon.compat", Some("3.4")) => o.compat = crate::xen_host::Compat::Xen34,
             ("cocoon.compat", Some("none")) => o.compat = crate::xen_host::Compat::None,
             ("cocoon.fault", Some(v)) => match v {
@@ -170,6 +181,16 @@ mod tests {
         assert!(o.standalone && o.fastpath && o.unknown.is_empty());
         assert!(!parse("cocoon.fastpath=off").fastpath);
         assert_eq!(parse("cocoon.fastpath=maybe").unknown.len(), 1);
+    }
+
+    #[test]
+    fn boot_from_disk_options() {
+        let o = parse("cocoon.boot=disk cocoon.boot_entry=1>2 -- quiet");
+        assert!(o.boot_disk && o.unknown.is_empty());
+        assert_eq!(o.boot_entry.as_deref(), Some("1>2"));
+        assert_eq!(o.guest_tail.as_deref(), Some("quiet"));
+        assert!(!parse("").boot_disk);
+        assert_eq!(parse("cocoon.boot=floppy cocoon.boot_entry=").unknown.len(), 2);
     }
 
     #[test]
