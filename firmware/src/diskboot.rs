@@ -42,7 +42,7 @@ pub fn load(boot: &BootInfo, opts: &Options) -> Result<BootInfo, ()> {
     };
     use shim_core::bootdisk::BlockDevice;
     let name = IDE_NAMES.get(disk.index as usize).copied().unwrap_or("?");
-    info!("boot disk: IDE disk {name}, {} MiB", disk.sectors() >> 11);
+    info!("boot disk: IDE disk {name}, {} MiB, {} sector(s) per data request", disk.sectors() >> 11, disk.block());
     let Some(window) = memory::largest_free_low(boot) else {
         error!("boot disk: no free RAM below 4 GiB to read the kernel into");
         return Err(());
