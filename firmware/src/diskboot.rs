@@ -11,10 +11,10 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::fmt::Write;
 
-use hvm_glue::ata::{AtaDisk, MachineAtaPorts};
+use hvm_glue::ata::{AtaDisk, DmaArea, MachineAtaPorts};
 use hvm_glue::bootinfo::{BootInfo, Module};
 use hvm_glue::cmdline::Options;
-use hvm_glue::layout::phys_to_virt;
+use hvm_glue::layout::{phys_to_virt, virt_to_phys};
 use log::{error, info};
 use shim_core::abi::PAGE_SIZE;
 use shim_core::bootdisk::{self, BootFile, BootPlan, SharedDisk};
@@ -25,6 +25,8 @@ use crate::memory::{self, FrameRange};
 /// The heap the filesystem reader needs (its block cache is 288 KiB), taken
 /// from the bottom of the RAM the files go to and free again afterwards.
 const READER_HEAP_PAGES: u64 = (4 << 20) / PAGE_SIZE;
+/// DMA read-ahead: one READ DMA EXT per MiB of kernel and initrd.
+const READ_AHEAD_BYTES: usize = 1 << 20;
 /// Room for the module strings: the path and the kernel command line (start_info
 /// holds 1024 bytes; a longer line is reported when the guest is built).
 const MODULE_STRING_BYTES: usize = 4096;
@@ -36,7 +38,7 @@ const IDE_NAMES: [&str; 4] = ["hda (xvda)", "hdb (xvdb)", "hdc (xvdc)", "hdd (xv
 /// copy of `boot` with them as its modules. Errors are logged; `Err` means stop.
 pub fn load(boot: &BootInfo, opts: &Options) -> Result<BootInfo, ()> {
     let disks = AtaDisk::probe(&mut MachineAtaPorts);
-    let Some(disk) = disks.into_iter().next() else {
+    let Some(mut disk) = disks.into_iter().next() else {
         error!("boot disk: cocoon.boot=disk, but there is no IDE disk (an HVM domain's first four disks, xvda-xvdd, are IDE disks until Cocoon unplugs them)");
         return Err(());
     };
@@ -53,9 +55,33 @@ pub fn load(boot: &BootInfo, opts: &Options) -> Result<BootInfo, ()> {
     let mut placed: Vec<(u64, u64)> = Vec::with_capacity(2);
     let t0 = timer::now_ns();
     crate::heap::begin_scratch(phys_to_virt(window.0 * PAGE_SIZE) as usize, (READER_HEAP_PAGES * PAGE_SIZE) as usize);
-    let disk: SharedDisk = Rc::new(RefCell::new(disk));
-    let read = read_files(&disk, window, opts, &mut kernel_string, &mut initrd_string, &mut placed);
-    drop(disk);
+    // The DMA area comes from the reader's heap too (below 4 GiB, contiguous).
+    let layout = core::alloc::Layout::from_size_align(DmaArea::size_for(READ_AHEAD_BYTES), DmaArea::ALIGN)
+        .expect("a valid layout");
+    // SAFETY: a non-zero-sized layout; freed below, before the heap is switched off.
+    let area_mem = unsafe { alloc::alloc::alloc(layout) };
+    let bus_master = hvm_glue::pci::ide_bus_master(&hvm_glue::pci::PortPci);
+    if let (false, Some(bm)) = (area_mem.is_null(), bus_master) {
+        // SAFETY: the allocation is the disk's alone until it is dropped below;
+        // the direct map is linear, so it is contiguous at its physical address.
+        if let Some(area) = unsafe { DmaArea::new(area_mem, virt_to_phys(area_mem as u64), layout.size()) } {
+            disk.enable_dma(bm, area);
+        }
+    }
+    let mode = if disk.dma_enabled() { "bus-master DMA" } else { "PIO" };
+    info!("boot disk: reading by {mode}");
+    let ata = Rc::new(RefCell::new(disk));
+    let shared: SharedDisk = ata.clone();
+    let read = read_files(&shared, window, opts, &mut kernel_string, &mut initrd_string, &mut placed);
+    drop(shared);
+    if let Some(e) = ata.borrow().dma_failure {
+        log::warn!("boot disk: DMA failed ({e}); the rest was read by PIO");
+    }
+    drop(ata);
+    if !area_mem.is_null() {
+        // SAFETY: allocated above with this layout; the disk that used it is gone.
+        unsafe { alloc::alloc::dealloc(area_mem, layout) };
+    }
     match crate::heap::end_scratch() {
         Ok(high) => log::debug!("boot disk: the reader used {} KiB of heap", high >> 10),
         Err(live) => {

@@ -10,7 +10,11 @@
 //! passes to the device model a page at a time) per 8 KiB, against three
 //! exits per sector with READ SECTORS: under Xen every port access is one.
 
+mod dma;
+
 use shim_core::bootdisk::{BlockDevice, DiskError, SECTOR};
+
+pub use dma::DmaArea;
 
 /// Port I/O, so tests can fake the controller.
 pub trait AtaPorts {
@@ -18,6 +22,7 @@ pub trait AtaPorts {
     fn outb(&mut self, port: u16, v: u8);
     /// `dst.len() / 4` dword reads of the data port into `dst`.
     fn read_data(&mut self, port: u16, dst: &mut [u8]);
+    fn outl(&mut self, port: u16, v: u32);
 }
 
 /// The machine's I/O ports.
@@ -33,6 +38,10 @@ impl AtaPorts for MachineAtaPorts {
     fn outb(&mut self, port: u16, v: u8) {
         // SAFETY: the IDE channels' registers; the writes select, command and configure the emulated disk.
         unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(v) }
+    }
+    fn outl(&mut self, port: u16, v: u32) {
+        // SAFETY: the bus-master PRD table register; the table it names is ours (`DmaArea`).
+        unsafe { x86_64::instructions::port::Port::<u32>::new(port).write(v) }
     }
     fn read_data(&mut self, port: u16, dst: &mut [u8]) {
         debug_assert!(dst.len().is_multiple_of(4));
@@ -81,7 +90,6 @@ const POLL_LIMIT: u32 = 2_000_000;
 const MAX_PER_COMMAND: u64 = 256;
 
 /// One IDE disk: its channel, master or slave, size and addressing.
-#[derive(Clone, Copy, Debug)]
 pub struct AtaDisk<P: AtaPorts> {
     ports: P,
     base: u16,
@@ -92,6 +100,10 @@ pub struct AtaDisk<P: AtaPorts> {
     block: u16,
     /// The disk's index as the device model counts (0 = hda/xvda ... 3 = hdd/xvdd).
     pub index: u32,
+    /// Bus-master DMA with read-ahead, once `enable_dma` succeeded.
+    dma: Option<dma::Dma>,
+    /// Why DMA was given up on, if it was (reads went on with PIO).
+    pub dma_failure: Option<DiskError>,
 }
 
 impl<P: AtaPorts + Clone> AtaDisk<P> {
@@ -116,6 +128,8 @@ impl<P: AtaPorts + Clone> AtaDisk<P> {
                         lba48,
                         block,
                         index: ch as u32 * 2 + slave as u32,
+                        dma: None,
+                        dma_failure: None,
                     });
                 }
             }
@@ -208,9 +222,10 @@ impl<P: AtaPorts> AtaDisk<P> {
         self.block
     }
 
-    /// One command's worth (at most 256 sectors) from `lba` into `buf`.
-    fn read_chunk(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        let n = (buf.len() / SECTOR) as u64;
+    /// Program the task file for `n` sectors from `lba` and issue the 28- or
+    /// 48-bit form of a command (`cmds`: (28-bit, 48-bit)); `n` at most 256
+    /// with 28-bit addressing, 65535 with 48-bit.
+    fn issue(&mut self, lba: u64, n: u64, cmds: (u8, u8)) {
         let (base, p) = (self.base, &mut self.ports);
         let ctrl = CHANNELS.iter().find(|c| c.0 == base).map_or(base + 0x206, |c| c.1);
         if self.lba48 {
@@ -224,15 +239,36 @@ impl<P: AtaPorts> AtaDisk<P> {
             p.outb(base + REG_LBA0, lba as u8);
             p.outb(base + REG_LBA1, (lba >> 8) as u8);
             p.outb(base + REG_LBA2, (lba >> 16) as u8);
-            p.outb(base + REG_COMMAND, if self.block > 1 { CMD_READ_MULTIPLE_EXT } else { CMD_READ_SECTORS_EXT });
+            p.outb(base + REG_COMMAND, cmds.1);
         } else {
             select(p, base, ctrl, self.slave, DEVICE_LBA | ((lba >> 24) as u8 & 0x0f));
             p.outb(base + REG_COUNT, n as u8); // 256 is written as 0
             p.outb(base + REG_LBA0, lba as u8);
             p.outb(base + REG_LBA1, (lba >> 8) as u8);
             p.outb(base + REG_LBA2, (lba >> 16) as u8);
-            p.outb(base + REG_COMMAND, if self.block > 1 { CMD_READ_MULTIPLE } else { CMD_READ_SECTORS });
+            p.outb(base + REG_COMMAND, cmds.0);
         }
+    }
+
+    /// The most sectors one command moves.
+    fn max_per_command(&self) -> u64 {
+        if self.lba48 {
+            65535
+        } else {
+            MAX_PER_COMMAND
+        }
+    }
+
+    /// One command's worth (at most 256 sectors) from `lba` into `buf`, by PIO.
+    fn read_chunk(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let n = (buf.len() / SECTOR) as u64;
+        let cmds = if self.block > 1 {
+            (CMD_READ_MULTIPLE, CMD_READ_MULTIPLE_EXT)
+        } else {
+            (CMD_READ_SECTORS, CMD_READ_SECTORS_EXT)
+        };
+        self.issue(lba, n, cmds);
+        let (base, p) = (self.base, &mut self.ports);
         for block in buf.chunks_mut(self.block as usize * SECTOR) {
             wait_drq(p, base)?;
             p.read_data(base, block);
@@ -252,8 +288,19 @@ impl<P: AtaPorts> BlockDevice for AtaDisk<P> {
         if !self.lba48 && end > 1 << 28 {
             return Err(DiskError::OutOfRange);
         }
+        let buf = &mut buf[..n as usize * SECTOR];
+        if self.dma.is_some() {
+            match self.read_dma(lba, buf) {
+                Ok(()) => return Ok(()),
+                // Give DMA up and read on with PIO (the caller learns why from dma_failure).
+                Err(e) => {
+                    self.dma = None;
+                    self.dma_failure = Some(e);
+                }
+            }
+        }
         let mut lba = lba;
-        for chunk in buf[..n as usize * SECTOR].chunks_mut(MAX_PER_COMMAND as usize * SECTOR) {
+        for chunk in buf.chunks_mut(MAX_PER_COMMAND as usize * SECTOR) {
             self.read_chunk(lba, chunk)?;
             lba += (chunk.len() / SECTOR) as u64;
         }
@@ -284,6 +331,56 @@ mod tests {
         block: usize,
         /// Bytes per data request the driver took (a block at most).
         largest_read: usize,
+        /// The bus master: its registers, the memory it writes (a test
+        /// buffer standing at "physical" FAKE_PHYS), a DMA command waiting
+        /// for the start bit (disk bytes), and the transfers made.
+        bm_command: u8,
+        bm_status: u8,
+        prdt: u32,
+        memory: *mut u8,
+        dma_pending: Option<(usize, usize)>,
+        dma_commands: usize,
+    }
+
+    const FAKE_BM_COMMAND: u16 = 0xc040;
+    const FAKE_BM_STATUS: u16 = 0xc042;
+    const FAKE_BM_PRDT: u16 = 0xc044;
+    const FAKE_PHYS: u64 = 0x0100_0000;
+    const FAKE_READ_DMA: u8 = 0xc8;
+    const FAKE_READ_DMA_EXT: u8 = 0x25;
+
+    impl Fake {
+        /// Walk the PRD table and copy the disk's bytes where it says, as
+        /// the controller does once started.
+        fn dma_transfer(&mut self, start: usize, len: usize) {
+            let at = |phys: u32| (phys as u64 - FAKE_PHYS) as usize;
+            let (mut done, mut entry) = (0, at(self.prdt));
+            loop {
+                // SAFETY: the test's area is live and the table lies in it.
+                let (addr, flags) = unsafe {
+                    let e = self.memory.add(entry) as *const u32;
+                    (e.read_unaligned(), e.add(1).read_unaligned())
+                };
+                let n = match flags & 0xffff {
+                    0 => 65536,
+                    n => n as usize,
+                };
+                assert_eq!(at(addr) % 65536 + n <= 65536, true, "a PRD region crosses 64 KiB");
+                // SAFETY: as above; the driver's PRD regions lie in its area.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(self.disk[start + done..].as_ptr(), self.memory.add(at(addr)), n);
+                }
+                done += n;
+                entry += 8;
+                if flags & (1 << 31) != 0 {
+                    break;
+                }
+            }
+            assert_eq!(done, len, "the PRD table covers the command");
+            self.dma_commands += 1;
+            self.status = 0x50;
+            self.bm_status = (self.bm_status & !1) | 4;
+        }
     }
 
     #[derive(Clone)]
@@ -296,6 +393,7 @@ mod tests {
                 0x1f7 | 0x3f6 if f.regs[6] & 0x10 != 0 => 0, // no slave
                 0x1f7 | 0x3f6 => f.status,
                 0x1f1..=0x1f6 => f.regs[(port - 0x1f0) as usize],
+                FAKE_BM_STATUS => f.bm_status,
                 _ => 0xff, // no secondary channel
             }
         }
@@ -338,10 +436,16 @@ mod tests {
                             }
                         }
                         CMD_READ_MULTIPLE | CMD_READ_MULTIPLE_EXT if f.block < 2 => f.status = 0x51,
-                        CMD_READ_SECTORS | CMD_READ_SECTORS_EXT | CMD_READ_MULTIPLE | CMD_READ_MULTIPLE_EXT => {
+                        CMD_READ_SECTORS
+                        | CMD_READ_SECTORS_EXT
+                        | CMD_READ_MULTIPLE
+                        | CMD_READ_MULTIPLE_EXT
+                        | FAKE_READ_DMA
+                        | FAKE_READ_DMA_EXT => {
                             let r = f.regs;
                             let h = f.hob;
-                            let (lba, count) = if v == CMD_READ_SECTORS_EXT || v == CMD_READ_MULTIPLE_EXT {
+                            let ext = [CMD_READ_SECTORS_EXT, CMD_READ_MULTIPLE_EXT, FAKE_READ_DMA_EXT].contains(&v);
+                            let (lba, count) = if ext {
                                 let lba = [r[3], r[4], r[5], h[3], h[4], h[5]]
                                     .iter()
                                     .enumerate()
@@ -357,6 +461,11 @@ mod tests {
                             };
                             let s = lba as usize * SECTOR;
                             match f.disk.get(s..s + count as usize * SECTOR) {
+                                // A DMA read waits for the bus master's start (QEMU: DRQ meanwhile).
+                                Some(_) if v == FAKE_READ_DMA || v == FAKE_READ_DMA_EXT => {
+                                    f.dma_pending = Some((s, count as usize * SECTOR));
+                                    f.status = 0x58;
+                                }
                                 Some(d) => {
                                     f.data = d.to_vec();
                                     f.status = 0x58;
@@ -370,8 +479,21 @@ mod tests {
                         _ => f.status = 0x51,
                     }
                 }
+                FAKE_BM_STATUS => f.bm_status &= !(v & 0x06),
+                FAKE_BM_COMMAND => {
+                    f.bm_command = v;
+                    if v & 1 != 0 {
+                        if let Some((start, len)) = f.dma_pending.take() {
+                            f.dma_transfer(start, len);
+                        }
+                    }
+                }
                 _ => {}
             }
+        }
+        fn outl(&mut self, port: u16, v: u32) {
+            assert_eq!(port, FAKE_BM_PRDT);
+            self.0.borrow_mut().prdt = v;
         }
         fn read_data(&mut self, _port: u16, dst: &mut [u8]) {
             let mut f = self.0.borrow_mut();
@@ -410,6 +532,12 @@ mod tests {
             max_block,
             block: 0,
             largest_read: 0,
+            bm_command: 0,
+            bm_status: 0,
+            prdt: 0,
+            memory: core::ptr::null_mut(),
+            dma_pending: None,
+            dma_commands: 0,
         })))
     }
 
@@ -443,6 +571,50 @@ mod tests {
             let cmd = if want > 1 { CMD_READ_MULTIPLE_EXT } else { CMD_READ_SECTORS_EXT };
             assert_eq!(p.0.borrow().commands.last(), Some(&cmd));
         }
+    }
+
+    #[test]
+    fn dma_reads_ahead_a_buffer_at_a_time() {
+        let mut p = fake_with(3000, true, 16);
+        let mut d = AtaDisk::probe(&mut p).remove(0);
+        // A 64 KiB-aligned area: the table, then 256 KiB of read-ahead.
+        let len = DmaArea::size_for(256 << 10);
+        let mem = alloc::vec![0u8; len + DmaArea::ALIGN].leak();
+        let off = mem.as_ptr().align_offset(DmaArea::ALIGN);
+        p.0.borrow_mut().memory = mem[off..].as_mut_ptr();
+        // SAFETY: the leaked buffer is the test's alone.
+        let area = unsafe { DmaArea::new(mem[off..].as_mut_ptr(), FAKE_PHYS, len) }.unwrap();
+        d.enable_dma(0xc040, area);
+        // ext4-view's pattern: 32 KiB at a time, forwards, and a look back.
+        let disk = p.0.borrow().disk.clone();
+        for (lba, n) in [(100u64, 64usize), (164, 64), (228, 512), (2990, 10), (101, 3)] {
+            let mut buf = alloc::vec![0u8; n * SECTOR];
+            d.read(lba, &mut buf).unwrap();
+            assert!(buf[..] == disk[lba as usize * SECTOR..][..n * SECTOR], "sectors {lba}+{n}");
+        }
+        assert!(d.dma_enabled() && d.dma_failure.is_none());
+        // 100..612 (miss), 612..740 (miss for the end of the 512), 2990 (miss), 101 (miss).
+        assert_eq!(p.0.borrow().dma_commands, 4);
+    }
+
+    #[test]
+    fn a_dma_error_falls_back_to_pio() {
+        let mut p = fake_with(100, false, 16);
+        let mut d = AtaDisk::probe(&mut p).remove(0);
+        let len = DmaArea::size_for(64 << 10);
+        let mem = alloc::vec![0u8; len + DmaArea::ALIGN].leak();
+        let off = mem.as_ptr().align_offset(DmaArea::ALIGN);
+        // SAFETY: as above (the failed command never starts a transfer).
+        let area = unsafe { DmaArea::new(mem[off..].as_mut_ptr(), FAKE_PHYS, len) }.unwrap();
+        d.enable_dma(0xc040, area);
+        // The device refuses a read past its real end (DMA, then PIO): DMA
+        // is given up and the next read is by PIO.
+        let mut buf = alloc::vec![0u8; 8 * SECTOR];
+        p.0.borrow_mut().disk.truncate(95 * SECTOR);
+        assert!(d.read(90, &mut buf).is_err());
+        assert!(!d.dma_enabled());
+        assert!(matches!(d.dma_failure, Some(DiskError::Device { .. })));
+        d.read(10, &mut buf).unwrap();
     }
 
     #[test]
