@@ -3,11 +3,14 @@
 #   make-initramfs.sh test   the acceptance test (/init runs the checks, powers off)
 #   make-initramfs.sh shell  an interactive busybox shell on hvc0
 #   make-initramfs.sh bench  runs guestbench (ci/guestbench) and powers off
+#   make-initramfs.sh diskboot says which kernel runs with what command line, powers off
 #   make-initramfs.sh matrix a nested-Xen matrix guest: markers and guestbench, then idle
 #                            (or, with matrix.devices=1, the PV disk, network and console)
+#   make-initramfs.sh matrix SUITE  the same with SUITE's frontend modules (default bookworm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-test}
+msuite=${2:-bookworm}
 src=ci/initramfs/init-$kind
 [ -f "$src" ] || { echo "unknown initramfs kind '$kind'" >&2; exit 1; }
 bb=$(command -v busybox || true)
@@ -16,6 +19,7 @@ bb=$(command -v busybox || true)
 out_dir=${COCOON_CACHE:-$HOME/.cache/cocoon}/initramfs
 mkdir -p "$out_dir"
 out=$out_dir/$kind.cpio.gz
+[ "$msuite" = bookworm ] || out=$out_dir/$kind-$msuite.cpio.gz
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,etc}
@@ -31,7 +35,7 @@ gcc -O2 -static -pthread -o "$stage/bin/smpstress" ci/guestbench/smpstress.c
 cp "$src" "$stage/init"
 # The matrix guest loads the PV disk and network frontends (ci/fetch-kernels.sh).
 if [ "$kind" = matrix ]; then
-  mods=${COCOON_CACHE:-$HOME/.cache/cocoon}/kernels/bookworm/modules
+  mods=${COCOON_CACHE:-$HOME/.cache/cocoon}/kernels/$msuite/modules
   [ -s "$mods/order" ] || { echo "no frontend modules in $mods: run ci/fetch-kernels.sh" >&2; exit 1; }
   mkdir -p "$stage/lib/modules"
   cp "$mods"/order "$mods"/*.ko "$stage/lib/modules/"

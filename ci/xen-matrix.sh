@@ -70,6 +70,33 @@ for c in ("info registers", "info lapic", "x/6i $pc", "info pic"):
 PY
 }
 
+# The disk of the boot-from-disk rows (CONFIG grub2 or legacy) at OUT: the
+# matrix initramfs's files as the root filesystem (its /init finds the disk's
+# root partition and runs there), bookworm's cloud kernel in /boot, and in
+# /stage trixie's with the configuration for both kernels. Sets kb and kt.
+diskboot_image() {
+  local config=$1 out=$2 uuid=8a1e33c5-5b0e-4c3e-9f5e-2d6f0c1b7a90 st after trixie_initrd
+  trixie_initrd=$(bash ci/make-initramfs.sh matrix trixie) || return 1
+  kb=$(python3 ci/kernel-version.py "$kernels/bookworm/vmlinuz") || return 1
+  kt=$(python3 ci/kernel-version.py "$kernels/trixie/vmlinuz") || return 1
+  st=$(mktemp -d) after=$(mktemp -d)
+  (cd "$st" && gzip -dc "$guest_initrd" | cpio -id --quiet) || return 1
+  touch "$st/.xvda-root"
+  mkdir -p "$st/stage/boot" "$after/boot"
+  cp "$kernels/trixie/vmlinuz" "$st/stage/boot/vmlinuz-$kt"
+  cp "$trixie_initrd" "$st/stage/boot/initrd.img-$kt"
+  cp "$kernels/bookworm/vmlinuz" "$after/boot/vmlinuz-$kb"
+  cp "$guest_initrd" "$after/boot/initrd.img-$kb"
+  cp "$st/stage/boot/"* "$after/boot/"
+  bash ci/guest-bootcfg.sh "$after" "$config" "$uuid" || return 1
+  rm "$after"/boot/vmlinuz-* "$after"/boot/initrd.img-*
+  mkdir -p "$st/stage/after"
+  cp -a "$after/boot" "$st/stage/after/"
+  COCOON_DISK_UUID=$uuid COCOON_DISK_STAGE=$st \
+    bash ci/make-guest-disk.sh "$out" dos "$config" "$guest_initrd" "$kernels/bookworm/vmlinuz" 2>/dev/null || return 1
+  rm -rf "$st" "$after"
+}
+
 run_column() {
   local suite=$1 rig run ov xv shim qpid t0 limit=${COCOON_MATRIX_TIMEOUT:-1500}
   rig=$(bash ci/xen-matrix/build-rig.sh "$suite") || { echo "MATRIX: suite=$suite stage=build result=fail"; return 1; }
@@ -134,9 +161,38 @@ run_column() {
     --cmdline "console=hvc0 matrix.smp=2 earlyprintk=xen" -o "$ov/matrix/cocoon-smp-bundle.bin" >/dev/null || return 1
   printf '# timeout=300\n# console=pv\n# smp=2\nname="cocoonhvmsmp"\ntype="hvm"\nvcpus=2\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-smp-bundle.bin"\ncmdline="%s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmsmp-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/996-cocoonhvmsmp.cfg"
   printf '# timeout=480\n# smp=2\nname="cocoonhvmsmp34"\ntype="hvm"\nvcpus=2\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-smp-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndevice_model_version="qemu-xen"\nserial="file:/tmp/cocoonhvmsmp34-serial.log"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/997-cocoonhvmsmp34.cfg"
+  # Booting from the guest's own disk (issue 16): a PV domain as operators
+  # have it, bootloader="pygrub", with a disk like a Debian guest's (MBR, ext4
+  # root, the bookworm cloud kernel and its initrd in /boot, grub.cfg from
+  # Debian's grub-mkconfig), a vif, and the trixie kernel waiting in /stage:
+  # the guest installs it with the grub.cfg update-grub writes for both and
+  # reboots into it. pvgrub runs it as plain PV; cocoongrub is the same config
+  # converted by `cocoon-image convert` in dom0, and cocoonlegacy the same
+  # with a GRUB legacy menu.lst. Each guest gets its own copy of its disk.
+  local want_disk
+  want_disk=" ${COCOON_MATRIX_GUESTS:-pvgrub cocoongrub cocoonlegacy} "
+  if [[ $want_disk == *" pvgrub "* || $want_disk == *" cocoongrub "* || $want_disk == *" cocoonlegacy "* ]]; then
+    mkdir -p "$ov/matrix/convert"
+    cp target/release/cocoon-image "$ov/matrix/cocoon-image"
+    for config in grub2 legacy; do
+      diskboot_image "$config" "$ov/matrix/disk-$config.img" || return 1
+    done
+    pvgrub_cfg() { # NAME CONFIG
+      printf '# timeout=600\n# devices\n# diskboot=%s %s\n# disk-copy=/matrix/disk-%s.img /tmp/%s.img\nname="%s"\ntype="pv"\nmemory=512\nvcpus=1\nbootloader="pygrub"\nextra="console=hvc0 matrix.devices=1 matrix.diskboot=1"\ndisk=["format=raw,vdev=xvda,access=rw,backendtype=qdisk,target=/tmp/%s.img"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ntsc_mode="native"\n' \
+        "$kb" "$kt" "$2" "$1" "$1" "$1"
+    }
+    pvgrub_cfg pvgrub grub2 >"$ov/matrix/guests/980-pvgrub.cfg"
+    pvgrub_cfg cocoongrub grub2 >"$ov/matrix/convert/981-cocoongrub.cfg"
+    pvgrub_cfg cocoonlegacy legacy >"$ov/matrix/convert/982-cocoonlegacy.cfg"
+  fi
   if [ -n "${COCOON_MATRIX_GUESTS:-}" ]; then
+    for f in "$ov"/matrix/convert/*.cfg; do
+      [ -e "$f" ] || continue
+      n=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$f")
+      case " $COCOON_MATRIX_GUESTS " in *" $n "*) ;; *) rm -f "$f" ;; esac
+    done
     for f in "$ov"/matrix/guests/*.cfg; do
-      n=$(sed -n 's/^name="\(.*\)"/\1/p' "$f")
+      n=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$f")
       case " $COCOON_MATRIX_GUESTS " in *" $n "*) ;; *) rm -f "$f" ;; esac
     done
   fi
@@ -207,7 +263,7 @@ for s in $suites; do
   echo
   pv_vals=()
   for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev cocoonhvmdev cocoonhvmdev34 cocoonhvmgen4g \
-    pvsmp cocoonhvmsmp cocoonhvmsmp34; do
+    pvsmp cocoonhvmsmp cocoonhvmsmp34 pvgrub cocoongrub cocoonlegacy; do
     line=$(grep "guest=$g result=" "$r" | tail -1)
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')
