@@ -365,7 +365,7 @@ mod tests {
                     0 => 65536,
                     n => n as usize,
                 };
-                assert_eq!(at(addr) % 65536 + n <= 65536, true, "a PRD region crosses 64 KiB");
+                assert!(at(addr) % 65536 + n <= 65536, "a PRD region crosses 64 KiB");
                 // SAFETY: as above; the driver's PRD regions lie in its area.
                 unsafe {
                     core::ptr::copy_nonoverlapping(self.disk[start + done..].as_ptr(), self.memory.add(at(addr)), n);
@@ -573,18 +573,24 @@ mod tests {
         }
     }
 
+    /// A disk of `sectors` with DMA on: a 64 KiB-aligned area (the PRD
+    /// table, then `ahead` bytes of read-ahead) the fake controller writes.
+    fn dma_disk(sectors: usize, lba48: bool, ahead: usize) -> (FakePorts, AtaDisk<FakePorts>) {
+        let mut p = fake_with(sectors, lba48, 16);
+        let mut d = AtaDisk::probe(&mut p).remove(0);
+        let len = DmaArea::size_for(ahead);
+        let mem = alloc::vec![0u8; len + DmaArea::ALIGN].leak();
+        let at = mem.as_ptr().align_offset(DmaArea::ALIGN);
+        p.0.borrow_mut().memory = mem[at..].as_mut_ptr();
+        // SAFETY: the leaked buffer is the test's alone.
+        let area = unsafe { DmaArea::new(mem[at..].as_mut_ptr(), FAKE_PHYS, len) }.unwrap();
+        d.enable_dma(0xc040, area);
+        (p, d)
+    }
+
     #[test]
     fn dma_reads_ahead_a_buffer_at_a_time() {
-        let mut p = fake_with(3000, true, 16);
-        let mut d = AtaDisk::probe(&mut p).remove(0);
-        // A 64 KiB-aligned area: the table, then 256 KiB of read-ahead.
-        let len = DmaArea::size_for(256 << 10);
-        let mem = alloc::vec![0u8; len + DmaArea::ALIGN].leak();
-        let off = mem.as_ptr().align_offset(DmaArea::ALIGN);
-        p.0.borrow_mut().memory = mem[off..].as_mut_ptr();
-        // SAFETY: the leaked buffer is the test's alone.
-        let area = unsafe { DmaArea::new(mem[off..].as_mut_ptr(), FAKE_PHYS, len) }.unwrap();
-        d.enable_dma(0xc040, area);
+        let (p, mut d) = dma_disk(3000, true, 256 << 10);
         // ext4-view's pattern: 32 KiB at a time, forwards, and a look back.
         let disk = p.0.borrow().disk.clone();
         for (lba, n) in [(100u64, 64usize), (164, 64), (228, 512), (2990, 10), (101, 3)] {
@@ -599,14 +605,7 @@ mod tests {
 
     #[test]
     fn a_dma_error_falls_back_to_pio() {
-        let mut p = fake_with(100, false, 16);
-        let mut d = AtaDisk::probe(&mut p).remove(0);
-        let len = DmaArea::size_for(64 << 10);
-        let mem = alloc::vec![0u8; len + DmaArea::ALIGN].leak();
-        let off = mem.as_ptr().align_offset(DmaArea::ALIGN);
-        // SAFETY: as above (the failed command never starts a transfer).
-        let area = unsafe { DmaArea::new(mem[off..].as_mut_ptr(), FAKE_PHYS, len) }.unwrap();
-        d.enable_dma(0xc040, area);
+        let (p, mut d) = dma_disk(100, false, 64 << 10);
         // The device refuses a read past its real end (DMA, then PIO): DMA
         // is given up and the next read is by PIO.
         let mut buf = alloc::vec![0u8; 8 * SECTOR];
