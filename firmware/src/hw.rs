@@ -96,6 +96,14 @@ impl Platform for Hw {
         x86_64::registers::control::Cr0::read_raw()
     }
 
+    fn write_debugreg(&mut self, reg: u8, value: u64) {
+        cpu::write_debugreg(reg, value);
+    }
+
+    fn take_dr6(&mut self) -> u64 {
+        cpu::take_dr6()
+    }
+
     fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         cpu::cpuid(leaf, subleaf)
     }

@@ -249,6 +249,14 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
                 crate::vcpus::service(percpu::this());
                 return;
             }
+            // A guest watchpoint hit by Cocoon touching guest memory (a copy,
+            // the fast path's stack frame): ignored, as Xen ignores watchpoints
+            // that trigger within Xen; DR6 is reset so the guest's next #DB
+            // does not report this hit.
+            1 => {
+                crate::arch::cpu::take_dr6();
+                return;
+            }
             13 | 14 => {
                 if let Some(fix) = trap_entry::fixup_for(regs.rip) {
                     regs.rip = fix;

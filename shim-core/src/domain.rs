@@ -54,6 +54,12 @@ pub struct Vcpu {
     pub cr4: u64,
     pub iopl: u32,
     pub debugreg: [u64; 8],
+    /// DR7's I/O-breakpoint enables, kept out of the hardware register (Xen's `dr7_emul`).
+    pub dr7_emul: u64,
+    /// PHYSDEVOP_set_iobitmap: the guest's I/O bitmap (a kernel address) and
+    /// how many ports it covers (Xen's `iobmp`, `iobmp_limit`).
+    pub iobmp: u64,
+    pub iobmp_limit: u32,
     pub runstate_va: Option<u64>,
     /// The secondary `vcpu_time_info` (`VCPUOP_register_vcpu_time_memory_area`)
     /// as a machine address: guest RAM held by `FrameTable::get_writable`,
@@ -258,7 +264,10 @@ impl Vcpu {
             virtual_ts: false,
             cr4: 0,
             iopl: 0,
-            debugreg: [0, 0, 0, 0, 0, 0, 0xffff_0ff0, 0x400],
+            debugreg: [0, 0, 0, 0, 0, 0, X86_DR6_DEFAULT, X86_DR7_DEFAULT],
+            dr7_emul: 0,
+            iobmp: 0,
+            iobmp_limit: 0,
             runstate_va: None,
             time_area: None,
             singleshot: None,

@@ -58,6 +58,10 @@ pub trait Platform: crate::builder::GuestMemory {
     fn set_cr0_ts(&mut self, ts: bool);
     fn read_cr2(&self) -> u64;
     fn read_cr0(&self) -> u64;
+    /// Load this CPU's debug register `reg` (0-3, 6 or 7) for the vCPU it runs.
+    fn write_debugreg(&mut self, reg: u8, value: u64);
+    /// DR6 as the last #DB left it; the register is reset to its quiet value.
+    fn take_dr6(&mut self) -> u64;
     fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// XCR0 bits the CPU supports.
     fn xcr0_supported(&self) -> u64;

@@ -307,6 +307,8 @@ pub struct MockPlatform {
     pub console_in: alloc::collections::VecDeque<u8>,
     pub cr0_ts: bool,
     pub cr2: u64,
+    /// The CPU's debug registers as Cocoon loaded them (DR6 as a #DB left it).
+    pub debugregs: [u64; 8],
     pub xcr0: u64,
     /// A Xen underneath: `Some(rc)` answers every hypercall with rc.
     pub xen: Option<i64>,
@@ -341,6 +343,7 @@ impl MockPlatform {
             console_out: Vec::new(),
             console_in: Default::default(),
             cr0_ts: false,
+            debugregs: [0, 0, 0, 0, 0, 0, X86_DR6_DEFAULT, X86_DR7_DEFAULT],
             cr2: 0,
             xcr0: 1,
             xen: None,
@@ -418,6 +421,12 @@ impl crate::platform::Platform for MockPlatform {
     }
     fn read_cr0(&self) -> u64 {
         0x8005_0033 | if self.cr0_ts { 8 } else { 0 }
+    }
+    fn write_debugreg(&mut self, reg: u8, value: u64) {
+        self.debugregs[reg as usize & 7] = value;
+    }
+    fn take_dr6(&mut self) -> u64 {
+        core::mem::replace(&mut self.debugregs[6], X86_DR6_DEFAULT)
     }
     fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         if let Some(r) = self.cpuid_leaves.get(&(leaf, subleaf)) {

@@ -519,6 +519,81 @@ fn port_io_is_what_xen_gives_a_domu() {
     assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, rip + 2);
 }
 
+#[test]
+fn the_io_bitmap_grants_ports_as_xen_reads_it() {
+    let mut g = boot();
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    let hgp = SYNTH_VIRT_BASE + 0x100_0600;
+    g.v.trap_ctxt[13] = TrapInfo { vector: 13, flags: 0, cs: 0, _pad: 0, address: hgp };
+    // Linux's TSS bitmap: all ones (no access) but ports 0x40-0x47 and 0x2e8.
+    let bitmap = SYNTH_VIRT_BASE + 0x100_2000;
+    let mut bits = vec![0xffu8; 8192];
+    bits[8] = 0;
+    bits[0x2e8 / 8] &= !(1 << (0x2e8 % 8));
+    g.p.copy_to_guest(bitmap, &bits).unwrap();
+    let arg = SYNTH_VIRT_BASE + 0x100_1f00;
+    let set = |g: &mut Guest, ptr: u64, nr: u64| {
+        put(g, arg, &[ptr, nr]);
+        hypercall(g, __HYPERVISOR_physdev_op, [PHYSDEVOP_set_iobitmap, arg, 0, 0, 0])
+    };
+    assert_eq!(set(&mut g, bitmap, 65537), -XEN_EINVAL, "more ports than there are");
+    assert_eq!(set(&mut g, HYPERVISOR_VIRT_START, 1024), -XEN_EINVAL, "a bitmap in Xen's range");
+    assert_eq!(set(&mut g, bitmap, 0x400), 0);
+    // The kernel (ring 1, IOPL 0): allowed ports read all ones, others #GP.
+    let r = gp_insn(&mut g, &[0xe4, 0x42], |r| r.rax = 0x1200);
+    assert_eq!((r.rip, r.rax), (rip + 2, 0x12ff));
+    let dx = |port: u64| move |r: &mut GuestRegs| r.rdx = port;
+    assert_eq!(gp_insn(&mut g, &[0x66, 0xed], dx(0x46)).rip, rip + 2, "0x46-0x47 both allowed");
+    assert_eq!(gp_insn(&mut g, &[0x66, 0xed], dx(0x47)).rip, hgp, "0x48 is not");
+    assert_eq!(gp_insn(&mut g, &[0xec], dx(0x2e8)).rip, rip + 1);
+    assert_eq!(gp_insn(&mut g, &[0xec], dx(0x2e9)).rip, hgp);
+    // Beyond nr_ports nothing is allowed, whatever the bitmap says.
+    assert_eq!(set(&mut g, bitmap, 0x2e8), 0);
+    assert_eq!(gp_insn(&mut g, &[0xec], dx(0x2e8)).rip, hgp);
+    // An unreadable bitmap allows nothing.
+    assert_eq!(set(&mut g, 0x7fff_ffff_0000, 0x400), 0);
+    assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, hgp);
+}
+
+#[test]
+fn debug_registers_as_xen_keeps_them_and_the_cpu_fires_them() {
+    let mut g = boot();
+    let set = |g: &mut Guest, reg: u64, v: u64| hypercall(g, __HYPERVISOR_set_debugreg, [reg, v, 0, 0, 0]);
+    let get = |g: &mut Guest, reg: u64| hypercall(g, __HYPERVISOR_get_debugreg, [reg, 0, 0, 0, 0]);
+    let watched = SYNTH_VIRT_BASE + 0x100_3000;
+    assert_eq!(set(&mut g, 0, watched), 0);
+    assert_eq!(g.p.debugregs[0], watched, "loaded into the CPU");
+    assert_eq!(set(&mut g, 1, HYPERVISOR_VIRT_START + 0x1000), -XEN_EPERM, "no breakpoints in Cocoon");
+    // DR7: a 4-byte write watchpoint on DR0; reserved bits forced.
+    let dr7 = 1 | 1 << 16 | 3 << 18;
+    assert_eq!(set(&mut g, 7, dr7 | 1 << 40), -XEN_EINVAL, "bits 32-63 are reserved");
+    assert_eq!(set(&mut g, 7, dr7 | 1 << 11 | 1 << 12), 0);
+    assert_eq!(g.p.debugregs[7], dr7 | X86_DR7_DEFAULT);
+    assert_eq!(get(&mut g, 7), (dr7 | X86_DR7_DEFAULT) as i64);
+    assert_eq!(set(&mut g, 7, dr7 | DR_GENERAL_DETECT), -XEN_EPERM, "GD is Xen's");
+    assert_eq!(set(&mut g, 7, 1 | DR_IO << 16), -XEN_EPERM, "I/O breakpoints need CR4.DE");
+    assert_eq!((set(&mut g, 8, 0), get(&mut g, 8)), (-XEN_ENODEV, -XEN_ENODEV));
+    // Without CR4.DE, DR4 and DR5 are DR6 and DR7.
+    assert_eq!(get(&mut g, 5), (dr7 | X86_DR7_DEFAULT) as i64);
+    assert_eq!(set(&mut g, 6, 0), 0);
+    assert_eq!(get(&mut g, 4), X86_DR6_DEFAULT as i64);
+    // The watchpoint fires in the guest: the CPU's DR6 (B0, and BS as if
+    // single-stepping too) goes to the vCPU's, the CPU's is reset, and the
+    // guest's #DB handler runs.
+    let hdb = SYNTH_VIRT_BASE + 0x100_0700;
+    g.v.trap_ctxt[1] = TrapInfo { vector: 1, flags: 0, cs: 0, _pad: 0, address: hdb };
+    g.p.debugregs[6] = X86_DR6_DEFAULT | 1 | 1 << 14;
+    let mut r = kregs(&g);
+    r.vector = TRAP_debug;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(r.rip, hdb);
+    assert_eq!(get(&mut g, 6), (X86_DR6_DEFAULT | 1 | 1 << 14) as i64);
+    assert_eq!(g.p.debugregs[6], X86_DR6_DEFAULT);
+    // Linux's handler clears it (set_debugreg(6, DR6_RESERVED)).
+    assert_eq!(set(&mut g, 6, X86_DR6_DEFAULT), 0);
+    assert_eq!(get(&mut g, 6), X86_DR6_DEFAULT as i64);
+}
+
 /// Registers of a guest-kernel write fault by an instruction storing through %rdi = `va`.
 fn write_fault(g: &Guest, va: u64) -> GuestRegs {
     let mut r = kregs(g);

@@ -84,3 +84,31 @@ pub fn mask_legacy_pic() {
         Port::<u8>::new(0xa1).write(0xff);
     }
 }
+
+/// Load debug register `reg` (0-3, 6, 7; anything else is ignored).
+pub fn write_debugreg(reg: u8, value: u64) {
+    // SAFETY: moves to debug registers change only what raises #DB; the guest's
+    // addresses were checked (set_debugreg), and #DB in Cocoon is tolerated (run.rs).
+    unsafe {
+        match reg {
+            0 => core::arch::asm!("mov dr0, {}", in(reg) value, options(nomem, nostack)),
+            1 => core::arch::asm!("mov dr1, {}", in(reg) value, options(nomem, nostack)),
+            2 => core::arch::asm!("mov dr2, {}", in(reg) value, options(nomem, nostack)),
+            3 => core::arch::asm!("mov dr3, {}", in(reg) value, options(nomem, nostack)),
+            6 => core::arch::asm!("mov dr6, {}", in(reg) value, options(nomem, nostack)),
+            7 => core::arch::asm!("mov dr7, {}", in(reg) value, options(nomem, nostack)),
+            _ => {}
+        }
+    }
+}
+
+/// DR6 as the last #DB left it; reset to its quiet value, as Xen's do_debug does.
+pub fn take_dr6() -> u64 {
+    let dr6: u64;
+    // SAFETY: reading and resetting DR6 has no effect beyond the register.
+    unsafe {
+        core::arch::asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack));
+        core::arch::asm!("mov dr6, {}", in(reg) shim_core::abi::X86_DR6_DEFAULT, options(nomem, nostack));
+    }
+    dr6
+}

@@ -301,6 +301,8 @@ pub const SEGBASE_GS_KERNEL: u64 = 2;
 pub const SEGBASE_GS_USER_SEL: u64 = 3;
 pub const PHYSDEVOP_set_iopl: u64 = 6;
 pub const PHYSDEVOP_set_iobitmap: u64 = 7;
+/// The size of a PV guest's I/O bitmap (one bit per port).
+pub const IOBMP_BYTES: u64 = 8192;
 
 // --- callback_op (callback.h) ---
 pub const CALLBACKOP_register: u64 = 0;
@@ -364,6 +366,17 @@ pub const XS_RESET_WATCHES: u32 = 21;
 pub const XS_DIRECTORY_PART: u32 = 22;
 
 // --- x86 trap vectors and #PF error bits (Xen names) ---
+/// Debug registers: DR6 and DR7 as reset (their reserved bits), DR6's
+/// status bits that a #DB sets, DR7's enable bits and general-detect bit.
+pub const X86_DR6_DEFAULT: u64 = 0xffff_0ff0;
+pub const X86_DR7_DEFAULT: u64 = 0x0000_0400;
+pub const DR7_ACTIVE_MASK: u64 = 0xff;
+pub const DR_GENERAL_DETECT: u64 = 1 << 13;
+/// DR7's R/W field value for an I/O breakpoint, and where the fields start.
+pub const DR_IO: u64 = 2;
+pub const DR_CONTROL_SHIFT: u64 = 16;
+pub const DR_CONTROL_SIZE: u64 = 4;
+
 pub const TRAP_divide_error: u64 = 0;
 pub const TRAP_debug: u64 = 1;
 pub const TRAP_nmi: u64 = 2;

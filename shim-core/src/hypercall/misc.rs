@@ -4,32 +4,84 @@ use crate::abi::*;
 use crate::domain::*;
 use crate::platform::{Fault, Platform};
 
-pub fn set_debugreg(c: &mut Ctx, reg: u64, value: u64) -> i64 {
+/// CR4.DE: DR4/DR5 fault instead of aliasing DR6/DR7, and I/O breakpoints exist.
+const X86_CR4_DE: u64 = 1 << 3;
+
+/// HYPERVISOR_set_debugreg, as Xen 4.17's `set_debugreg` (-ENODEV where the
+/// CPU would raise #UD, -EINVAL for a reserved bit, -EPERM for one that is
+/// not the guest's to set): the value is kept for
+/// the vCPU and loaded into this CPU's register (the guest's vCPU runs here),
+/// so its breakpoints and watchpoints fire in the guest as natively.
+pub fn set_debugreg<P: Platform>(c: &mut Ctx, p: &mut P, reg: u64, value: u64) -> i64 {
+    let de = c.v.cr4 & X86_CR4_DE != 0;
     match reg {
         0..=3 => {
-            if !Domain::guest_va_ok(value, 1) {
+            // Only guest addresses: a breakpoint never fires in Cocoon's code.
+            if !Domain::guest_va_ok(value, 8) {
                 return -XEN_EPERM;
             }
             c.v.debugreg[reg as usize] = value;
+            p.write_debugreg(reg as u8, value);
         }
-        6 => c.v.debugreg[6] = (value & 0xffff_efff) | 0xffff_0ff0,
-        7 => {
-            // Cocoon does not arm hardware breakpoints for the guest yet: enabling one fails.
-            if value & 0xff != 0 {
+        4 if de => return -XEN_ENODEV,
+        4..=7 if value >> 32 != 0 => return -XEN_EINVAL,
+        4 | 6 => {
+            // Bits 4-11 and 16-31 read as 1, bit 12 as 0, 32-63 as 0.
+            let v = (value & 0xffff_efff) | X86_DR6_DEFAULT;
+            c.v.debugreg[6] = v;
+            p.write_debugreg(6, v);
+        }
+        5 if de => return -XEN_ENODEV,
+        5 | 7 => {
+            // Bit 10 reads as 1; bits 11, 12, 14 and 15 as 0.
+            let mut v = (value & 0xffff_27ff) | X86_DR7_DEFAULT;
+            if v & DR_GENERAL_DETECT != 0 {
                 return -XEN_EPERM;
             }
-            c.v.debugreg[7] = (value & 0xffff_ffff) | 0x400;
+            // I/O breakpoints exist only with CR4.DE; Xen emulates their
+            // enables (the CPU cannot see the guest's port accesses) and keeps
+            // them out of the hardware register.
+            let mut io_enable = 0;
+            if v & DR7_ACTIVE_MASK != 0 {
+                for field in 0..4 {
+                    let shift = DR_CONTROL_SHIFT + field * DR_CONTROL_SIZE;
+                    if (v >> shift) & 3 == DR_IO {
+                        if !de {
+                            return -XEN_EPERM;
+                        }
+                        io_enable |= v & (3 << (2 * field));
+                    }
+                }
+            }
+            v &= !io_enable;
+            c.v.dr7_emul = io_enable;
+            c.v.debugreg[7] = v;
+            p.write_debugreg(7, v);
         }
-        _ => return -XEN_EINVAL,
+        _ => return -XEN_ENODEV,
     }
     0
 }
 
+/// HYPERVISOR_get_debugreg, as Xen's: DR7 with the emulated I/O enables.
 pub fn get_debugreg(c: &mut Ctx, reg: u64) -> i64 {
+    let de = c.v.cr4 & X86_CR4_DE != 0;
     match reg {
-        0..=3 | 6 | 7 => c.v.debugreg[reg as usize] as i64,
-        _ => -XEN_EINVAL,
+        0..=3 | 6 => c.v.debugreg[reg as usize] as i64,
+        4 if !de => c.v.debugreg[6] as i64,
+        7 => (c.v.debugreg[7] | c.v.dr7_emul) as i64,
+        5 if !de => (c.v.debugreg[7] | c.v.dr7_emul) as i64,
+        _ => -XEN_ENODEV,
     }
+}
+
+/// A #DB the guest took: the CPU's DR6 merged into the vCPU's as Xen's
+/// `do_debug` does (status bits accumulate until the guest clears them; the
+/// active-low ones clear), for the guest's handler to read with get_debugreg.
+pub fn note_debug_exception<P: Platform>(c: &mut Ctx, p: &mut P) {
+    let dr6 = p.take_dr6();
+    c.v.debugreg[6] |= dr6 & !X86_DR6_DEFAULT;
+    c.v.debugreg[6] &= dr6 | !X86_DR6_DEFAULT;
 }
 
 pub fn console_io<P: Platform>(p: &mut P, cmd: u64, count: u64, buf: u64) -> i64 {
@@ -96,7 +148,19 @@ pub fn physdev_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i6
             Ok(_) => -XEN_EINVAL,
             Err(Fault) => -XEN_EFAULT,
         },
-        PHYSDEVOP_set_iobitmap => 0,
+        PHYSDEVOP_set_iobitmap => {
+            // struct physdev_set_iobitmap { uint8_t *bitmap; uint32_t nr_ports; }
+            let Ok(a) = Domain::read_guest::<P, [u64; 2]>(p, arg) else {
+                return -XEN_EFAULT;
+            };
+            let (bitmap, nr_ports) = (a[0], a[1] as u32);
+            if !Domain::guest_va_ok(bitmap, IOBMP_BYTES) || nr_ports > 65536 {
+                return -XEN_EINVAL;
+            }
+            c.v.iobmp = bitmap;
+            c.v.iobmp_limit = nr_ports;
+            0
+        }
         _ => -XEN_ENOSYS,
     }
 }

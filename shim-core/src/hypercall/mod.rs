@@ -52,7 +52,7 @@ pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u
             p.set_cr0_ts(a[0] != 0);
             0.into()
         }
-        __HYPERVISOR_set_debugreg => misc::set_debugreg(c, a[0], a[1]).into(),
+        __HYPERVISOR_set_debugreg => misc::set_debugreg(c, p, a[0], a[1]).into(),
         __HYPERVISOR_get_debugreg => misc::get_debugreg(c, a[0]).into(),
         __HYPERVISOR_update_descriptor => descriptors::update_descriptor(c, p, a[0], a[1]).into(),
         __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]).into(),

@@ -37,7 +37,7 @@ pub fn forced_cpuid<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -
 /// Emulate a privileged instruction (#GP(0) from guest kernel mode). False: not ours.
 pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: &Insn) -> bool {
     if !c.v.kernel_mode {
-        return io(c, regs, i);
+        return io(c, p, regs, i);
     }
     let len = i.len as u64;
     if i.two_byte {
@@ -105,7 +105,7 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
                         return false;
                     }
                     regs.set_gpr(i.rm(), v as u64);
-                } else if crate::hypercall::misc::set_debugreg(c, reg, regs.gpr(i.rm())) != 0 {
+                } else if crate::hypercall::misc::set_debugreg(c, p, reg, regs.gpr(i.rm())) != 0 {
                     return false;
                 }
             }
@@ -114,7 +114,7 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
         regs.rip += len;
         return true;
     }
-    io(c, regs, i)
+    io(c, p, regs, i)
 }
 
 /// The PCI configuration address port: Xen latches a dword written there
@@ -147,8 +147,36 @@ fn iopl_ok(c: &Ctx) -> bool {
 /// it would natively. The PIT ports 0x42, 0x43 and 0x61 go to
 /// `pv_pit_handler`, which without a vPIT (libxl gives a PV domU none) is
 /// all ones as well.
-fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
-    if i.two_byte || !iopl_ok(c) {
+/// Xen's `guest_io_okay`: the virtual IOPL allows it, or the guest's I/O
+/// bitmap (PHYSDEVOP_set_iobitmap) has clear bits for every port of the
+/// access. The bitmap is in guest kernel memory: from user mode it is read
+/// through the kernel's page tables, as Xen's toggle_guest_pt; bytes that
+/// cannot be read count as all ones (no access).
+fn guest_io_okay<P: Platform>(c: &mut Ctx, p: &mut P, port: u32, bytes: u32) -> bool {
+    if iopl_ok(c) {
+        return true;
+    }
+    if port + bytes > c.v.iobmp_limit {
+        return false;
+    }
+    let mut x = [0xffu8; 2];
+    let at = c.v.iobmp + (port >> 3) as u64;
+    let user = !c.v.kernel_mode;
+    if user {
+        p.load_cr3(c.v.guest_table);
+    }
+    if p.copy_from_guest(at, &mut x[..1]).is_ok() && p.copy_from_guest(at + 1, &mut x[1..]).is_err() {
+        x[1] = 0xff;
+    }
+    if user {
+        p.load_cr3(c.v.guest_table_user);
+    }
+    let mask = u16::from_le_bytes(x) as u32;
+    mask & (((1 << bytes) - 1) << (port & 7)) == 0
+}
+
+fn io<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: &Insn) -> bool {
+    if i.two_byte {
         return false;
     }
     let size = match i.opcode {
@@ -160,7 +188,7 @@ fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
                 4
             }
         }
-        0xfa | 0xfb => {
+        0xfa | 0xfb if iopl_ok(c) => {
             // cli/sti with IOPL: ignored, as Xen's `validate` does (the
             // virtual IF is the event mask, which a POPF could not restore).
             regs.rip += i.len as u64;
@@ -173,6 +201,9 @@ fn io(c: &mut Ctx, regs: &mut GuestRegs, i: &Insn) -> bool {
         0xe4..=0xe7 => i.imm as u8 as u32,
         _ => regs.rdx as u16 as u32,
     };
+    if !guest_io_okay(c, p, port, size) {
+        return false;
+    }
     match i.opcode {
         0xe4 | 0xe5 | 0xec | 0xed => {
             let v = guest_io_read(c.d, port, size) as u64;

@@ -95,6 +95,10 @@ pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
         // `int3` and `into` (or `int $3`/`int $4`) through their DPL-3 gates:
         // exceptions, bounced whatever the guest's DPL (Xen's do_int3, do_trap).
         TRAP_int3 | 4 => inject(c, p, regs, regs.vector, 0),
+        TRAP_debug => {
+            crate::hypercall::misc::note_debug_exception(c, p);
+            inject(c, p, regs, TRAP_debug, 0);
+        }
         INT80_VECTOR => soft_interrupt(c, p, regs, INT80_VECTOR, 2, false),
         TRAP_nmi | TRAP_machine_check => {
             log::warn!("vector {} while the guest ran: ignored", regs.vector);
