@@ -513,7 +513,12 @@ impl FrameTable {
                 }
                 let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
                 if unchanged {
-                    // Same target: only flags change; no new reference.
+                    // Same target: only flags change; no new reference, but
+                    // the flags are checked as for a new entry (PSE would
+                    // turn the table it points at into a 2 MiB/1 GiB page).
+                    if new & LX_DISALLOW != 0 {
+                        return Err(MmError::BadEntry(new));
+                    }
                 } else {
                     promoted = self.get_lxe(mem, level, new)?;
                     self.put_lxe(mem, old);
@@ -613,11 +618,18 @@ mod tests {
         assert_ne!(mem.read_u64(2, 510) & _PAGE_USER, 0);
         // Writing a hypervisor slot is refused.
         assert_eq!(ft.update_entry(&mut mem, 1, 256, e(5, _PAGE_PRESENT), false), Err(MmError::ReservedSlot));
-        // Superpages are refused.
+        // Superpages are refused, in a new entry and as a flag added to a
+        // live one (which would make the L1 it points at a 2 MiB page).
         assert!(matches!(
             ft.update_entry(&mut mem, 3, 1, e(6, _PAGE_PRESENT | _PAGE_PSE), false),
             Err(MmError::BadEntry(_))
         ));
+        assert!(matches!(
+            ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT | _PAGE_RW | _PAGE_PSE), false),
+            Err(MmError::BadEntry(_))
+        ));
+        assert_eq!(mem.read_u64(3, 0) & _PAGE_PSE, 0, "the live entry is unchanged");
+        ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT), false).unwrap();
         // Dropping the top releases everything.
         ft.put_type(&mut mem, 1);
         for m in [2, 3, 4] {
