@@ -64,14 +64,20 @@ pub fn set_debugreg<P: Platform>(c: &mut Ctx, p: &mut P, reg: u64, value: u64) -
 }
 
 /// HYPERVISOR_get_debugreg, as Xen's: DR7 with the emulated I/O enables.
+/// (A DR0-3 address in the top page reads as a value in -4095..-1: the
+/// hypercall cannot tell it from an error, as with Xen.)
 pub fn get_debugreg(c: &mut Ctx, reg: u64) -> i64 {
+    read_debugreg(c, reg).map_or(-XEN_ENODEV, |v| v as i64)
+}
+
+/// Debug register `reg` as the guest reads it; `None` where the CPU would raise #UD.
+pub fn read_debugreg(c: &Ctx, reg: u64) -> Option<u64> {
     let de = c.v.cr4 & X86_CR4_DE != 0;
     match reg {
-        0..=3 | 6 => c.v.debugreg[reg as usize] as i64,
-        4 if !de => c.v.debugreg[6] as i64,
-        7 => (c.v.debugreg[7] | c.v.dr7_emul) as i64,
-        5 if !de => (c.v.debugreg[7] | c.v.dr7_emul) as i64,
-        _ => -XEN_ENODEV,
+        0..=3 | 6 => Some(c.v.debugreg[reg as usize]),
+        4 if !de => Some(c.v.debugreg[6]),
+        5 | 7 if reg == 7 || !de => Some(c.v.debugreg[7] | c.v.dr7_emul),
+        _ => None,
     }
 }
 

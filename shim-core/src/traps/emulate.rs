@@ -100,11 +100,10 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
                 // mov to/from debug registers: the same store as set/get_debugreg.
                 let reg = i.reg() as u64;
                 if i.opcode == 0x21 {
-                    let v = crate::hypercall::misc::get_debugreg(c, reg);
-                    if v < 0 && v > -4096 {
+                    let Some(v) = crate::hypercall::misc::read_debugreg(c, reg) else {
                         return false;
-                    }
-                    regs.set_gpr(i.rm(), v as u64);
+                    };
+                    regs.set_gpr(i.rm(), v);
                 } else if crate::hypercall::misc::set_debugreg(c, p, reg, regs.gpr(i.rm())) != 0 {
                     return false;
                 }
