@@ -302,6 +302,45 @@ fn iret_to_user_and_syscall_back() {
     assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 1);
 }
 
+#[test]
+fn an_iret_in_a_multicall_is_performed_and_ends_the_batch() {
+    let mut g = boot();
+    linux_user_segments(&mut g);
+    enter_user_mode(&mut g);
+    let sp = STACK_TOP - 0x100;
+    put(&mut g, sp, &[7u64, 0x11, 0x22, 0, 0x40_1000, 0x33, X86_EFLAGS_IF, 0x7fff_0000, 0x2b]);
+    // stack_switch, a nested multicall, iret, stack_switch: entries of
+    // {op, result, args[6]}, results preset to a marker.
+    let list = SYNTH_VIRT_BASE + 0x100_1c00;
+    let marker = 0x5a5a_u64;
+    let entries: [[u64; 8]; 4] = [
+        [__HYPERVISOR_stack_switch, marker, 0x2b, STACK_TOP - 0x800, 0, 0, 0, 0],
+        [__HYPERVISOR_multicall, marker, list, 1, 0, 0, 0, 0],
+        [__HYPERVISOR_iret, marker, 0, 0, 0, 0, 0, 0],
+        [__HYPERVISOR_stack_switch, marker, 0x2b, STACK_TOP - 0x900, 0, 0, 0, 0],
+    ];
+    for (i, e) in entries.iter().enumerate() {
+        put(&mut g, list + 64 * i as u64, e);
+    }
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_multicall;
+    (r.rdi, r.rsi) = (list, 4);
+    r.rsp = sp;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    // The iret ran: the guest is in user mode where the frame says.
+    assert!(!g.v.kernel_mode);
+    assert_eq!((r.rip, r.cs, r.rsp, r.rax, r.rcx, r.r11), (0x40_1000, 0x33, 0x7fff_0000, 7, 0x22, 0x11));
+    // (The list is kernel memory: read it through the kernel's tables.)
+    let kernel_l4 = g.v.guest_table;
+    g.p.load_cr3(kernel_l4);
+    let result = |g: &mut Guest, i: u64| get::<u64>(g, list + 64 * i + 8);
+    assert_eq!(result(&mut g, 0), 0, "the stack switch ran");
+    assert_eq!(result(&mut g, 1), (-XEN_EINVAL) as u64, "no multicall inside a multicall");
+    assert_eq!(result(&mut g, 3), marker, "nothing after the iret ran");
+    assert_eq!(g.v.kernel_sp, STACK_TOP - 0x800);
+}
+
 /// Linux's user code and data descriptors (GDT entries 6 and 5: 0x33, 0x2b).
 fn linux_user_segments(g: &mut Guest) {
     g.v.gdt[5] = 0x00cf_f300_0000_ffff;

@@ -56,7 +56,7 @@ pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u
         __HYPERVISOR_get_debugreg => misc::get_debugreg(c, a[0]).into(),
         __HYPERVISOR_update_descriptor => descriptors::update_descriptor(c, p, a[0], a[1]).into(),
         __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]).into(),
+        __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]),
         __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]).into(),
         __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, c.v.id, a[0]).into(),
         __HYPERVISOR_set_timer_op => sched::set_timer_op(c, p, a[0]).into(),
@@ -110,13 +110,27 @@ struct MulticallEntry {
 }
 const _: () = assert!(core::mem::size_of::<MulticallEntry>() == 64);
 
-fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> i64 {
+/// A batch, as Xen's do_multicall: each entry's result is written back; a
+/// nested multicall is refused (-EINVAL, "reentry is disallowed") and the
+/// batch goes on; an iret is performed and ends the batch (Xen's `mc_exit`):
+/// the guest resumes where its iret frame says, the entries after it unrun.
+fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> Ret {
     for i in 0..n {
         let va = list + i * 64;
         let Ok(mut e) = Domain::read_guest::<P, MulticallEntry>(p, va) else {
-            return -XEN_EFAULT;
+            return Ret::Value(-XEN_EFAULT);
         };
-        if e.op == __HYPERVISOR_iret || e.op == __HYPERVISOR_multicall {
+        if e.op == __HYPERVISOR_iret {
+            let r = callbacks::iret(c, p, regs);
+            // Best effort, as Xen's: the guest has left the batch.
+            let result = match r {
+                Ret::Value(v) => v as u64,
+                Ret::Regs => regs.rax,
+            };
+            let _ = Domain::write_guest(p, va + 8, &result);
+            return r;
+        }
+        if e.op == __HYPERVISOR_multicall {
             e.result = (-XEN_EINVAL) as u64;
         } else {
             let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
@@ -126,8 +140,8 @@ fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u6
             };
         }
         if Domain::write_guest(p, va + 8, &e.result).is_err() {
-            return -XEN_EFAULT;
+            return Ret::Value(-XEN_EFAULT);
         }
     }
-    0
+    Ret::Value(0)
 }
