@@ -32,6 +32,7 @@ done
 for app in poweroff reboot halt; do ln -s ../bin/busybox "$stage/sbin/$app"; done
 gcc -O2 -static -o "$stage/bin/guestbench" ci/guestbench/guestbench.c
 gcc -O2 -static -pthread -o "$stage/bin/smpstress" ci/guestbench/smpstress.c
+gcc -O2 -static -o "$stage/bin/abitest" ci/guestbench/abitest.c
 cp "$src" "$stage/init"
 # The matrix guest loads the PV disk and network frontends (ci/fetch-kernels.sh).
 if [ "$kind" = matrix ]; then

@@ -48,6 +48,9 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> co
     out.assert_serial("COCOON-TEST: pipe ping-pong 100 ok");
     out.assert_serial("COCOON-TEST: 64 MiB touched ok");
     out.assert_serial("COCOON-TEST: sleep 1 took");
+    for t in ["watch", "break", "ioperm", "iopl"] {
+        out.assert_serial(&format!("COCOON-TEST: abi {t} ok"));
+    }
     out.assert_serial("COCOON-TEST: PASS");
     out.assert_serial("guest shut down: poweroff");
     let trouble = kernel_trouble(&out.serial);
