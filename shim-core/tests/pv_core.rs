@@ -158,6 +158,13 @@ fn version_features_and_unknown_hypercalls() {
     assert_eq!(f[1], (1 << XENFEAT_mmu_pt_update_preserve_ad) | (1 << XENFEAT_gnttab_map_avail_bits));
     assert_eq!(hypercall(&mut g, 99, [0; 5]), -XEN_ENOSYS);
     assert_eq!(hypercall(&mut g, 99, [0; 5]), -XEN_ENOSYS);
+    // XENVER_compile_info fills the whole 144-byte struct.
+    for i in 0..18u64 {
+        put(&mut g, BUF + 8 * i, &u64::MAX);
+    }
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [XENVER_compile_info, BUF, 0, 0, 0]), 0);
+    let tail: u64 = get(&mut g, BUF + 136);
+    assert_eq!(tail, 0, "compile_date's last bytes written");
     // A bad pointer is -EFAULT, never a crash.
     assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [6, 0x1234_0000, 0, 0, 0]), -XEN_EFAULT);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_xen_version, [6, HYPERVISOR_VIRT_START + 64, 0, 0, 0]), -XEN_EFAULT);

@@ -27,7 +27,8 @@ pub fn xen_version<P: Platform>(_c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> 
     match cmd {
         XENVER_version => ((COCOON_XEN_MAJOR << 16) | COCOON_XEN_MINOR) as i64,
         XENVER_extraversion => put_str(p, arg, b".0-cocoon", 16),
-        XENVER_compile_info => put_str(p, arg, b"cocoon", 140),
+        // struct xen_compile_info: compiler[64], compile_by[16], compile_domain[32], compile_date[32].
+        XENVER_compile_info => put_str(p, arg, b"cocoon", 144),
         XENVER_capabilities => put_str(p, arg, b"xen-3.0-x86_64 ", 1024),
         XENVER_changeset => put_str(p, arg, b"cocoon", 64),
         XENVER_commandline => put_str(p, arg, b"", 1024),
