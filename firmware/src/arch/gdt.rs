@@ -22,7 +22,15 @@ pub const GDT_ENTRIES: usize = FIRST_RESERVED_GDT_ENTRY + 16;
 pub const IST_DOUBLE_FAULT: u8 = 1;
 pub const IST_NMI: u8 = 2;
 pub const IST_MACHINE_CHECK: u8 = 3;
+/// #DB: a guest can arm data breakpoints, and one hit by `mov ss, [x]` just
+/// before SYSCALL is delivered at Cocoon's SYSCALL entry, in ring 0, with the
+/// guest's RSP still loaded (CVE-2018-8897, Xen's XSA-260): without a stack
+/// of its own the CPU would push the frame wherever the guest pointed RSP.
+pub const IST_DEBUG: u8 = 4;
 pub const IST_STACK_SIZE: usize = 16 * 1024;
+/// #DB's stack: the entry stub moves a #DB from the guest off it at once, so
+/// it only ever holds one from Cocoon, which touches no guest memory.
+pub const IST_DEBUG_STACK_SIZE: usize = 8 * 1024;
 
 /// Hardware TSS (64-bit), 104 bytes.
 #[repr(C, packed(4))]
@@ -48,10 +56,10 @@ pub struct CpuTables {
 impl CpuTables {
     /// Cocoon's descriptors and the TSS: `rsp0` for entries from the guest,
     /// `ist` the tops of the IST stacks, in the order of the `IST_*` slots.
-    pub fn fill(&mut self, rsp0: u64, ist: [u64; 3]) {
+    pub fn fill(&mut self, rsp0: u64, ist: [u64; 4]) {
         let tss = &mut self.tss;
         tss.iomap_base = size_of::<Tss>() as u16;
-        for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK].iter().enumerate() {
+        for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK, IST_DEBUG].iter().enumerate() {
             tss.ist[*slot as usize - 1] = ist[i];
         }
         tss.rsp[0] = rsp0;

@@ -1,6 +1,6 @@
 //! Cocoon's IDT, shared by every CPU: every vector with a stub goes to `trap_common`.
 
-use super::gdt::{HYPERVISOR_CS, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
+use super::gdt::{HYPERVISOR_CS, IST_DEBUG, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
 use super::trap_entry::{stub_address, NR_STUBS};
 
 #[repr(C, align(16))]
@@ -25,6 +25,7 @@ pub fn init() {
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
         for v in 0..NR_STUBS {
             let ist = match v {
+                1 => IST_DEBUG,
                 2 => IST_NMI,
                 8 => IST_DOUBLE_FAULT,
                 18 => IST_MACHINE_CHECK,

@@ -10,6 +10,8 @@
 //!                            | guest frame (GuestRegs)     |  where a trap from the guest,
 //!                            |   ...                       |  SYSCALL and cocoon_enter_guest
 //!                            | ring-0 stack (grows down)   |  put the guest's registers
+//!                            +-----------------------------+
+//!                            | IST: #DB (8 KiB)            |
 //! base + 3 * IST_STACK_SIZE  +-----------------------------+
 //!                            | IST: #MC, NMI, #DF          |
 //! base                       +-----------------------------+
@@ -40,7 +42,7 @@ use shim_core::abi::{MSR_CSTAR, MSR_LSTAR};
 use shim_core::regs::GuestRegs;
 use x86_64::registers::model_specific::Msr;
 
-use super::gdt::{CpuTables, IST_STACK_SIZE};
+use super::gdt::{CpuTables, IST_DEBUG_STACK_SIZE, IST_STACK_SIZE};
 use super::syscall_entry;
 
 /// CPUs Cocoon can run on (the SYSCALL stubs are generated for this many).
@@ -72,9 +74,9 @@ pub struct CpuInfo {
 const _: () = assert!(size_of::<CpuInfo>() == 64);
 
 /// Offset of the `CpuInfo` in a ring-0 block.
-const INFO_OFFSET: usize = RING0_STACK_SIZE - size_of::<CpuInfo>();
+pub const INFO_OFFSET: usize = RING0_STACK_SIZE - size_of::<CpuInfo>();
 /// The ring-0 stack proper: from the IST stacks to `ring0_top`.
-pub const RING0_STACK_BYTES: usize = INFO_OFFSET - 3 * IST_STACK_SIZE;
+pub const RING0_STACK_BYTES: usize = INFO_OFFSET - 3 * IST_STACK_SIZE - IST_DEBUG_STACK_SIZE;
 const _: () = assert!(RING0_STACK_BYTES >= 64 * 1024 && size_of::<CpuInfo>().is_multiple_of(16));
 const _: () = assert!(size_of::<GuestRegs>().is_multiple_of(16));
 
@@ -174,7 +176,12 @@ unsafe fn prepare(n: usize, apic_id: u32, block: *mut u8, tables: *mut CpuTables
             flush_va: AtomicU64::new(0),
             flush_acks: AtomicU32::new(0),
         });
-        let ist = core::array::from_fn(|i| base + ((i + 1) * IST_STACK_SIZE) as u64);
+        let ist = [
+            base + IST_STACK_SIZE as u64,
+            base + 2 * IST_STACK_SIZE as u64,
+            base + 3 * IST_STACK_SIZE as u64,
+            base + (3 * IST_STACK_SIZE + IST_DEBUG_STACK_SIZE) as u64,
+        ];
         (*tables).fill(ring0_top, ist);
         syscall_entry::set_stack_top(n, ring0_top);
     }

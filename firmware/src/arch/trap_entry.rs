@@ -27,7 +27,11 @@ macro_rules! trap_stubs {
                 "push 0",
                 ".endif",
                 concat!("push ", $v),
+                concat!(".if ", $v, " == 1"),
+                "jmp trap_debug_ist",
+                ".else",
                 "jmp trap_common",
+                ".endif",
                 ".balign 16",
             )*
             ".section .rodata",
@@ -52,6 +56,57 @@ trap_stubs!(
 
 /// Number of vectors with a stub in `trap_stub_table`.
 pub const NR_STUBS: usize = 256;
+
+/// The stub's words and the CPU's frame: vector, error code, rip, cs, rflags, rsp, ss.
+const TRAP_FRAME_BYTES: usize = 7 * 8;
+
+// #DB arrives on its IST stack (gdt::IST_DEBUG). One from Cocoon (a guest
+// watchpoint hit while Cocoon copied guest memory, or the deferred #DB of
+// `mov ss` + SYSCALL at the SYSCALL entry) is handled there: cocoon_trap only
+// resets DR6. One from the guest moves to this CPU's ring-0 stack, where a
+// trap from the guest always puts its frame, before anything else runs: its
+// handling writes guest memory, which may hit a watchpoint again, and that
+// #DB must find the IST stack free. The ring-0 top is found from RSP, as
+// `percpu::this` does (the IST stacks lie in the CPU's ring-0 block); the
+// copy touches only Cocoon's stacks.
+core::arch::global_asm!(
+    r#"
+    .section .text.hot, "ax"
+    .balign 16
+trap_debug_ist:
+    test byte ptr [rsp + 24], 3
+    jz trap_common
+    push rax
+    push rcx
+    mov rax, rsp
+    and rax, {block_mask}
+    add rax, {frame_at}
+    mov rcx, [rsp + 16]
+    mov [rax], rcx
+    mov rcx, [rsp + 24]
+    mov [rax + 8], rcx
+    mov rcx, [rsp + 32]
+    mov [rax + 16], rcx
+    mov rcx, [rsp + 40]
+    mov [rax + 24], rcx
+    mov rcx, [rsp + 48]
+    mov [rax + 32], rcx
+    mov rcx, [rsp + 56]
+    mov [rax + 40], rcx
+    mov rcx, [rsp + 64]
+    mov [rax + 48], rcx
+    mov rcx, [rsp]
+    mov [rax - 8], rcx
+    mov rcx, [rsp + 8]
+    mov [rax - 16], rcx
+    lea rsp, [rax - 16]
+    pop rax
+    pop rcx
+    jmp trap_common
+    "#,
+    block_mask = const !(super::percpu::RING0_STACK_SIZE as i64 - 1),
+    frame_at = const super::percpu::INFO_OFFSET - TRAP_FRAME_BYTES,
+);
 
 core::arch::global_asm!(
     r#"
