@@ -22,9 +22,12 @@ use shim_core::bootdisk::{self, BootFile, BootPlan, SharedDisk};
 use crate::arch::timer;
 use crate::memory::{self, FrameRange};
 
-/// The heap the filesystem reader needs (its block cache is 288 KiB), taken
-/// from the bottom of the RAM the files go to and free again afterwards.
-const READER_HEAP_PAGES: u64 = (4 << 20) / PAGE_SIZE;
+/// The heap the disk reader needs: the DMA area (1 MiB and a bit), each
+/// filesystem's block cache (288 KiB, 8 filesystems at most), the
+/// configuration files (256 KiB each at most) and the parser's copies, a
+/// journal's block map; taken from the bottom of the RAM the files go to and
+/// free again afterwards.
+const READER_HEAP_PAGES: u64 = (16 << 20) / PAGE_SIZE;
 /// DMA read-ahead: one READ DMA EXT per MiB of kernel and initrd.
 const READ_AHEAD_BYTES: usize = 1 << 20;
 /// Room for the module strings: the path and the kernel command line (start_info
@@ -45,8 +48,11 @@ pub fn load(boot: &BootInfo, opts: &Options) -> Result<BootInfo, ()> {
     use shim_core::bootdisk::BlockDevice;
     let name = IDE_NAMES.get(disk.index as usize).copied().unwrap_or("?");
     info!("boot disk: IDE disk {name}, {} MiB, {} sector(s) per data request", disk.sectors() >> 11, disk.block());
-    let Some(window) = memory::largest_free_low(boot) else {
-        error!("boot disk: no free RAM below 4 GiB to read the kernel into");
+    let Some(window) = memory::largest_free_low(boot).filter(|w| w.1 - w.0 > 2 * READER_HEAP_PAGES) else {
+        error!(
+            "boot disk: no free RAM below 4 GiB to read the kernel into (the reader alone needs {} MiB)",
+            (READER_HEAP_PAGES * PAGE_SIZE) >> 20
+        );
         return Err(());
     };
     // What outlives the reader is allocated before its heap is switched on.

@@ -191,9 +191,13 @@ pub fn begin_scratch(start: usize, len: usize) {
 /// allocations still live in it (an error: they would point into guest memory).
 pub fn end_scratch() -> Result<usize, usize> {
     ALLOCATOR.scratch_on.store(false, Ordering::SeqCst);
-    let s = ALLOCATOR.scratch.lock();
+    let mut s = ALLOCATOR.scratch.lock();
     if s.live != 0 {
         return Err(s.live);
     }
-    Ok(s.high_water)
+    let high = s.high_water;
+    // Forget the range: its RAM may become the main heap's or the table
+    // arena's (the disk reader's does), whose blocks must not be freed here.
+    *s = Bump::empty();
+    Ok(high)
 }

@@ -188,4 +188,19 @@ fn clear_errors_for_disks_that_cannot_boot() {
 
     let e = bootdisk::plan(&shared(vec![0u8; 4 << 20]), None).err().unwrap();
     assert_eq!(e, BootError::NoFilesystem { partitions: 1 });
+
+    // Superblocks with sizes a guest could use against Cocoon's reader heap
+    // (a 2 GiB block size; more blocks than the partition has) or that
+    // disagree with the rest of the filesystem (8 blocks per group) are
+    // clean errors, never an allocation failure or a panic.
+    let fs = mkfs(&dir, "ext4", 4096, &root, 8, "cccccccc-2222-4333-8444-555555555555");
+    for (offset, value) in [(24usize, 21u32), (32, 8), (4, u32::MAX)] {
+        let mut bad = fs.clone();
+        bad[1024 + offset..1024 + offset + 4].copy_from_slice(&value.to_le_bytes());
+        match bootdisk::plan(&shared(bad), None) {
+            Err(BootError::Filesystem { partition: 0, error }) => assert!(!error.is_empty()),
+            Err(other) => panic!("superblock field {offset} = {value}: {other}"),
+            Ok(_) => panic!("superblock field {offset} = {value} accepted"),
+        }
+    }
 }

@@ -12,9 +12,38 @@ use ext4_view::{Ext4, Ext4Read};
 use super::partition::Partition;
 use super::{BootError, SharedDisk, SECTOR};
 
-/// ext2/3/4's superblock magic, at byte 1080 of the partition.
-const EXT_MAGIC_OFFSET: u64 = 1024 + 56;
+/// ext2/3/4's superblock magic (at byte 56 of the superblock, which is at 1024).
 const EXT_MAGIC: u16 = 0xef53;
+/// What Cocoon's reader heap can hold of a filesystem's metadata: block
+/// groups (ext4-view keeps every descriptor) and the block size (its cache
+/// holds 72 blocks).
+const MAX_GROUPS: u64 = 1 << 16;
+const MAX_LOG_BLOCK_SIZE: u32 = 2; // 4 KiB
+
+/// Refuse superblocks whose sizes the reader could not hold or that do not
+/// fit the partition, before `ext4-view` allocates from them (a guest's disk
+/// is guest data: a wrong size must be an error, not an allocation failure).
+fn sane_superblock(sb: &[u8; 1024], partition_bytes: u64) -> Result<(), &'static str> {
+    let le32 = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]);
+    let log_block = le32(24);
+    if log_block > MAX_LOG_BLOCK_SIZE {
+        return Err("block size above 4 KiB");
+    }
+    let block = 1024u64 << log_block;
+    let incompat = le32(0x60);
+    let blocks = u64::from(le32(4)) | if incompat & 0x80 != 0 { u64::from(le32(0x150)) << 32 } else { 0 };
+    let per_group = u64::from(le32(32));
+    if per_group < 8 || blocks == 0 {
+        return Err("no blocks or no blocks per group");
+    }
+    if blocks.saturating_mul(block) > partition_bytes {
+        return Err("larger than its partition");
+    }
+    if blocks.div_ceil(per_group) > MAX_GROUPS {
+        return Err("more block groups than Cocoon reads (65536)");
+    }
+    Ok(())
+}
 
 /// A partition's bytes for `ext4-view`, through the shared disk.
 struct PartitionReader {
@@ -73,11 +102,15 @@ impl Filesystem {
         if len < 2048 {
             return Ok(None);
         }
-        let mut magic = [0u8; 2];
-        read_bytes(disk, start + EXT_MAGIC_OFFSET, &mut magic)?;
-        if u16::from_le_bytes(magic) != EXT_MAGIC {
+        let mut sb = [0u8; 1024];
+        read_bytes(disk, start + 1024, &mut sb)?;
+        if u16::from_le_bytes([sb[56], sb[57]]) != EXT_MAGIC {
             return Ok(None);
         }
+        sane_superblock(&sb, len).map_err(|why| BootError::Filesystem {
+            partition: partition.number,
+            error: alloc::string::String::from(why),
+        })?;
         let reader = PartitionReader { disk: disk.clone(), start, len };
         let fs = Ext4::load(Box::new(reader))
             .map_err(|e| BootError::Filesystem { partition: partition.number, error: e.to_string() })?;

@@ -20,7 +20,11 @@ pub use partition::{Partition, TableKind};
 /// Bytes per sector, as the disk is addressed.
 pub const SECTOR: usize = 512;
 /// The largest bootloader configuration (and companion file) Cocoon reads.
-const MAX_CONFIG_BYTES: usize = 1 << 20;
+const MAX_CONFIG_BYTES: usize = 256 << 10;
+/// Filesystems opened at most (each holds a block cache of about 300 KiB).
+const MAX_FILESYSTEMS: usize = 8;
+/// The largest kernel or initrd Cocoon loads.
+pub const MAX_FILE_BYTES: u64 = 1 << 31;
 
 /// A disk read in 512-byte sectors.
 pub trait BlockDevice {
@@ -168,6 +172,10 @@ pub fn plan(disk: &SharedDisk, want: Option<&str>) -> Result<BootPlan, BootError
     let mut filesystems = Vec::new();
     let mut first_error = None;
     for p in &parts {
+        if filesystems.len() == MAX_FILESYSTEMS {
+            log::warn!("boot disk: only the first {MAX_FILESYSTEMS} ext filesystems are looked at");
+            break;
+        }
         match Filesystem::open(disk, *p) {
             Ok(Some(f)) => filesystems.push(f),
             Ok(None) => {}
@@ -242,6 +250,13 @@ fn locate(
     order.extend(0..filesystems.len());
     for i in order {
         if let Some(size) = filesystems[i].size(path)? {
+            if size > MAX_FILE_BYTES {
+                return Err(BootError::File {
+                    partition: filesystems[i].partition.number,
+                    path: path.to_string(),
+                    error: alloc::format!("is {size} bytes; Cocoon loads at most {MAX_FILE_BYTES}"),
+                });
+            }
             return Ok(BootFile { path: path.to_string(), size, fs: i });
         }
     }
