@@ -106,19 +106,34 @@ pub fn image_frames() -> FrameRange {
 /// `cocoon.boot=disk` reads the guest's kernel to, before `plan`.
 pub fn largest_free_low(boot: &BootInfo) -> Option<FrameRange> {
     let below = mapped_end().min(1 << 32) / PAGE_SIZE;
-    let mut free: Vec<FrameRange> = boot
-        .memory
+    let mut free: Vec<FrameRange> =
+        ram_frames(boot).into_iter().map(|(s, e)| (s, e.min(below))).filter(|(s, e)| s < e).collect();
+    reserve_boot(&mut free, boot);
+    free.into_iter().max_by_key(|r| r.1 - r.0)
+}
+
+/// The memory map's RAM, in whole frames.
+fn ram_frames(boot: &BootInfo) -> Vec<FrameRange> {
+    boot.memory
         .iter()
         .filter(|r| r.kind == MemKind::Ram)
-        .map(|r| (r.base.div_ceil(PAGE_SIZE), ((r.base + r.len) / PAGE_SIZE).min(below)))
+        .map(|r| (r.base.div_ceil(PAGE_SIZE), (r.base + r.len) / PAGE_SIZE))
         .filter(|(s, e)| s < e)
-        .collect();
-    subtract(&mut free, (0, 0x100));
-    subtract(&mut free, image_frames());
-    for m in &boot.modules {
-        subtract(&mut free, (m.start / PAGE_SIZE, (m.start + m.len).div_ceil(PAGE_SIZE)));
+        .collect()
+}
+
+/// Take out of `free` what is in use from boot on: the first MiB (firmware
+/// data structures and legacy holes; not worth the risk), Cocoon's image and
+/// the boot modules. Returns the modules' frames.
+fn reserve_boot(free: &mut Vec<FrameRange>, boot: &BootInfo) -> Vec<FrameRange> {
+    subtract(free, (0, 0x100));
+    subtract(free, image_frames());
+    let modules: Vec<FrameRange> =
+        boot.modules.iter().map(|m| (m.start / PAGE_SIZE, (m.start + m.len).div_ceil(PAGE_SIZE))).collect();
+    for m in &modules {
+        subtract(free, *m);
     }
-    free.into_iter().max_by_key(|r| r.1 - r.0)
+    modules
 }
 
 /// Split RAM between Cocoon and the guest. `cocoon_pages` frames are kept for
@@ -127,13 +142,7 @@ pub fn largest_free_low(boot: &BootInfo) -> Option<FrameRange> {
 /// stacks and tables). Sets up Cocoon's heap and the direct map on the way.
 pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64, extra_heap: u64) -> Result<MemoryPlan, String> {
     let limit = DIRECT_MAP_MAX / PAGE_SIZE;
-    let ram: Vec<FrameRange> = boot
-        .memory
-        .iter()
-        .filter(|r| r.kind == MemKind::Ram)
-        .map(|r| (r.base.div_ceil(PAGE_SIZE), (r.base + r.len) / PAGE_SIZE))
-        .filter(|(s, e)| s < e)
-        .collect();
+    let ram = ram_frames(boot);
     let mut free: Vec<FrameRange> = ram.iter().map(|&(s, e)| (s, e.min(limit))).filter(|(s, e)| s < e).collect();
     free.sort();
     let mut fp = Footprint {
@@ -151,14 +160,7 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64, extra_heap: 
     }
     // The frame table and M2P cover every RAM frame, modules' included (they become the guest's).
     let max_mfn = free.iter().map(|r| r.1).max().ok_or("no RAM")? - 1;
-    // Below 1 MiB: firmware data structures and legacy holes; not worth the risk.
-    subtract(&mut free, (0, 0x100));
-    subtract(&mut free, image_frames());
-    let modules: Vec<FrameRange> =
-        boot.modules.iter().map(|m| (m.start / PAGE_SIZE, (m.start + m.len).div_ceil(PAGE_SIZE))).collect();
-    for m in &modules {
-        subtract(&mut free, *m);
-    }
+    let modules = reserve_boot(&mut free, boot);
 
     // The direct map above 4 GiB, its tables from below 4 GiB (already mapped).
     let bytes: Vec<(u64, u64)> = free.iter().map(|&(s, e)| (s * PAGE_SIZE, e * PAGE_SIZE)).collect();
