@@ -81,20 +81,10 @@ trap_debug_ist:
     mov rax, rsp
     and rax, {block_mask}
     add rax, {frame_at}
-    mov rcx, [rsp + 16]
-    mov [rax], rcx
-    mov rcx, [rsp + 24]
-    mov [rax + 8], rcx
-    mov rcx, [rsp + 32]
-    mov [rax + 16], rcx
-    mov rcx, [rsp + 40]
-    mov [rax + 24], rcx
-    mov rcx, [rsp + 48]
-    mov [rax + 32], rcx
-    mov rcx, [rsp + 56]
-    mov [rax + 40], rcx
-    mov rcx, [rsp + 64]
-    mov [rax + 48], rcx
+    .irp off, 0, 8, 16, 24, 32, 40, 48
+    mov rcx, [rsp + 16 + \off]
+    mov [rax + \off], rcx
+    .endr
     mov rcx, [rsp]
     mov [rax - 8], rcx
     mov rcx, [rsp + 8]
