@@ -171,6 +171,12 @@ impl Platform for Hw {
         hvm_glue::xen_hvm::hypercall5(nr, args)
     }
 
+    #[inline]
+    fn take_nmi(&mut self) -> bool {
+        let latch = &crate::arch::percpu::this().nmi_latched;
+        latch.load(Ordering::Relaxed) && latch.swap(false, Ordering::Relaxed)
+    }
+
     fn host_suspend(&mut self) -> Result<shim_core::platform::HostSuspend, i64> {
         crate::xen::suspend()
     }

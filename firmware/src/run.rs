@@ -244,6 +244,12 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
                 return;
             }
             v if v == SPURIOUS_VECTOR as u64 => return,
+            // An NMI for this vCPU (`xl trigger nmi`) while Cocoon ran: kept
+            // for the guest (delivered at its next exit, or wakes SCHEDOP_block).
+            2 => {
+                percpu::this().nmi_latched.store(true, core::sync::atomic::Ordering::Relaxed);
+                return;
+            }
             v if v == IPI_VECTOR as u64 => {
                 timer::eoi();
                 crate::vcpus::service(percpu::this());
@@ -298,6 +304,9 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
 fn handle_guest_exit(c: &mut Ctx, regs: &mut GuestRegs) {
     let d = c.d;
     let mut hw = Hw;
+    if hw.take_nmi() {
+        c.v.nmi_pending = true;
+    }
     match regs.vector {
         v if v == IPI_VECTOR as u64 => {
             c.v.stats.exits.exit(stats::EXIT_IPI);

@@ -45,7 +45,6 @@ pub struct Vcpu {
     pub syscall: Callback,
     pub syscall32: Callback,
     pub sysenter: Callback,
-    pub nmi: Callback,
     /// Where vcpu_info lives: machine address (in shared_info until registered).
     pub vcpu_info_maddr: u64,
     pub vcpu_info_registered: bool,
@@ -78,6 +77,12 @@ pub struct Vcpu {
     /// An upcall taken back while the guest had events masked (level
     /// delivery on a real Xen, see `hypercall::forward::host_upcall`).
     pub upcall_held: bool,
+    /// An NMI for the guest (`xl trigger nmi`, the host's NMI) waits to be
+    /// delivered through trap_ctxt[2] (Xen's `nmi_pending`).
+    pub nmi_pending: bool,
+    /// The guest is in its NMI handler: no other NMI until its next
+    /// HYPERVISOR_iret (Xen's `async_exception_mask` for VCPU_TRAP_NMI).
+    pub nmi_masked: bool,
     /// The vCPU asked to go down (`VCPUOP_down` on itself): the platform
     /// parks it once the hypercall returns, until `VCPUOP_up`.
     pub going_down: bool,
@@ -261,7 +266,6 @@ impl Vcpu {
             syscall: Callback::default(),
             syscall32: Callback::default(),
             sysenter: Callback::default(),
-            nmi: Callback::default(),
             vcpu_info_maddr,
             vcpu_info_registered: false,
             virtual_ts: false,
@@ -281,6 +285,8 @@ impl Vcpu {
             gdt,
             gdt_state: GdtState { frames: [0; FIRST_RESERVED_GDT_PAGE], nr_frames: 0, entries: 0 },
             upcall_held: false,
+            nmi_pending: false,
+            nmi_masked: false,
             going_down: false,
             stats: Stats::default(),
             unknown_logged: [0; 2],
@@ -667,12 +673,33 @@ impl Ctx<'_> {
 
     /// Before any return to the guest: take a pending, unmasked upcall.
     pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+        if self.v.nmi_pending && !self.v.nmi_masked {
+            self.deliver_nmi(p, regs)?;
+        }
         self.release_held_upcall(p);
         let vi = self.vcpu_info(p);
         if vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0 {
             let h = self.v.event.address;
             return self.bounce(p, regs, h, TBF_INTERRUPT, 0);
         }
+        Ok(())
+    }
+
+    /// An NMI, as Xen's `process_nmi` delivers it: through trap_ctxt[2] (set by
+    /// the trap table or CALLBACKTYPE_nmi) like an exception, masking further
+    /// NMIs until the guest's next HYPERVISOR_iret; lost if there is no handler.
+    #[cold]
+    fn deliver_nmi<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
+        self.v.nmi_pending = false;
+        let t = self.v.trap_ctxt[TRAP_nmi as usize];
+        if t.address == 0 {
+            log::warn!("vCPU {}: an NMI, and the guest has no NMI handler: dropped", self.v.id);
+            return Ok(());
+        }
+        let flags = if t.flags & TI_IF_MASK != 0 { TBF_INTERRUPT } else { 0 };
+        self.bounce(p, regs, t.address, flags, 0)?;
+        self.v.nmi_masked = true;
+        log::info!("vCPU {}: NMI delivered to the guest", self.v.id);
         Ok(())
     }
 

@@ -26,7 +26,8 @@
 //!   or present DPL-3 code/data descriptors of the guest GDT (the checks of
 //!   `callbacks::selector_ok`), a `rip` [`Domain::guest_va_ok`] accepts, a
 //!   user page table when returning to user mode, and no event due once the
-//!   frame's IF unmasks them (`upcall_held` clear and no upcall pending).
+//!   frame's IF unmasks them (`upcall_held` clear and no upcall pending),
+//!   and not at the end of an NMI handler (`nmi_masked`: the Rust path unmasks NMIs).
 //!   Everything read from the frame before anything changes; a fault reading
 //!   it hands over to the Rust path. It counts [`COUNT_IRET`].
 //!
@@ -58,6 +59,8 @@ pub const VCPU_INFO_MADDR: usize = offset_of!(Vcpu, vcpu_info_maddr);
 pub const IOPL: usize = offset_of!(Vcpu, iopl);
 /// `bool`: an upcall is held back (see `Vcpu::upcall_held`).
 pub const UPCALL_HELD: usize = offset_of!(Vcpu, upcall_held);
+/// `bool`: the guest is in its NMI handler (see `Vcpu::nmi_masked`).
+pub const NMI_MASKED: usize = offset_of!(Vcpu, nmi_masked);
 /// `usize`: entries of the guest GDT.
 pub const GDT_ENTRIES: usize = offset_of!(Vcpu, gdt_state.entries);
 /// `u64` counters of `Vcpu::stats`.
@@ -104,6 +107,7 @@ const _: fn(&Vcpu) = |v| {
     let _: (&bool, &u64, &u64, &u64) = (&v.kernel_mode, &v.guest_table, &v.guest_table_user, &v.kernel_sp);
     let _: (&u64, &bool, &u64, &u32, &bool) =
         (&v.syscall.address, &v.syscall.mask_events, &v.vcpu_info_maddr, &v.iopl, &v.upcall_held);
+    let _: &bool = &v.nmi_masked;
     let _: (&usize, &u64, &u64) = (&v.gdt_state.entries, &v.stats.bounces, &v.stats.exits.fast_path_misses);
     let _: &[u64; crate::stats::NR_EXITS] = &v.stats.exits.count;
 };

@@ -111,6 +111,8 @@ pub trait Platform: crate::builder::GuestMemory {
     /// once it runs again, re-establish what the Xen underneath dropped.
     /// `Err`: no Xen underneath, or Xen's error code.
     fn host_suspend(&mut self) -> Result<HostSuspend, i64>;
+    /// Did an NMI come to this CPU while Cocoon ran (not the guest)? Clears it.
+    fn take_nmi(&mut self) -> bool;
     /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
     fn host_events_polled(&self) -> bool;
 

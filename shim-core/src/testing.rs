@@ -328,6 +328,8 @@ pub struct MockPlatform {
     pub tlb_flushes: Vec<(u64, Option<u64>)>,
     /// vCPUs started (`Platform::start_vcpu`).
     pub started: Vec<u32>,
+    /// An NMI latched while Cocoon ran (`take_nmi`).
+    pub nmi: bool,
     /// What `host_suspend` answers.
     pub suspend: Result<crate::platform::HostSuspend, i64>,
 }
@@ -357,6 +359,7 @@ impl MockPlatform {
             remote_xen_calls: Vec::new(),
             tlb_flushes: Vec::new(),
             started: Vec::new(),
+            nmi: false,
             suspend: Err(-XEN_ENOSYS),
         }
     }
@@ -496,6 +499,10 @@ impl crate::platform::Platform for MockPlatform {
 
     fn host_events_polled(&self) -> bool {
         false
+    }
+
+    fn take_nmi(&mut self) -> bool {
+        core::mem::take(&mut self.nmi)
     }
 
     fn host_suspend(&mut self) -> Result<crate::platform::HostSuspend, i64> {

@@ -791,6 +791,86 @@ fn console_output_and_input() {
 }
 
 #[test]
+fn nmis_reach_the_guests_handler_one_at_a_time() {
+    let mut g = boot();
+    let handler = SYNTH_VIRT_BASE + 0x100_0600;
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
+    let nmi = |g: &mut Guest| {
+        let mut r = kregs(g);
+        r.vector = TRAP_nmi;
+        traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+        r
+    };
+    // No handler yet: the NMI is lost, as Xen loses it.
+    assert_eq!(nmi(&mut g).rip, kregs(&g).rip);
+    assert!(!g.v.nmi_pending && !g.v.nmi_masked);
+    // Linux registers it (older kernels by CALLBACKTYPE_nmi, newer in the trap table).
+    put(&mut g, ARGS_VA, &[CALLBACKTYPE_nmi as u64, handler]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_callback_op, [CALLBACKOP_register, ARGS_VA, 0, 0, 0]), 0);
+    assert_eq!(g.v.trap_ctxt[2].address, handler);
+    let r = nmi(&mut g);
+    assert_eq!(r.rip, handler, "delivered like exception 2");
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_mask, 1, "events masked on entry");
+    assert!(g.v.nmi_masked);
+    // A second one waits for the handler's HYPERVISOR_iret.
+    let r = nmi(&mut g);
+    assert_eq!(r.rip, kregs(&g).rip, "not nested");
+    assert!(g.v.nmi_pending);
+    let sp = STACK_TOP - 0x100;
+    put(
+        &mut g,
+        sp,
+        &[
+            0u64,
+            0,
+            0,
+            0,
+            SYNTH_VIRT_BASE + 0x100_0100,
+            FLAT_KERNEL_CS as u64 & !3,
+            X86_EFLAGS_IF,
+            STACK_TOP,
+            FLAT_KERNEL_SS as u64,
+        ],
+    );
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(r.rip, handler, "the waiting NMI comes once the first handler returned");
+    assert!(g.v.nmi_masked && !g.v.nmi_pending);
+    // One latched while Cocoon ran wakes a blocked vCPU.
+    put(
+        &mut g,
+        sp,
+        &[
+            0u64,
+            0,
+            0,
+            0,
+            SYNTH_VIRT_BASE + 0x100_0100,
+            FLAT_KERNEL_CS as u64 & !3,
+            X86_EFLAGS_IF,
+            STACK_TOP,
+            FLAT_KERNEL_SS as u64,
+        ],
+    );
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert!(!g.v.nmi_masked);
+    g.p.nmi = true;
+    let mut r = kregs(&g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_sched_op;
+    r.rdi = SCHEDOP_block;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(r.rip, handler, "SCHEDOP_block returns into the NMI handler");
+}
+
+#[test]
 fn block_waits_for_the_timer() {
     let mut g = boot();
     put(&mut g, BUF, &[0u32, 0, 0]);

@@ -124,6 +124,8 @@ pub struct Qemu {
     args: Vec<String>,
     mem: String,
     timeout: Duration,
+    /// Monitor commands to send, each once the serial log shows its line.
+    monitor: Vec<(String, String)>,
 }
 
 /// What a run left behind.
@@ -194,7 +196,7 @@ impl Qemu {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        Qemu { name: name.to_string(), args, mem: "512M".into(), timeout: Duration::from_secs(60) }
+        Qemu { name: name.to_string(), args, mem: "512M".into(), timeout: Duration::from_secs(60), monitor: Vec::new() }
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -223,10 +225,26 @@ impl Qemu {
         self
     }
 
+    /// Send `command` to QEMU's monitor once the serial log contains `line`
+    /// (in the order given; e.g. `nmi`, as `xl trigger nmi` on a real Xen).
+    pub fn monitor_when(mut self, line: &str, command: &str) -> Self {
+        self.monitor.push((line.to_string(), command.to_string()));
+        self
+    }
+
     /// Boot and wait for QEMU to end (or kill it at the timeout).
-    pub fn run(self) -> Outcome {
+    pub fn run(mut self) -> Outcome {
         let log_path = log_dir().join(format!("{}.serial.log", self.name));
         let _ = std::fs::remove_file(&log_path);
+        let sock = log_dir().join(format!("{}.monitor", self.name));
+        if !self.monitor.is_empty() {
+            let _ = std::fs::remove_file(&sock);
+            if let Some(i) = self.args.iter().position(|a| a == "-monitor") {
+                self.args[i + 1] = format!("unix:{},server=on,wait=off", sock.display());
+            }
+        }
+        let mut pending = self.monitor.iter();
+        let mut next = pending.next();
         let start = Instant::now();
         let mut child = Command::new("qemu-system-x86_64")
             .args(&self.args)
@@ -248,6 +266,13 @@ impl Qemu {
                 let _ = child.wait();
                 break None;
             }
+            if let Some((line, command)) = next {
+                let log = std::fs::read(&log_path).unwrap_or_default();
+                if String::from_utf8_lossy(&log).contains(line.as_str()) {
+                    send_monitor(&sock, command);
+                    next = pending.next();
+                }
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
         let elapsed = start.elapsed();
@@ -265,4 +290,15 @@ impl Qemu {
         let _ = std::fs::write(&log_path, &serial);
         Outcome { status, serial, log_path, elapsed }
     }
+}
+
+/// One command to a QEMU monitor on a Unix socket; what it answers is dropped.
+fn send_monitor(sock: &Path, command: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect to QEMU's monitor");
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut banner = [0u8; 512];
+    let _ = s.read(&mut banner);
+    s.write_all(format!("{command}\n").as_bytes()).expect("write to QEMU's monitor");
+    let _ = s.read(&mut banner);
 }

@@ -34,9 +34,10 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> co
         .arg(&smp.to_string())
         .mem(mem)
         .modules(&[
-            format!("{} console=hvc0 cocoon_test.smp_seconds={SMP_SECONDS}", k.display()),
+            format!("{} console=hvc0 cocoon_test.smp_seconds={SMP_SECONDS} cocoon_test.nmi=1", k.display()),
             init.display().to_string(),
         ])
+        .monitor_when("COCOON-TEST: waiting for an NMI", "nmi")
         .timeout(Duration::from_secs(if smp == 1 { 300 } else { 300 + 3 * SMP_SECONDS as u64 }))
         .run();
     out.assert_serial(&format!("COCOON-TEST: nproc {smp}, {smp} in cpuinfo"));
@@ -48,6 +49,9 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> co
     out.assert_serial("COCOON-TEST: pipe ping-pong 100 ok");
     out.assert_serial("COCOON-TEST: 64 MiB touched ok");
     out.assert_serial("COCOON-TEST: sleep 1 took");
+    // QEMU's `nmi` (every CPU's): each guest CPU's NMI handler runs and the guest goes on.
+    out.assert_serial("COCOON-TEST: NMI received");
+    out.assert_serial("NMI received for unknown reason");
     for t in ["watch", "break", "ioperm", "iopl"] {
         out.assert_serial(&format!("COCOON-TEST: abi {t} ok"));
     }

@@ -61,6 +61,8 @@ pub struct CpuInfo {
     pub vcpu: AtomicPtr<()>,
     /// The local APIC timer fired while Cocoon itself ran (not the guest).
     pub timer_fired: AtomicBool,
+    /// An NMI came while Cocoon itself ran: the guest's, at its next exit.
+    pub nmi_latched: AtomicBool,
     /// Cross-CPU requests, as bits (`run.rs` defines them), set before an `IPI_VECTOR`.
     pub mailbox: AtomicU32,
     /// TSS.RSP0: the ring-0 stack's top, just below this `CpuInfo`.
@@ -170,6 +172,7 @@ unsafe fn prepare(n: usize, apic_id: u32, block: *mut u8, tables: *mut CpuTables
             apic_id,
             vcpu: AtomicPtr::new(null_mut()),
             timer_fired: AtomicBool::new(false),
+            nmi_latched: AtomicBool::new(false),
             mailbox: AtomicU32::new(0),
             ring0_top,
             flush_from: AtomicU64::new(0),

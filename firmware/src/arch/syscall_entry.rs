@@ -247,6 +247,8 @@ fast_syscall_fault:
 fast_hypercall:
     cmp qword ptr [rax + {s_rax}], {nr_iret}
     jne syscall_slow_regs
+    cmp byte ptr [rdx + {nmi_masked}], 0
+    jne fast_miss                       /* the end of an NMI handler: Rust unmasks NMIs */
     mov rsi, [rax + {slot_rsp}]         /* rsi = the iret frame */
     movabs r8, {hv_end}
     cmp rsi, r8
@@ -376,6 +378,7 @@ syscall_slow_rdx:
     vcpu_info_maddr = const fp::VCPU_INFO_MADDR,
     iopl = const fp::IOPL,
     upcall_held = const fp::UPCALL_HELD,
+    nmi_masked = const fp::NMI_MASKED,
     gdt_entries = const fp::GDT_ENTRIES,
     count_syscall = const fp::COUNT_GUEST_SYSCALL,
     count_iret = const fp::COUNT_IRET,

@@ -27,8 +27,8 @@ macro_rules! trap_stubs {
                 "push 0",
                 ".endif",
                 concat!("push ", $v),
-                concat!(".if ", $v, " == 1"),
-                "jmp trap_debug_ist",
+                concat!(".if ", $v, " == 1 || ", $v, " == 2"),
+                "jmp trap_ist_guest",
                 ".else",
                 "jmp trap_common",
                 ".endif",
@@ -60,7 +60,8 @@ pub const NR_STUBS: usize = 256;
 /// The stub's words and the CPU's frame: vector, error code, rip, cs, rflags, rsp, ss.
 const TRAP_FRAME_BYTES: usize = 7 * 8;
 
-// #DB arrives on its IST stack (gdt::IST_DEBUG). One from Cocoon (a guest
+// #DB and NMI arrive on IST stacks (gdt::IST_DEBUG, IST_NMI).
+// #DB: one from Cocoon (a guest
 // watchpoint hit while Cocoon copied guest memory, or the deferred #DB of
 // `mov ss` + SYSCALL at the SYSCALL entry) is handled there: cocoon_trap only
 // resets DR6. One from the guest moves to this CPU's ring-0 stack, where a
@@ -68,12 +69,15 @@ const TRAP_FRAME_BYTES: usize = 7 * 8;
 // handling writes guest memory, which may hit a watchpoint again, and that
 // #DB must find the IST stack free. The ring-0 top is found from RSP, as
 // `percpu::this` does (the IST stacks lie in the CPU's ring-0 block); the
-// copy touches only Cocoon's stacks.
+// copy touches only Cocoon's stacks. An NMI from the guest (`xl trigger nmi`)
+// moves the same way: its delivery writes the guest's stack, and a fault
+// there returns with `iretq`, which lets the next NMI in onto the IST stack.
+// One that interrupts Cocoon stays there (cocoon_trap only latches it).
 core::arch::global_asm!(
     r#"
     .section .text.hot, "ax"
     .balign 16
-trap_debug_ist:
+trap_ist_guest:
     test byte ptr [rsp + 24], 3
     jz trap_common
     push rax

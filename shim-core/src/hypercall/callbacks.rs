@@ -68,7 +68,15 @@ pub fn callback_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i
         CALLBACKTYPE_syscall => &mut c.v.syscall,
         CALLBACKTYPE_syscall32 => &mut c.v.syscall32,
         CALLBACKTYPE_sysenter => &mut c.v.sysenter,
-        CALLBACKTYPE_nmi => &mut c.v.nmi,
+        CALLBACKTYPE_nmi => {
+            // Xen's register_guest_nmi_callback: trap_ctxt[2], events masked on entry.
+            c.v.trap_ctxt[TRAP_nmi as usize] = if cb.address == 0 {
+                TrapInfo::default()
+            } else {
+                TrapInfo { vector: TRAP_nmi as u8, flags: TI_IF_MASK, cs: FLAT_KERNEL_CS, _pad: 0, address: cb.address }
+            };
+            return 0;
+        }
         _ => return -XEN_EINVAL,
     };
     *slot = cb;
@@ -125,5 +133,7 @@ pub fn iret<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -> Ret {
     }
     regs.rax = f.rax;
     c.vcpu_info(p).evtchn_upcall_mask = (f.rflags & X86_EFLAGS_IF == 0) as u8;
+    // The end of an NMI handler (Xen's async_exception_cleanup).
+    c.v.nmi_masked = false;
     Ret::Regs
 }

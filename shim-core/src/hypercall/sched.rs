@@ -189,6 +189,13 @@ pub fn sched_op<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cmd: 
                 if c.vcpu_info(p).evtchn_upcall_pending != 0 {
                     break;
                 }
+                // An NMI wakes the vCPU too (Xen's vcpu_kick); it is delivered on the way out.
+                if p.take_nmi() {
+                    c.v.nmi_pending = true;
+                }
+                if c.v.nmi_pending && !c.v.nmi_masked {
+                    break;
+                }
                 p.wait_for_interrupt();
             }
             0

@@ -100,7 +100,10 @@ pub fn guest_entry<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) {
             inject(c, p, regs, TRAP_debug, 0);
         }
         INT80_VECTOR => soft_interrupt(c, p, regs, INT80_VECTOR, 2, false),
-        TRAP_nmi | TRAP_machine_check => {
+        // An NMI for this vCPU (the HVM domain's: `xl trigger nmi`): the
+        // guest's, delivered on the way out.
+        TRAP_nmi => c.v.nmi_pending = true,
+        TRAP_machine_check => {
             log::warn!("vector {} while the guest ran: ignored", regs.vector);
         }
         TRAP_double_fault => c.crash(p, regs, "double fault"),
