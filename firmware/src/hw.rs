@@ -171,6 +171,10 @@ impl Platform for Hw {
         hvm_glue::xen_hvm::hypercall5(nr, args)
     }
 
+    fn host_suspend(&mut self) -> Result<shim_core::platform::HostSuspend, i64> {
+        crate::xen::suspend()
+    }
+
     fn host_events_polled(&self) -> bool {
         crate::xen::host_events_polled()
     }

@@ -349,6 +349,7 @@ fn build_domain(
         }
     };
     arch::timer::log_phase("kernel decompression");
+    xen::set_suspend_cancel(k.notes.suspend_cancel.is_some());
     let p = &k.params;
     info!(
         "kernel: {:?}, {} compression, {} Xen notes, image {:#x}-{:#x}, entry {:#x}, hypercall page {}",

@@ -6,7 +6,7 @@ use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
 use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
-use shim_core::domain::{Ctx, Domain, DomainSetup, NR_GRANT_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, NR_GRANT_FRAMES};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
@@ -159,7 +159,7 @@ pub fn start(
         console_port,
         store_port,
         xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
-        forward: fwd.map(|f| f.forward),
+        forward: fwd.map(|f| Forward { suspend_cancel: crate::xen::suspend_cancel(), ..f.forward }),
         nr_vcpus: nr_vcpus(fwd.is_some()),
     };
     let d = DOMAIN.call_once(|| Domain::new(setup));

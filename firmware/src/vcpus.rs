@@ -296,8 +296,15 @@ pub fn park_down(c: &mut Ctx, hw: &mut Hw) {
     log::debug!("vCPU {} down", c.v.id);
     while !me.is_up() {
         hw.wait_for_interrupt();
+        // Another vCPU may make Xen calls on this one's behalf meanwhile
+        // (VCPUOP_register_vcpu_info, which Xen takes only from the vCPU itself).
+        service(percpu::this());
     }
     log::debug!("vCPU {} up again", c.v.id);
+    // Its vcpu_info may have moved while it was down (a resumed domain's guest
+    // registers it again between VCPUOP_down and VCPUOP_up).
+    c.v.vcpu_info_maddr = me.vcpu_info_maddr.load(Ordering::Acquire);
+    c.v.vcpu_info_registered = me.vcpu_info_registered.load(Ordering::Acquire);
     c.update_time(hw);
     sched::program_timer(c, hw);
 }

@@ -15,6 +15,7 @@ use shim_core::abi::*;
 use shim_core::builder::HostRings;
 use shim_core::domain::{Forward, LocalConsole};
 use shim_core::hypercall::forward;
+use shim_core::platform::HostSuspend;
 
 /// The vector Xen raises Cocoon's event interrupt on.
 pub const UPCALL_VECTOR: u8 = 0xf3;
@@ -29,6 +30,30 @@ static INTX: AtomicBool = AtomicBool::new(false);
 static UPCALL_PER_VCPU: AtomicBool = AtomicBool::new(false);
 /// Xen's CPUID base, when on Xen.
 static XEN_BASE: AtomicU32 = AtomicU32::new(0);
+/// What a resumed domain must ask Xen for again (see `suspend`).
+#[derive(Clone, Copy, Debug)]
+struct ResumeState {
+    compat: Compat,
+    delivery: Delivery,
+    /// The platform device's (device, function, pin) with `Delivery::PlatformIntx`.
+    intx: Option<(u8, u8, u8)>,
+    /// Where the guest's shared_info is (set by `prepare`).
+    shared_info_gfn: u64,
+    /// The console Cocoon serves, when the domain has no PV console.
+    local_console: Option<LocalConsole>,
+}
+static RESUME: spin::Mutex<Option<ResumeState>> = spin::Mutex::new(None);
+/// The kernel declared XEN_ELFNOTE_SUSPEND_CANCEL.
+static SUSPEND_CANCEL: AtomicBool = AtomicBool::new(false);
+
+pub fn set_suspend_cancel(yes: bool) {
+    SUSPEND_CANCEL.store(yes, Ordering::Relaxed);
+}
+
+pub fn suspend_cancel() -> bool {
+    SUSPEND_CANCEL.load(Ordering::Relaxed)
+}
+
 /// An AP is not the HVM vCPU of its number (or could not get its upcall
 /// vector): the guest keeps one vCPU on Xen.
 static AP_MISMATCH: AtomicBool = AtomicBool::new(false);
@@ -99,12 +124,18 @@ pub fn bring_up(x: &XenInfo, compat: Compat, unplug: bool) -> Option<XenHost> {
     if unplug {
         unplug_emulated_devices();
     }
+    let mut intx = None;
     if host.delivery == Delivery::Polled {
         match platform_intx() {
-            Ok(d) => host.delivery = d,
+            Ok((d, dev)) => {
+                host.delivery = d;
+                intx = Some(dev);
+            }
             Err(why) => info!("xen: no platform PCI INTx ({why}): polling for events"),
         }
     }
+    *RESUME.lock() =
+        Some(ResumeState { compat, delivery: host.delivery, intx, shared_info_gfn: 0, local_console: None });
     POLLED.store(host.delivery == Delivery::Polled, Ordering::Relaxed);
     NEEDS_EOI.store(host.delivery.needs_eoi(), Ordering::Relaxed);
     INTX.store(matches!(host.delivery, Delivery::PlatformIntx { .. }), Ordering::Relaxed);
@@ -133,7 +164,7 @@ pub fn unplug_emulated_devices() {
 
 /// Events through the Xen platform PCI device's INTx, routed by the I/O APIC
 /// to Cocoon's vector (the mechanism Xen 3.4 has).
-fn platform_intx() -> Result<Delivery, String> {
+fn platform_intx() -> Result<(Delivery, (u8, u8, u8)), String> {
     use hvm_glue::ioapic::{IoApic, XEN_HVM_IOAPIC_BASE};
     use hvm_glue::pci::{self, PortPci, XEN_PLATFORM_DEVICE, XEN_PLATFORM_VENDOR};
     let dev =
@@ -154,7 +185,7 @@ fn platform_intx() -> Result<Delivery, String> {
     ioapic.route_level(gsi, UPCALL_VECTOR, apic_id);
     xen_host::set_callback_intx(dev.dev, dev.func, dev.pin)
         .map_err(|rc| format!("HVM_PARAM_CALLBACK_IRQ refused the PCI INTx ({rc})"))?;
-    Ok(Delivery::PlatformIntx { gsi, vector: UPCALL_VECTOR })
+    Ok((Delivery::PlatformIntx { gsi, vector: UPCALL_VECTOR }, (dev.dev, dev.func, dev.pin)))
 }
 
 /// Where the guest's console is on a real Xen.
@@ -237,7 +268,11 @@ pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, Stri
         GuestConsole::Local(c) => Some(c),
         GuestConsole::Host(..) => None,
     };
-    let forward = Forward { level: host.delivery.level(), local_console };
+    let forward = Forward { level: host.delivery.level(), local_console, suspend_cancel: false };
+    if let Some(r) = RESUME.lock().as_mut() {
+        r.shared_info_gfn = shared_info_gfn;
+        r.local_console = local_console;
+    }
     info!(
         "xen: forwarding the guest's events, grants and timers; shared_info at gfn {shared_info_gfn:#x}; xenstore gfn \
          {:#x} port {}; console {}",
@@ -251,4 +286,62 @@ pub fn prepare(host: &XenHost, shared_info_gfn: u64) -> Result<ForwardPlan, Stri
         }
     );
     Ok(ForwardPlan { forward, store, console })
+}
+
+/// Suspend the HVM domain for the toolstack (the guest asked for
+/// SHUTDOWN_suspend) and, when it runs again as a new domain (restored or
+/// migrated), ask Xen again for what it keeps per domain and did not save:
+/// shared_info at its frame, the event delivery, the console Cocoon serves;
+/// the emulated disks and NICs are unplugged again (a new device model).
+pub fn suspend() -> Result<HostSuspend, i64> {
+    let Some(st) = *RESUME.lock() else {
+        return Err(-XEN_EOPNOTSUPP);
+    };
+    let reason: u32 = SHUTDOWN_suspend;
+    let rc = xen_hvm::hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &reason as *const u32 as u64)
+        .unwrap_or(-XEN_ENOSYS);
+    match rc {
+        0 => {}
+        1 => return Ok(HostSuspend::Cancelled),
+        rc => return Err(rc),
+    }
+    // A new domain: nothing may run on the old one's shared_info.
+    let rc = forward::add_to_physmap(&mut crate::hw::Hw, XENMAPSPACE_shared_info, 0, st.shared_info_gfn);
+    if rc != 0 {
+        error!("xen: resumed, but shared_info cannot be mapped again (XENMEM_add_to_physmap: {rc})");
+        crate::fault::stop(shim_core::platform::ExitReason::CocoonFault);
+    }
+    let nr_vcpus = crate::arch::percpu::nr_online() as u32;
+    if let Err(rc) = xen_host::restore_delivery(st.delivery, nr_vcpus, st.intx) {
+        error!("xen: resumed, but the event delivery cannot be set up again ({rc})");
+        crate::fault::stop(shim_core::platform::ExitReason::CocoonFault);
+    }
+    let (store, console) = xen_host::rings(st.compat);
+    let Some((_, store_port)) = store else {
+        error!("xen: resumed without a xenstore ring");
+        crate::fault::stop(shim_core::platform::ExitReason::CocoonFault);
+    };
+    if let Some((_, port)) = console {
+        xen_hvm::console_set_port(port);
+    }
+    let console_port = match st.local_console {
+        None => console.map(|c| c.1),
+        Some(old) => match loopback_channel() {
+            Ok(new) if new == old => Some(new.guest_port),
+            Ok(new) => {
+                error!(
+                    "xen: the console's channel came back as ports {}/{} (was {}/{}): the guest's console is lost",
+                    new.guest_port, new.notify_port, old.guest_port, old.notify_port
+                );
+                Some(old.guest_port)
+            }
+            Err(rc) => {
+                error!("xen: cannot set up the console's channel again ({rc})");
+                Some(old.guest_port)
+            }
+        },
+    };
+    unplug_emulated_devices();
+    info!("xen: resumed as a new domain: shared_info, {} event delivery, store port {store_port}", st.delivery.name());
+    Ok(HostSuspend::Resumed { store_evtchn: store_port, console_evtchn: console_port })
 }

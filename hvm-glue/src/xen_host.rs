@@ -29,6 +29,15 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::UpcallVector(_) => "per-vCPU upcall vector",
+            Delivery::CallbackVector(_) => "callback vector",
+            Delivery::PlatformIntx { .. } => "platform PCI INTx",
+            Delivery::Polled => "polled",
+        }
+    }
+
     /// Does Xen keep interrupting while `evtchn_upcall_pending` stays set?
     pub fn level(self) -> bool {
         matches!(self, Delivery::CallbackVector(_) | Delivery::PlatformIntx { .. })
@@ -143,13 +152,50 @@ pub fn bring_up(vector: u8, compat: Compat) -> XenHost {
     };
     let features = if compat == Compat::Xen34 { features & !(1 << XENFEAT_hvm_callback_vector) } else { features };
     let delivery = choose_delivery(features, vector, compat);
+    let (store, console) = rings(compat);
+    XenHost { major: v >> 16, minor: v & 0xffff, features, delivery, store, console }
+}
+
+/// A ring page of the domain's (GFN) and its event channel.
+pub type Ring = (u64, u32);
+
+/// The domain's xenstore and PV console rings (GFN, port) as the toolstack
+/// set them (no console under `cocoon.compat=3.4`: Xen 3.4 has no parameter).
+pub fn rings(compat: Compat) -> (Option<Ring>, Option<Ring>) {
     let ring = |pfn_param, port_param| {
         let gfn = get_param(pfn_param).filter(|&g| g != 0)?;
         Some((gfn, get_param(port_param)? as u32))
     };
     let store = ring(HVM_PARAM_STORE_PFN, HVM_PARAM_STORE_EVTCHN);
     let console = if compat == Compat::Xen34 { None } else { ring(HVM_PARAM_CONSOLE_PFN, HVM_PARAM_CONSOLE_EVTCHN) };
-    XenHost { major: v >> 16, minor: v & 0xffff, features, delivery, store, console }
+    (store, console)
+}
+
+/// After a restore or migration (a new domain): ask for the same event
+/// delivery again, for vCPUs `0..nr_vcpus` (Xen saves neither the upcall
+/// vectors nor `HVM_PARAM_CALLBACK_IRQ` with an HVM domain). `intx` is the
+/// platform device's (device, function, pin) for `Delivery::PlatformIntx`,
+/// whose I/O APIC routing is part of the saved machine.
+pub fn restore_delivery(delivery: Delivery, nr_vcpus: u32, intx: Option<(u8, u8, u8)>) -> Result<(), i64> {
+    let ok = |rc: i64| if rc == 0 { Ok(()) } else { Err(rc) };
+    match delivery {
+        Delivery::UpcallVector(vector) => {
+            for vcpu in 0..nr_vcpus {
+                let v = XenHvmEvtchnUpcallVector { vcpu, vector };
+                let rc = hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector, &v as *const _ as u64);
+                ok(rc.unwrap_or(-XEN_ENOSYS))?;
+            }
+            ok(set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_GSI << 56) | 1))
+        }
+        Delivery::CallbackVector(vector) => {
+            ok(set_param(HVM_PARAM_CALLBACK_IRQ, (HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | vector as u64))
+        }
+        Delivery::PlatformIntx { .. } => match intx {
+            Some((dev, func, pin)) => set_callback_intx(dev, func, pin),
+            None => Err(-XEN_EINVAL),
+        },
+        Delivery::Polled => Ok(()),
+    }
 }
 
 #[cfg(test)]

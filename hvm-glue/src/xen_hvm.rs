@@ -217,6 +217,14 @@ pub fn init_console((pfn, port): (u64, u32), ring_va: impl Fn(u64) -> u64) {
     *XEN_CONSOLE.lock() = Some(XenConsole { ring: ring_va(pfn) as *mut u8, port, stalled: false });
 }
 
+/// The console's port changed (a restored domain's, allocated anew).
+pub fn console_set_port(port: u32) {
+    if let Some(c) = XEN_CONSOLE.lock().as_mut() {
+        c.port = port;
+        c.stalled = false;
+    }
+}
+
 /// Write to the Xen console if there is one (the fault path may break a held lock).
 pub fn console_write(bytes: &[u8], force: bool) {
     if !force && HANDED_OVER.load(Ordering::Relaxed) {

@@ -155,6 +155,9 @@ pub struct Forward {
     /// The guest's console when Cocoon serves it (the host has no PV console
     /// for it).
     pub local_console: Option<LocalConsole>,
+    /// The kernel declared XEN_ELFNOTE_SUSPEND_CANCEL: a cancelled suspend
+    /// returns 1 and the guest goes on in the same domain.
+    pub suspend_cancel: bool,
 }
 
 /// A console Cocoon serves on a real Xen: a loopback event channel of Xen's,

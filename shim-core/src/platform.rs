@@ -31,6 +31,21 @@ impl ExitReason {
     ];
 }
 
+/// How the domain came back from `Platform::host_suspend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostSuspend {
+    /// Xen cancelled the suspend (a checkpoint, a failed save or migration):
+    /// the same domain goes on and keeps everything.
+    Cancelled,
+    /// The domain was saved and runs again, restored or migrated: a new domain.
+    /// The platform has mapped shared_info again and restored its event
+    /// delivery; the guest's event channels and grant frames are gone. The
+    /// ports of the domain's xenstore and console as the toolstack set them now
+    /// (the console's: the host's PV console, or the guest's end of the one
+    /// Cocoon serves).
+    Resumed { store_evtchn: u32, console_evtchn: Option<u32> },
+}
+
 /// A guest memory access faulted (unmapped, read-only, or not the guest's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault;
@@ -92,6 +107,10 @@ pub trait Platform: crate::builder::GuestMemory {
     /// on a running vCPU only from that vCPU itself); pointers must be to
     /// Cocoon's own memory. Waits for the result.
     fn xen_hypercall_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64>;
+    /// Suspend the domain for the toolstack (`xl save`, `xl migrate`) and,
+    /// once it runs again, re-establish what the Xen underneath dropped.
+    /// `Err`: no Xen underneath, or Xen's error code.
+    fn host_suspend(&mut self) -> Result<HostSuspend, i64>;
     /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
     fn host_events_polled(&self) -> bool;
 

@@ -328,6 +328,8 @@ pub struct MockPlatform {
     pub tlb_flushes: Vec<(u64, Option<u64>)>,
     /// vCPUs started (`Platform::start_vcpu`).
     pub started: Vec<u32>,
+    /// What `host_suspend` answers.
+    pub suspend: Result<crate::platform::HostSuspend, i64>,
 }
 
 impl MockPlatform {
@@ -355,6 +357,7 @@ impl MockPlatform {
             remote_xen_calls: Vec::new(),
             tlb_flushes: Vec::new(),
             started: Vec::new(),
+            suspend: Err(-XEN_ENOSYS),
         }
     }
 
@@ -493,6 +496,10 @@ impl crate::platform::Platform for MockPlatform {
 
     fn host_events_polled(&self) -> bool {
         false
+    }
+
+    fn host_suspend(&mut self) -> Result<crate::platform::HostSuspend, i64> {
+        self.suspend
     }
 
     fn xen_hypercall_on(&mut self, vcpu: u32, nr: u64, args: [u64; 5]) -> Option<i64> {

@@ -8,7 +8,7 @@ use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, LocalConsole, Vcpu, N
 use shim_core::loader;
 use shim_core::mm::frames::PageType;
 use shim_core::mm::walk::translate;
-use shim_core::platform::Platform;
+use shim_core::platform::{HostSuspend, Platform};
 use shim_core::regs::*;
 use shim_core::testing::*;
 use shim_core::traps;
@@ -862,6 +862,84 @@ fn forwarded_grant_setup_maps_the_frames_into_cocoons_physmap() {
     g.p.xen = Some(0);
     hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_query_size, ARGS_VA, 1, 0, 0]);
     assert_eq!(g.p.xen_calls.last(), Some(&(__HYPERVISOR_grant_table_op, [GNTTABOP_query_size, ARGS_VA, 1, 0, 0])));
+}
+
+/// start_info's rings: (store_mfn, store_evtchn, console_mfn, console_evtchn).
+fn rings_of(g: &mut Guest) -> (u64, u32, u64, u32) {
+    let rsi = g.entry.rsi;
+    (get(g, rsi + 56), get(g, rsi + 64), get(g, rsi + 72), get(g, rsi + 80))
+}
+
+/// SCHEDOP_shutdown(SHUTDOWN_suspend) as Linux's `xen_suspend` makes it:
+/// start_info's ring frames turned into PFNs first, its frame in the third argument.
+fn guest_suspends(g: &mut Guest) -> (i64, u64) {
+    let si_mfn = g.d.physmap.mfn(g.layout.start_info.pfn);
+    let rsi = g.entry.rsi;
+    let (store_pfn, console_pfn) = (g.layout.xenstore.pfn, g.layout.console.pfn);
+    let (store_mfn, _, console_mfn, _) = rings_of(g);
+    assert_eq!((store_mfn, console_mfn), (g.d.physmap.mfn(store_pfn), g.d.physmap.mfn(console_pfn)));
+    put(g, rsi + 56, &store_pfn);
+    put(g, rsi + 72, &console_pfn);
+    put(g, ARGS_VA, &SHUTDOWN_suspend);
+    (hypercall(g, __HYPERVISOR_sched_op, [SCHEDOP_shutdown, ARGS_VA, si_mfn, 0, 0]), si_mfn)
+}
+
+#[test]
+fn suspend_resumed_as_a_new_domain_rebuilds_what_a_pv_restore_does() {
+    let mut g = boot_forwarded(Forward { suspend_cancel: true, ..Default::default() });
+    let before = rings_of(&mut g);
+    // The guest runs with its vcpu_info placed, grant frames set up, ports bound.
+    let placed = [g.d.physmap.mfn(3), 0x40];
+    put(&mut g, ARGS_VA + 0x100, &placed);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARGS_VA + 0x100), 0);
+    assert_ne!(g.v.vcpu_info_maddr, g.d.shared_info_mfn << 12);
+    put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (2 << 32), 0, ARGS_VA + 0x200]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]), 0);
+    assert_eq!(g.p.physmap_adds.len(), 2);
+    g.d.shared_info(&mut g.p).evtchn_pending[0] = 0b110;
+    g.d.shared_info(&mut g.p).vcpu_info[1].evtchn_upcall_mask = 0;
+    g.p.suspend = Ok(HostSuspend::Resumed { store_evtchn: 5, console_evtchn: Some(6) });
+    let (rc, _) = guest_suspends(&mut g);
+    assert_eq!(rc, 0, "resumed in a new domain");
+    // start_info as a PV restore leaves it: frames again, the new domain's ports.
+    assert_eq!(rings_of(&mut g), (before.0, 5, before.2, 6));
+    // Every port masked, nothing pending, every legacy vcpu_info masked.
+    let si = g.d.shared_info(&mut g.p);
+    assert!(si.evtchn_mask.iter().all(|&w| w == !0) && si.evtchn_pending.iter().all(|&w| w == 0));
+    assert!(si.vcpu_info.iter().all(|v| v.evtchn_upcall_mask == 1 && v.evtchn_upcall_pending == 0));
+    // The vcpu_info placement is gone (Xen takes a new one), and so are the grant frames.
+    assert_eq!(g.v.vcpu_info_maddr, g.d.shared_info_mfn << 12);
+    assert!(!g.d.vcpus[0].vcpu_info_registered.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARGS_VA + 0x100), 0);
+    put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (2 << 32), 0, ARGS_VA + 0x200]);
+    hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]);
+    assert_eq!(g.p.physmap_adds.len(), 4, "gnttab_resume maps the frames into the new domain");
+}
+
+#[test]
+fn suspend_cancelled_or_refused_changes_nothing() {
+    let mut g = boot_forwarded(Forward { suspend_cancel: true, ..Default::default() });
+    put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (1 << 32), 0, ARGS_VA + 0x200]);
+    hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]);
+    g.d.shared_info(&mut g.p).evtchn_mask[0] = 0;
+    g.p.suspend = Ok(HostSuspend::Cancelled);
+    let (rc, _) = guest_suspends(&mut g);
+    assert_eq!(rc, 1, "the suspend-cancel return");
+    assert_eq!(rings_of(&mut g).0, g.layout.xenstore.pfn, "the guest converts its own PFNs back");
+    let (rsi, store, console) = (g.entry.rsi, g.d.store_mfn, g.d.console.mfn);
+    put(&mut g, rsi + 56, &store);
+    put(&mut g, rsi + 72, &console);
+    assert_eq!(g.d.shared_info(&mut g.p).evtchn_mask[0], 0);
+    assert_eq!(g.d.lock().grant_frames_set_up, 1);
+    // Xen refused: its error. A start_info frame that is not the guest's: -EINVAL.
+    g.p.suspend = Err(-XEN_EPERM);
+    assert_eq!(guest_suspends(&mut g).0, -XEN_EPERM);
+    put(&mut g, ARGS_VA, &SHUTDOWN_suspend);
+    let rc = hypercall(&mut g, __HYPERVISOR_sched_op, [SCHEDOP_shutdown, ARGS_VA, SHARED, 0, 0]);
+    assert_eq!(rc, -XEN_EINVAL);
+    // Standalone there is no toolstack to save the domain.
+    let mut g = boot();
+    assert_eq!(guest_suspends(&mut g).0, -XEN_EOPNOTSUPP);
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod misc;
 pub mod mmu;
 pub mod sched;
+pub mod suspend;
 pub mod vcpu;
 pub mod version;
 

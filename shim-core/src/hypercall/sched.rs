@@ -171,7 +171,7 @@ fn poll<P: Platform>(c: &mut Ctx, p: &mut P, arg: u64) -> i64 {
     }
 }
 
-pub fn sched_op<P: Platform>(c: &mut Ctx, p: &mut P, _regs: &mut GuestRegs, cmd: u64, arg: u64) -> i64 {
+pub fn sched_op<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cmd: u64, arg: u64) -> i64 {
     match cmd {
         SCHEDOP_yield => {
             if c.v.id == 0 {
@@ -198,7 +198,9 @@ pub fn sched_op<P: Platform>(c: &mut Ctx, p: &mut P, _regs: &mut GuestRegs, cmd:
                 return -XEN_EFAULT;
             };
             if reason == SHUTDOWN_suspend {
-                return -XEN_EOPNOTSUPP;
+                // A PV guest passes its start_info's frame in the third argument.
+                flush_console(c.d, p);
+                return super::suspend::suspend(c, p, regs.rdx);
             }
             shutdown(c, p, reason)
         }
