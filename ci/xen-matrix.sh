@@ -134,6 +134,18 @@ run_column() {
   # The same with cocoon.compat=3.4: events through the platform PCI INTx and the
   # guest's console on the emulated serial port (a pty: `xl console -t serial`).
   printf '# timeout=400\n# devices\n# console=serial\nname="cocoonhvmdev34"\ntype="hvm"\nmemory=512\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-dev-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop1"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="pty"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/9-cocoonhvmdev34.cfg"
+  # The lifecycle rows (issue 17): Cocoon as an HVM domain with a disk from
+  # blkback and a vif, its guest running a disk workload (matrix.lifecycle=1);
+  # dom0-init pauses, saves and restores, migrates (to the same host), balloons,
+  # reboots and destroys it, checking the guest after each step ("# lifecycle",
+  # lifecycle_row). 256 MiB: the save file and a migration's second copy are
+  # that size. Cocoon's log is on a pty (dom0-init follows it across domain IDs).
+  target/release/cocoon-image bundle "$kernels/bookworm/vmlinuz" --initrd "$guest_initrd" \
+    --cmdline "console=hvc0 matrix.lifecycle=1" -o "$ov/matrix/cocoon-life-bundle.bin" >/dev/null || return 1
+  printf '# timeout=600\n# lifecycle\n# console=pv\nname="cocoonlife"\ntype="hvm"\nmemory=256\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-life-bundle.bin"\ncmdline="%s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop2"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="pty"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/998-cocoonlife.cfg"
+  # The same with cocoon.compat=3.4 (the guest's console on the serial pty;
+  # slow: its boot took 165 s, the row about 9 minutes).
+  printf '# timeout=900\n# lifecycle\n# console=serial\nname="cocoonlife34"\ntype="hvm"\nmemory=256\nkernel="/matrix/cocoon.bzImage"\nramdisk="/matrix/cocoon-life-bundle.bin"\ncmdline="cocoon.compat=3.4 %s"\ndisk=["format=raw,vdev=xvda,access=rw,script=/matrix/block-min,target=/dev/loop3"]\nvif=["bridge=xenbr0,script=/matrix/vif-min"]\non_reboot="restart"\ndevice_model_version="qemu-xen"\nserial="pty"\nvnc=0\nsdl=0\nvga="none"\ntsc_mode="native"\n' "${COCOON_MATRIX_COCOON_OPTS:-}" >"$ov/matrix/guests/999-cocoonlife34.cfg"
   # Cocoon as an HVM domain, as operators run it: its bzImage form started by the
   # device model's direct kernel boot, the bundle as the ramdisk.
   target/release/cocoon-image bzimage "$fw" -o "$ov/matrix/cocoon.bzImage" >/dev/null || return 1
@@ -258,17 +270,18 @@ for s in $suites; do
   echo "Xen $(sed -n 's/.*xen=\([0-9.]*\) .*/\1/p' "$r" | head -1) ($s), $(grep -o 'wall_s=[0-9]*' "$r" | tail -1)"
   grep -E "stage=.*result=(fail|timeout|stopped)" "$r" | sed 's/^/  /'
   grep -E " step=" "$r" | sed 's/^MATRIX: suite=[^ ]* xen=[^ ]* /  /'
-  printf '  %-14s %-10s %11s' guest result "userspace_s"
+  printf '  %-14s %-10s %11s %6s' guest result "userspace_s" "row_s"
   for m in $metrics; do printf ' %14s' "$m"; done
   echo
   pv_vals=()
   for g in pv pvshim hvm cocoon cocoonhvm cocoonhvm34 cocoondev cocoonhvmdev cocoonhvmdev34 cocoonhvmgen4g \
-    pvsmp cocoonhvmsmp cocoonhvmsmp34 pvgrub cocoongrub cocoonlegacy; do
+    pvsmp cocoonhvmsmp cocoonhvmsmp34 pvgrub cocoongrub cocoonlegacy cocoonlife cocoonlife34; do
     line=$(grep "guest=$g result=" "$r" | tail -1)
     [ -n "$line" ] || continue
     res=$(echo "$line" | sed -n 's/.*result=\([^ ]*\).*/\1/p')
     us=$(echo "$line" | sed -n 's/.*userspace_s=\([^ ]*\).*/\1/p')
-    printf '  %-14s %-10s %11s' "$g" "$res" "$us"
+    rs=$(echo "$line" | sed -n 's/.*row_s=\([^ ]*\).*/\1/p')
+    printf '  %-14s %-10s %11s %6s' "$g" "$res" "$us" "${rs:--}"
     for m in $metrics; do
       v=$(grep "guest=$g bench metric=$m " "$r" | sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p' | tail -1)
       base=$(grep "guest=pv bench metric=$m " "$r" | sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p' | tail -1)
@@ -290,5 +303,5 @@ for s in $suites; do
   done
 done
 echo
-echo "(ns per operation measured by the guest's CLOCK_MONOTONIC under QEMU TCG$([ "${COCOON_MATRIX_ICOUNT:-0}" = 1 ] && echo ' with -icount shift=0'); ratios are to plain PV; userspace_s is from xl create to the guest's first userspace line)"
+echo "(ns per operation measured by the guest's CLOCK_MONOTONIC under QEMU TCG$([ "${COCOON_MATRIX_ICOUNT:-0}" = 1 ] && echo ' with -icount shift=0'); ratios are to plain PV; userspace_s is from xl create to the guest's first userspace line, row_s to the row's end)"
 exit $status
