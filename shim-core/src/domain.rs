@@ -313,6 +313,12 @@ impl Domain {
                 frames.set_owner(s.console_mfn, Owner::SharedWithGuest);
             }
         }
+        // The rings Cocoon serves in guest RAM (both standalone, the console
+        // when it serves it on a real Xen) are read and written for as long
+        // as the domain lives: held, so they never leave the guest.
+        for ring in [s.console_mfn, s.store_mfn] {
+            let _ = frames.get_ref(ring); // refused for the real Xen's pages
+        }
         let mut evtchn = EventChannels::new();
         match s.forward {
             None => {

@@ -1487,3 +1487,47 @@ fn mmu_update_batches_stop_at_the_first_failure() {
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [start, 10, done_at, DOMID_SELF_U64, 0]), -XEN_EFAULT);
     assert_eq!(get::<u64>(&mut g, done_at), 3);
 }
+
+// --- Frame references ---
+
+fn mmuext(g: &mut Guest, cmd: u32, mfn: u64) -> i64 {
+    put(g, BUF, &[cmd as u64, mfn, 0u64]);
+    hypercall(g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0])
+}
+
+fn refs(g: &Guest, mfn: u64) -> (u32, u32, u32) {
+    let f = *g.d.lock().frames.get(mfn).unwrap();
+    (f.refs, f.type_count, f.writable)
+}
+
+#[test]
+fn frame_references_come_back_after_fork_like_cycles() {
+    let mut g = boot();
+    let snapshot =
+        |g: &Guest| -> Vec<(u32, u32, u32)> { (0..=SHARED + NR_GRANT_FRAMES as u64).map(|m| refs(g, m)).collect() };
+    let before = snapshot(&g);
+    let data = BASE + 0x100;
+    let (l3, l2, l1) = (BASE + PAGES - 70, BASE + PAGES - 71, BASE + PAGES - 72);
+    for _ in 0..3 {
+        // A child's tables: an L1 mapping a shared data page read-only twice
+        // and a page table read-only, hung under an L2 and an L3, pinned.
+        g.p.mem.write_u64(l1, 0, (data << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l1, 1, (data << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l1, 2, (l2 << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l2, 3, (l1 << 12) | _PAGE_PRESENT | _PAGE_RW);
+        g.p.mem.write_u64(l3, 4, (l2 << 12) | _PAGE_PRESENT | _PAGE_RW);
+        assert_eq!(mmuext(&mut g, MMUEXT_PIN_L3_TABLE, l3), 0);
+        assert_eq!(refs(&g, data).0, before[data as usize].0 + 2);
+        assert_eq!(refs(&g, l2), (1, 1, 0), "mapped once, referenced by the L3");
+        // Copy-on-write: one mapping made writable, then dropped.
+        let ma = (l1 << 12) | 8;
+        put(&mut g, BUF, &[ma, (data << 12) | _PAGE_PRESENT | _PAGE_RW]);
+        assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+        assert_eq!(refs(&g, data).2, before[data as usize].2 + 1);
+        put(&mut g, BUF, &[ma, 0u64]);
+        assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+        // Exit: unpinned, everything released.
+        assert_eq!(mmuext(&mut g, MMUEXT_UNPIN_TABLE, l3), 0);
+        assert_eq!(snapshot(&g), before);
+    }
+}

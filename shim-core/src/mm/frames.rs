@@ -14,11 +14,20 @@ use crate::abi::*;
 use crate::builder::{Frame, GuestMemory};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Owner {
+    /// Cocoon's own frames (and anything that is nobody's).
     None,
     Guest,
     /// Cocoon's frames the guest may map writable (shared_info, grant frames).
     SharedWithGuest,
+    /// Guest RAM the guest gave up (`XENMEM_decrease_reservation`) while
+    /// something still referred to it: no new mapping, type or hold can take
+    /// it; it goes back to Xen once [`FrameInfo::unreferenced`].
+    Leaving,
+    /// Guest RAM given back to Xen (unpopulated in Cocoon's physmap): never
+    /// read or written, until `XENMEM_populate_physmap` gives it to the guest again.
+    Released,
 }
 
 /// Page types (levels 1-4 are page tables).
@@ -52,25 +61,52 @@ impl PageType {
     }
 }
 
+/// What Cocoon knows of one machine frame. Everything that refers to a
+/// frame is counted (Xen's `count_info` and `type_info` together): present
+/// L1 entries mapping it and Cocoon's own holds in [`refs`](Self::refs), its
+/// uses as a page table or descriptor page (references from higher-level
+/// tables, pins, base tables, GDT frames) in [`type_count`](Self::type_count).
+/// A frame neither counts is referenced by nothing, and only such a frame
+/// may leave the guest (ballooning, `hypercall::memory`).
 #[derive(Clone, Copy, Debug)]
 pub struct FrameInfo {
     pub owner: Owner,
     pub ty: PageType,
-    pub type_count: u32,
     pub pinned: bool,
-    /// L1 entries mapping this frame writable.
-    pub writable: u32,
     /// While the frame is a page table: which groups of 64 entries may hold
     /// a present entry (bit g: entries 64g..64g+63). Set when the table is
     /// validated and when an update writes a present entry, never cleared
     /// while typed, so releasing the table skips the groups left clear.
     pub present: u8,
+    /// Uses as the page type `ty` (the type is dropped when it reaches 0).
+    pub type_count: u32,
+    /// L1 entries mapping this frame writable, and Cocoon's writable holds
+    /// ([`FrameTable::get_writable`]): a subset of `refs`.
+    pub writable: u32,
+    /// Present L1 entries mapping this frame (read-only or writable), and
+    /// Cocoon's long-lived holds ([`FrameTable::get_ref`], `get_writable`).
+    pub refs: u32,
 }
 
-const EMPTY: FrameInfo =
-    FrameInfo { owner: Owner::None, ty: PageType::None, type_count: 0, pinned: false, writable: 0, present: 0 };
-// The presence summary lives in what was padding: the table costs no more.
-const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
+impl FrameInfo {
+    /// Nothing maps, types or holds the frame.
+    #[inline]
+    pub fn unreferenced(&self) -> bool {
+        self.refs == 0 && self.type_count == 0
+    }
+}
+
+const EMPTY: FrameInfo = FrameInfo {
+    owner: Owner::None,
+    ty: PageType::None,
+    pinned: false,
+    present: 0,
+    type_count: 0,
+    writable: 0,
+    refs: 0,
+};
+// Four bytes of flags and three counts: 16 bytes a frame (0.4% of RAM).
+const _: () = assert!(core::mem::size_of::<FrameInfo>() == 16);
 
 /// Entries per bit of [`FrameInfo::present`].
 const PRESENT_GROUP: usize = L1_PAGETABLE_ENTRIES / 8;
@@ -87,6 +123,8 @@ pub enum MmError {
     /// Superpage or reserved bits.
     BadEntry(u64),
     ReservedSlot,
+    /// The frame's reference count is at its limit (Xen's `get_page` fails the same way).
+    TooManyRefs(u64),
 }
 
 impl MmError {
@@ -233,24 +271,41 @@ impl FrameTable {
             // Frames above the table are never page tables: nothing to count.
             return if self.shared_above.contains(&mfn) { Ok(()) } else { Err(MmError::NotOwned(mfn)) };
         };
-        if f.owner == Owner::None {
+        if !matches!(f.owner, Owner::Guest | Owner::SharedWithGuest) {
             return Err(MmError::NotOwned(mfn));
         }
+        let Some(refs) = f.refs.checked_add(1) else {
+            return Err(MmError::TooManyRefs(mfn));
+        };
         if e & _PAGE_RW != 0 {
             if f.type_count > 0 && f.ty != PageType::None {
                 return Err(MmError::WritableTable(mfn));
             }
+            // Cannot overflow: `writable` <= `refs`.
             f.writable += 1;
         }
+        f.refs = refs;
         Ok(())
     }
 
     #[inline]
     pub fn put_l1e(&mut self, e: u64) {
-        if e & _PAGE_PRESENT != 0 && e & _PAGE_RW != 0 {
+        if e & _PAGE_PRESENT != 0 {
             if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
-                f.writable = f.writable.saturating_sub(1);
+                Self::drop_ref(f, e & _PAGE_RW != 0);
             }
+        }
+    }
+
+    /// Drop one reference (a writable one with `writable`). A count already
+    /// at 0 would be a bookkeeping bug: it wraps to "referenced forever"
+    /// rather than letting a frame in use leave the guest.
+    #[inline(always)]
+    fn drop_ref(f: &mut FrameInfo, writable: bool) {
+        debug_assert!(f.refs > 0 && f.writable <= f.refs, "unbalanced frame references: {f:?}");
+        f.refs = f.refs.wrapping_sub(1);
+        if writable {
+            f.writable = f.writable.wrapping_sub(1);
         }
     }
 
@@ -456,13 +511,66 @@ impl FrameTable {
         if f.type_count > 0 && f.ty != PageType::None {
             return Err(MmError::WritableTable(mfn));
         }
+        f.refs = f.refs.checked_add(1).ok_or(MmError::TooManyRefs(mfn))?;
         f.writable += 1;
         Ok(())
     }
 
     pub fn put_writable(&mut self, mfn: u64) {
         if let Some(f) = self.info.get_mut(mfn as usize) {
-            f.writable = f.writable.saturating_sub(1);
+            Self::drop_ref(f, true);
+        }
+    }
+
+    /// Hold guest RAM frame `mfn` that Cocoon reads or writes for as long as
+    /// the guest keeps it there (a registered vcpu_info, a console ring
+    /// Cocoon serves): Xen's `get_page`. The frame cannot leave the guest
+    /// until [`put_ref`](Self::put_ref).
+    pub fn get_ref(&mut self, mfn: u64) -> Result<(), MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        f.refs = f.refs.checked_add(1).ok_or(MmError::TooManyRefs(mfn))?;
+        Ok(())
+    }
+
+    pub fn put_ref(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            Self::drop_ref(f, false);
+        }
+    }
+
+    /// The guest gives up RAM frame `mfn` (Xen's `guest_remove_page`): a pin
+    /// is dropped, as Xen does, and the frame stops being the guest's at
+    /// once. Returns whether nothing refers to it any more (it may go back
+    /// to Xen now); otherwise it waits, [`Owner::Leaving`], until its
+    /// references are gone.
+    pub fn take_from_guest(&mut self, mem: &mut impl GuestMemory, mfn: u64) -> Result<bool, MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        f.owner = Owner::Leaving;
+        if core::mem::take(&mut f.pinned) {
+            self.put_type(mem, mfn);
+        }
+        Ok(self.info[mfn as usize].unreferenced())
+    }
+
+    /// Record that the unreferenced frame `mfn` was given back to Xen.
+    pub fn set_released(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            debug_assert!(f.owner == Owner::Leaving && f.unreferenced(), "releasing a frame in use: {f:?}");
+            f.owner = Owner::Released;
+        }
+    }
+
+    /// Give the guest a frame back that Xen populated again.
+    pub fn give_to_guest(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            debug_assert!(f.owner == Owner::Released && f.unreferenced(), "repopulating a frame in use: {f:?}");
+            f.owner = Owner::Guest;
         }
     }
 
@@ -713,6 +821,47 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         ft.info[10].present = 0; // as if an update had not been noted
         ft.put_type(&mut mem, 10);
+    }
+
+    #[test]
+    fn every_reference_is_counted_and_a_leaving_frame_takes_no_new_one() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(10, 0, e(20, _PAGE_PRESENT));
+        mem.write_u64(10, 1, e(20, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(10, 2, e(21, _PAGE_RW)); // not present: nothing
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        let f = *ft.get(20).unwrap();
+        assert_eq!((f.refs, f.writable), (2, 1), "read-only mappings count too");
+        assert!(ft.get(21).unwrap().unreferenced());
+        ft.get_ref(20).unwrap();
+        ft.get_writable(20).unwrap();
+        assert_eq!((ft.get(20).unwrap().refs, ft.get(20).unwrap().writable), (4, 2));
+        // Given up while referenced: it waits, and nothing new can take it.
+        assert_eq!(ft.take_from_guest(&mut mem, 20), Ok(false));
+        assert_eq!(ft.get(20).unwrap().owner, Owner::Leaving);
+        mem.write_u64(11, 0, e(20, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 11, PageType::L1), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_ref(20), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_writable(20), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_type(&mut mem, 20, PageType::L1), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.take_from_guest(&mut mem, 20), Err(MmError::NotOwned(20)), "only once");
+        ft.put_ref(20);
+        ft.put_writable(20);
+        ft.put_type(&mut mem, 10);
+        assert!(ft.get(20).unwrap().unreferenced());
+        ft.set_released(20);
+        ft.give_to_guest(20);
+        assert!(ft.owned_by_guest(20));
+        // A pinned table given up loses its pin (and so its type) at once.
+        ft.get_type(&mut mem, 12, PageType::L1).unwrap();
+        ft.pin(12).unwrap();
+        assert_eq!(ft.take_from_guest(&mut mem, 12), Ok(true));
+        assert!(!ft.get(12).unwrap().pinned);
+        // A count at its limit refuses one more reference.
+        ft.info[22].refs = u32::MAX;
+        mem.write_u64(13, 0, e(22, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 13, PageType::L1), Err(MmError::TooManyRefs(22)));
+        assert_eq!(ft.get_ref(22), Err(MmError::TooManyRefs(22)));
     }
 
     #[test]
