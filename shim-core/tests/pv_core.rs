@@ -1290,7 +1290,7 @@ fn register_time_area(g: &mut Guest, vcpu: u64, va: u64) -> i64 {
 
 fn writable_refs(g: &mut Guest, va: u64) -> u32 {
     let mfn = translate(&g.p.mem, g.v.guest_table, va).unwrap().mfn;
-    g.d.lock().frames.get(mfn).unwrap().writable
+    g.d.lock().frames.get(mfn).unwrap().writable()
 }
 
 fn time_fields(t: &VcpuTimeInfo) -> (u32, u64, u64, u32, i8, u8) {
@@ -1535,7 +1535,7 @@ const MAP_VA: u64 = SYNTH_VIRT_BASE + 0x100_4000;
 
 fn refs(g: &Guest, mfn: u64) -> (u32, u32, u32) {
     let f = *g.d.lock().frames.get(mfn).unwrap();
-    (f.refs, f.type_count, f.writable)
+    (f.refs, f.type_count, f.writable())
 }
 
 #[test]
@@ -1604,7 +1604,7 @@ fn balloon_a_page_table_waits_until_no_table_refers_to_it() {
     g.p.mem.write_u64(l1, 0, (a << 12) | _PAGE_PRESENT | _PAGE_RW);
     g.p.mem.write_u64(l1, 9, (b << 12) | _PAGE_PRESENT);
     assert_eq!(mmuext(&mut g, MMUEXT_PIN_L1_TABLE, l1), 0);
-    assert_eq!((refs(&g, a), refs(&g, b)), ((1, 0, 1), (1, 0, 0)));
+    assert_eq!((refs(&g, a), refs(&g, b)), ((1, 1, 1), (1, 0, 0)));
     assert_eq!(decrease(&mut g, &[l1]), 1);
     assert_eq!(g.p.xen_decreased, vec![user_l4, l1]);
     assert_eq!((refs(&g, a), refs(&g, b)), ((0, 0, 0), (0, 0, 0)));

@@ -299,5 +299,5 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
 }
 
 fn writable_plain_page(frames: &crate::mm::frames::FrameTable, mfn: u64) -> bool {
-    matches!(frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || f.ty == PageType::None))
+    matches!(frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || matches!(f.ty, PageType::None | PageType::Writable)))
 }

@@ -1,10 +1,10 @@
 //! Page ownership and types: what keeps a PV guest from mapping Cocoon's
 //! frames or writing its own live page tables (Xen's `get_page_type` scheme).
 //!
-//! Every machine frame has an owner and, while in use as a page table or
-//! descriptor page, a type with a use count. A frame may take a page-table
-//! type only when nothing maps it writable, and may be mapped writable only
-//! while it has no such type. Tables are validated entry by entry when they
+//! Every machine frame has an owner and, while in use as a page table, a
+//! descriptor page or a writable page, a type with a use count. A frame may
+//! take a page-table type only when nothing maps it writable, and may be
+//! mapped writable only while it has no such type. Tables are validated entry by entry when they
 //! take their type, and release what their entries hold when they lose it.
 
 use alloc::vec;
@@ -40,6 +40,9 @@ pub enum PageType {
     L3 = 3,
     L4 = 4,
     SegDesc = 5,
+    /// Mapped writable by L1 entries, or held writable by Cocoon (Xen's
+    /// `PGT_writable_page`): `type_count` counts those.
+    Writable = 6,
 }
 
 impl PageType {
@@ -62,12 +65,13 @@ impl PageType {
 }
 
 /// What Cocoon knows of one machine frame. Everything that refers to a
-/// frame is counted (Xen's `count_info` and `type_info` together): present
-/// L1 entries mapping it and Cocoon's own holds in [`refs`](Self::refs), its
-/// uses as a page table or descriptor page (references from higher-level
-/// tables, pins, base tables, GDT frames) in [`type_count`](Self::type_count).
-/// A frame neither counts is referenced by nothing, and only such a frame
-/// may leave the guest (ballooning, `hypercall::memory`).
+/// frame is counted, as Xen's `count_info` and `type_info`: present L1
+/// entries mapping it and Cocoon's own holds in [`refs`](Self::refs), its
+/// uses as its type in [`type_count`](Self::type_count) (as a page table or
+/// descriptor page: references from higher-level tables, pins, base tables,
+/// GDT frames; as a writable page: the writable mappings and holds, which
+/// `refs` counts too). A frame neither counts is referenced by nothing, and
+/// only such a frame may leave the guest (ballooning, `hypercall::memory`).
 #[derive(Clone, Copy, Debug)]
 pub struct FrameInfo {
     pub owner: Owner,
@@ -80,9 +84,6 @@ pub struct FrameInfo {
     pub present: u8,
     /// Uses as the page type `ty` (the type is dropped when it reaches 0).
     pub type_count: u32,
-    /// L1 entries mapping this frame writable, and Cocoon's writable holds
-    /// ([`FrameTable::get_writable`]): a subset of `refs`.
-    pub writable: u32,
     /// Present L1 entries mapping this frame (read-only or writable), and
     /// Cocoon's long-lived holds ([`FrameTable::get_ref`], `get_writable`).
     pub refs: u32,
@@ -94,19 +95,22 @@ impl FrameInfo {
     pub fn unreferenced(&self) -> bool {
         self.refs == 0 && self.type_count == 0
     }
+
+    /// L1 entries mapping the frame writable, and Cocoon's writable holds
+    /// ([`FrameTable::get_writable`]).
+    pub fn writable(&self) -> u32 {
+        if self.ty == PageType::Writable {
+            self.type_count
+        } else {
+            0
+        }
+    }
 }
 
-const EMPTY: FrameInfo = FrameInfo {
-    owner: Owner::None,
-    ty: PageType::None,
-    pinned: false,
-    present: 0,
-    type_count: 0,
-    writable: 0,
-    refs: 0,
-};
-// Four bytes of flags and three counts: 16 bytes a frame (0.4% of RAM).
-const _: () = assert!(core::mem::size_of::<FrameInfo>() == 16);
+const EMPTY: FrameInfo =
+    FrameInfo { owner: Owner::None, ty: PageType::None, pinned: false, present: 0, type_count: 0, refs: 0 };
+// Four bytes of flags and two counts: 12 bytes a frame (0.3% of RAM).
+const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
 
 /// Entries per bit of [`FrameInfo::present`].
 const PRESENT_GROUP: usize = L1_PAGETABLE_ENTRIES / 8;
@@ -278,11 +282,12 @@ impl FrameTable {
             return Err(MmError::TooManyRefs(mfn));
         };
         if e & _PAGE_RW != 0 {
-            if f.type_count > 0 && f.ty != PageType::None {
+            if f.type_count > 0 && f.ty != PageType::Writable {
                 return Err(MmError::WritableTable(mfn));
             }
-            // Cannot overflow: `writable` <= `refs`.
-            f.writable += 1;
+            f.ty = PageType::Writable;
+            // Cannot overflow: the writable uses are some of `refs`.
+            f.type_count += 1;
         }
         f.refs = refs;
         Ok(())
@@ -302,10 +307,16 @@ impl FrameTable {
     /// rather than letting a frame in use leave the guest.
     #[inline(always)]
     fn drop_ref(f: &mut FrameInfo, writable: bool) {
-        debug_assert!(f.refs > 0 && f.writable <= f.refs, "unbalanced frame references: {f:?}");
+        debug_assert!(
+            f.refs > 0 && (!writable || (f.ty == PageType::Writable && f.type_count > 0)),
+            "unbalanced frame references: {f:?}"
+        );
         f.refs = f.refs.wrapping_sub(1);
         if writable {
-            f.writable = f.writable.wrapping_sub(1);
+            f.type_count = f.type_count.wrapping_sub(1);
+            if f.type_count == 0 {
+                f.ty = PageType::None;
+            }
         }
     }
 
@@ -379,15 +390,13 @@ impl FrameTable {
         if f.owner != Owner::Guest {
             return Err(MmError::NotOwned(mfn));
         }
+        // A frame mapped writable has the Writable type: a conflict too.
         if f.type_count > 0 {
             if f.ty != ty {
                 return Err(MmError::TypeConflict(mfn));
             }
             self.info[mfn as usize].type_count += 1;
             return Ok(false);
-        }
-        if f.writable > 0 {
-            return Err(MmError::TypeConflict(mfn));
         }
         {
             let fm = &mut self.info[mfn as usize];
@@ -508,11 +517,12 @@ impl FrameTable {
         if f.owner != Owner::Guest {
             return Err(MmError::NotOwned(mfn));
         }
-        if f.type_count > 0 && f.ty != PageType::None {
+        if f.type_count > 0 && f.ty != PageType::Writable {
             return Err(MmError::WritableTable(mfn));
         }
         f.refs = f.refs.checked_add(1).ok_or(MmError::TooManyRefs(mfn))?;
-        f.writable += 1;
+        f.ty = PageType::Writable;
+        f.type_count += 1;
         Ok(())
     }
 
@@ -642,7 +652,7 @@ impl FrameTable {
                 new
             }
         };
-        if f.type_count > 0 && adj & _PAGE_PRESENT != 0 {
+        if f.type_count > 0 && f.ty.level().is_some() && adj & _PAGE_PRESENT != 0 {
             self.info[mfn as usize].present |= 1 << (index / PRESENT_GROUP);
         }
         mem.write_u64(mfn, index, adj);
@@ -675,11 +685,11 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         assert_eq!(mem.read_u64(10, 0), e(20, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_GUEST_KERNEL));
         assert_eq!(mem.read_u64(10, 1) & _PAGE_GLOBAL, 0);
-        assert_eq!(ft.get(20).unwrap().writable, 1);
+        assert_eq!(ft.get(20).unwrap().writable(), 1);
         // A frame mapped writable cannot become a table.
         assert_eq!(ft.get_type(&mut mem, 20, PageType::L1), Err(MmError::TypeConflict(20)));
         ft.put_type(&mut mem, 10);
-        assert_eq!(ft.get(20).unwrap().writable, 0);
+        assert_eq!(ft.get(20).unwrap().writable(), 0);
         ft.get_type(&mut mem, 20, PageType::L1).unwrap();
     }
 
@@ -743,7 +753,7 @@ mod tests {
         for m in [2, 3, 4] {
             assert_eq!(ft.get(m).unwrap().type_count, 0);
         }
-        assert_eq!(ft.get(30).unwrap().writable, 0);
+        assert_eq!(ft.get(30).unwrap().writable(), 0);
     }
 
     #[test]
@@ -757,18 +767,18 @@ mod tests {
         mem.write_u64(10, 5, e(40, _PAGE_RW)); // not present: no reference
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 1, "entry {k}");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 1, "entry {k}");
         }
-        assert_eq!(ft.get(40).unwrap().writable, 0);
+        assert_eq!(ft.get(40).unwrap().writable(), 0);
         ft.put_type(&mut mem, 10);
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} released");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 0, "entry {k} released");
         }
         // A bad entry in the middle: what came before it is given back, nothing after.
         mem.write_u64(10, 200, e(50, _PAGE_PRESENT));
         assert_eq!(ft.get_type(&mut mem, 10, PageType::L1), Err(MmError::NotOwned(50)));
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} after a failed validation");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 0, "entry {k} after a failed validation");
         }
         // An L4's guest slots on both sides of Cocoon's, and only those.
         mem.write_u64(1, 255, e(2, _PAGE_PRESENT));
@@ -794,10 +804,10 @@ mod tests {
         ft.update_entry(&mut mem, 10, 300, e(23, _PAGE_RW), false).unwrap();
         ft.update_entry(&mut mem, 10, 0, 0, false).unwrap();
         assert_eq!(ft.get(10).unwrap().present, 0b1000_0101);
-        assert_eq!((ft.get(20).unwrap().writable, ft.get(21).unwrap().writable), (0, 1));
+        assert_eq!((ft.get(20).unwrap().writable(), ft.get(21).unwrap().writable()), (0, 1));
         ft.put_type(&mut mem, 10);
         for m in 20..24 {
-            assert_eq!(ft.get(m).unwrap().writable, 0, "frame {m}");
+            assert_eq!(ft.get(m).unwrap().writable(), 0, "frame {m}");
         }
         // The same for an L2 gaining an L1 (a shared, already typed one too).
         ft.get_type(&mut mem, 11, PageType::L2).unwrap();
@@ -831,11 +841,11 @@ mod tests {
         mem.write_u64(10, 2, e(21, _PAGE_RW)); // not present: nothing
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         let f = *ft.get(20).unwrap();
-        assert_eq!((f.refs, f.writable), (2, 1), "read-only mappings count too");
+        assert_eq!((f.refs, f.writable()), (2, 1), "read-only mappings count too");
         assert!(ft.get(21).unwrap().unreferenced());
         ft.get_ref(20).unwrap();
         ft.get_writable(20).unwrap();
-        assert_eq!((ft.get(20).unwrap().refs, ft.get(20).unwrap().writable), (4, 2));
+        assert_eq!((ft.get(20).unwrap().refs, ft.get(20).unwrap().writable()), (4, 2));
         // Given up while referenced: it waits, and nothing new can take it.
         assert_eq!(ft.take_from_guest(&mut mem, 20), Ok(false));
         assert_eq!(ft.get(20).unwrap().owner, Owner::Leaving);
