@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use crate::abi::*;
 use crate::builder::{GuestMemory, PhysMap};
 use crate::events::{self, Backend, EventChannels};
+use crate::mm::balloon::Balloon;
 use crate::mm::frames::{FrameTable, Owner};
 use crate::platform::{ExitReason, Fault, Platform};
 use crate::regs::*;
@@ -208,6 +209,7 @@ pub struct Locked {
     pub evtchn: EventChannels,
     pub xenstore: XenStore,
     pub grant_frames_set_up: usize,
+    pub balloon: Balloon,
 }
 
 pub struct Domain {
@@ -229,6 +231,8 @@ pub struct Domain {
     pub cmos_idx: AtomicU8,
     /// SCHEDOP_shutdown_code, u32::MAX + 1 while unset.
     pub shutdown_code: AtomicU64,
+    /// Reservation ops refused standalone and already reported (bit n: op n).
+    pub balloon_refusals_logged: AtomicU8,
     pub vcpus: Box<[VcpuShared]>,
     locked: Lock<Locked>,
 }
@@ -322,6 +326,12 @@ impl Domain {
                 frames.set_owner(s.console_mfn, Owner::SharedWithGuest);
             }
         }
+        // The rings Cocoon serves in guest RAM (both standalone, the console
+        // when it serves it on a real Xen) are read and written for as long
+        // as the domain lives: held, so they never leave the guest.
+        for ring in [s.console_mfn, s.store_mfn] {
+            let _ = frames.get_ref(ring); // refused for the real Xen's pages
+        }
         let mut evtchn = EventChannels::new();
         match s.forward {
             None => {
@@ -333,7 +343,7 @@ impl Domain {
         }
         let m2p = s.m2p;
         let m2p_span = s.m2p_span.max(m2p.len() as u64);
-        m2p.fill(INVALID_MFN);
+        m2p.fill(INVALID_M2P_ENTRY);
         for (pfn, &mfn) in s.physmap.mfns().iter().enumerate() {
             if let Some(e) = m2p.get_mut(mfn as usize) {
                 *e = pfn as u64;
@@ -360,8 +370,16 @@ impl Domain {
             pci_cf8: AtomicU32::new(0),
             cmos_idx: AtomicU8::new(0),
             shutdown_code: AtomicU64::new(1 << 32),
+            balloon_refusals_logged: AtomicU8::new(0),
             vcpus: vcpus.into_boxed_slice(),
-            locked: Lock::new(Locked { frames, m2p, evtchn, xenstore: s.xenstore, grant_frames_set_up: 0 }),
+            locked: Lock::new(Locked {
+                frames,
+                m2p,
+                evtchn,
+                xenstore: s.xenstore,
+                grant_frames_set_up: 0,
+                balloon: Balloon::default(),
+            }),
         }
     }
 

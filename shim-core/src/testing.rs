@@ -332,6 +332,15 @@ pub struct MockPlatform {
     pub nmi: bool,
     /// What `host_suspend` answers.
     pub suspend: Result<crate::platform::HostSuspend, i64>,
+    /// GFNs Cocoon gave back to Xen (XENMEM_decrease_reservation on its own
+    /// domain), in order; reading or writing one of them panics until Xen
+    /// populates it again.
+    pub xen_decreased: Vec<u64>,
+    /// GFNs Xen populated for Cocoon (XENMEM_populate_physmap on its own domain).
+    pub xen_populated: Vec<u64>,
+    /// Xen has no memory to populate with (answers 0 extents).
+    pub xen_out_of_memory: bool,
+    pub unpopulated: alloc::collections::BTreeSet<u64>,
 }
 
 impl MockPlatform {
@@ -361,7 +370,44 @@ impl MockPlatform {
             started: Vec::new(),
             nmi: false,
             suspend: Err(-XEN_ENOSYS),
+            xen_decreased: Vec::new(),
+            xen_populated: Vec::new(),
+            xen_out_of_memory: false,
+            unpopulated: Default::default(),
         }
+    }
+
+    /// Cocoon touches frame `mfn`: it must be populated.
+    fn touch(&self, mfn: u64) {
+        assert!(!self.unpopulated.contains(&mfn), "Cocoon touched GFN {mfn:#x}, which it gave back to Xen");
+    }
+
+    /// A fake XENMEM_decrease_reservation / XENMEM_populate_physmap of
+    /// Cocoon's own domain (order 0, Cocoon's on-stack list).
+    fn xen_reservation(&mut self, op: u64, arg: u64) -> i64 {
+        // SAFETY: Cocoon passes a pointer to its own `xen_memory_reservation`,
+        // alive for the call, whose list is its own array of `nr_extents` GFNs.
+        let (r, gfns) = unsafe {
+            let r = core::ptr::read_unaligned(arg as *const XenMemoryReservation);
+            (r, core::slice::from_raw_parts(r.extent_start as *const u64, r.nr_extents as usize).to_vec())
+        };
+        assert_eq!((r.domid, r.extent_order), (DOMID_SELF, 0));
+        if op == XENMEM_decrease_reservation {
+            for &g in &gfns {
+                assert!(self.unpopulated.insert(g), "GFN {g:#x} given back twice");
+            }
+            self.xen_decreased.extend_from_slice(&gfns);
+            return gfns.len() as i64;
+        }
+        if self.xen_out_of_memory {
+            return 0;
+        }
+        for &g in &gfns {
+            assert!(self.unpopulated.remove(&g), "GFN {g:#x} populated while populated");
+            self.mem.frame_mut(g).fill(0);
+        }
+        self.xen_populated.extend_from_slice(&gfns);
+        gfns.len() as i64
     }
 
     fn walk(&mut self, va: u64, write: bool) -> Result<(u64, usize), crate::platform::Fault> {
@@ -369,15 +415,18 @@ impl MockPlatform {
         if write && !t.writable {
             return Err(crate::platform::Fault);
         }
+        self.touch(t.mfn);
         Ok((t.mfn, (va & 0xfff) as usize))
     }
 }
 
 impl GuestMemory for MockPlatform {
     fn frame(&self, mfn: u64) -> &Frame {
+        self.touch(mfn);
         self.mem.frame(mfn)
     }
     fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
+        self.touch(mfn);
         self.mem.frame_mut(mfn)
     }
 }
@@ -490,6 +539,12 @@ impl crate::platform::Platform for MockPlatform {
             self.physmap_adds.push(((raw[0] >> 32) as u32, raw[1], raw[2]));
         }
         let guest_pointer = crate::mm::walk::translate(&self.mem, self.cr3, args[1]).is_ok();
+        if nr == crate::abi::__HYPERVISOR_memory_op
+            && matches!(args[0], XENMEM_decrease_reservation | XENMEM_populate_physmap)
+            && !guest_pointer
+        {
+            return Some(self.xen_reservation(args[0], args[1]));
+        }
         if nr == crate::abi::__HYPERVISOR_event_channel_op && args[0] == crate::abi::EVTCHNOP_send && !guest_pointer {
             // SAFETY: not a guest address, so Cocoon's own `evtchn_send`, alive for the call.
             self.cocoon_sends.push(unsafe { core::ptr::read_unaligned(args[1] as *const u32) });

@@ -1448,7 +1448,7 @@ fn register_time_area(g: &mut Guest, vcpu: u64, va: u64) -> i64 {
 
 fn writable_refs(g: &mut Guest, va: u64) -> u32 {
     let mfn = translate(&g.p.mem, g.v.guest_table, va).unwrap().mfn;
-    g.d.lock().frames.get(mfn).unwrap().writable
+    g.d.lock().frames.get(mfn).unwrap().writable()
 }
 
 fn time_fields(t: &VcpuTimeInfo) -> (u32, u64, u64, u32, i8, u8) {
@@ -1644,4 +1644,257 @@ fn mmu_update_batches_stop_at_the_first_failure() {
     put(&mut g, start, &recs);
     assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [start, 10, done_at, DOMID_SELF_U64, 0]), -XEN_EFAULT);
     assert_eq!(get::<u64>(&mut g, done_at), 3);
+}
+
+// --- Ballooning (memory_op reservation ops) ---
+
+/// The `xen_memory_reservation` and its extent list, in the guest's bss.
+const RES: u64 = BUF + 0x200;
+const LIST: u64 = BUF + 0x300;
+
+fn reservation(g: &mut Guest, cmd: u64, list: &[u64], order: u32, domid: u16) -> i64 {
+    for (i, x) in list.iter().enumerate() {
+        put(g, LIST + 8 * i as u64, x);
+    }
+    let r = XenMemoryReservation {
+        extent_start: LIST,
+        nr_extents: list.len() as u64,
+        extent_order: order,
+        mem_flags: 0,
+        domid,
+    };
+    put(g, RES, &r);
+    hypercall(g, __HYPERVISOR_memory_op, [cmd, RES, 0, 0, 0])
+}
+
+fn decrease(g: &mut Guest, mfns: &[u64]) -> i64 {
+    reservation(g, XENMEM_decrease_reservation, mfns, 0, DOMID_SELF)
+}
+
+fn current_reservation(g: &mut Guest) -> i64 {
+    put(g, RES, &DOMID_SELF);
+    hypercall(g, __HYPERVISOR_memory_op, [XENMEM_current_reservation, RES, 0, 0, 0])
+}
+
+/// Write `val` into the kernel L1 entry mapping `va` (mmu_update).
+fn set_l1e(g: &mut Guest, va: u64, val: u64) -> i64 {
+    let l1_ma = (l1_table_of(g, va) << 12) | (((va >> 12) & 511) * 8);
+    put(g, BUF, &[l1_ma, val]);
+    hypercall(g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0])
+}
+
+fn mmuext(g: &mut Guest, cmd: u32, mfn: u64) -> i64 {
+    put(g, BUF, &[cmd as u64, mfn, 0u64]);
+    hypercall(g, __HYPERVISOR_mmuext_op, [BUF, 1, 0, DOMID_SELF_U64, 0])
+}
+
+/// A kernel address whose L1 entry the balloon tests rewrite (a data page).
+const MAP_VA: u64 = SYNTH_VIRT_BASE + 0x100_4000;
+
+fn refs(g: &Guest, mfn: u64) -> (u32, u32, u32) {
+    let f = *g.d.lock().frames.get(mfn).unwrap();
+    (f.refs, f.type_count, f.writable())
+}
+
+#[test]
+fn balloon_an_unreferenced_frame_goes_to_xen_at_once() {
+    let mut g = boot_forwarded(Forward::default());
+    let f = BASE + PAGES - 30;
+    g.d.lock().m2p[f as usize] = PAGES - 30;
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    assert_eq!(decrease(&mut g, &[f]), 1);
+    assert_eq!(g.p.xen_decreased, vec![f], "given back to Xen, as Cocoon's GFN");
+    assert!(g.p.tlb_flushes.iter().any(|&(_, va)| va.is_none()), "every TLB flushed first");
+    assert_eq!(g.d.lock().m2p[f as usize], INVALID_M2P_ENTRY);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 1);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_memory_op, [XENMEM_maximum_reservation, RES, 0, 0, 0]), PAGES as i64);
+    // The guest cannot map it, type it, or give it up twice.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (f << 12) | _PAGE_PRESENT), -XEN_EINVAL);
+    assert_eq!(
+        hypercall(&mut g, __HYPERVISOR_update_va_mapping, [MAP_VA, (f << 12) | _PAGE_PRESENT, 0, 0, 0]),
+        -XEN_EINVAL
+    );
+    assert_eq!(mmuext(&mut g, MMUEXT_PIN_L1_TABLE, f), -XEN_EINVAL);
+    assert_eq!(mmuext(&mut g, MMUEXT_CLEAR_PAGE, f), -XEN_EINVAL);
+    put(&mut g, BUF, &[(f << 12) | MMU_MACHPHYS_UPDATE, 7u64]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0]), -XEN_EINVAL);
+    assert_eq!(decrease(&mut g, &[f]), 0);
+    assert_eq!(g.p.xen_decreased, vec![f]);
+}
+
+#[test]
+fn balloon_a_mapped_frame_waits_for_its_last_mapping() {
+    let mut g = boot_forwarded(Forward::default());
+    let f = BASE + PAGES - 31;
+    assert_eq!(set_l1e(&mut g, MAP_VA, (f << 12) | _PAGE_PRESENT), 0, "read-only");
+    assert_eq!(refs(&g, f), (1, 0, 0));
+    assert_eq!(decrease(&mut g, &[f]), 1, "done, as far as the guest is concerned");
+    assert!(g.p.xen_decreased.is_empty(), "still mapped: not Xen's yet");
+    assert_eq!(current_reservation(&mut g), PAGES as i64, "still the domain's (Xen's tot_pages)");
+    // No second mapping, even where the first one is.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (f << 12) | _PAGE_PRESENT | _PAGE_ACCESSED), -XEN_EINVAL);
+    assert!(g.p.xen_decreased.is_empty());
+    // Unmapped: it goes at the next reservation op.
+    assert_eq!(set_l1e(&mut g, MAP_VA, 0), 0);
+    assert_eq!(refs(&g, f), (0, 0, 0));
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 1);
+    assert_eq!(g.p.xen_decreased, vec![f]);
+}
+
+#[test]
+fn balloon_a_page_table_waits_until_no_table_refers_to_it() {
+    let mut g = boot_forwarded(Forward::default());
+    // A user L4, pinned and in use as the user base table.
+    let user_l4 = enter_user_mode(&mut g);
+    assert_eq!(refs(&g, user_l4).1, 2, "the pin and the base table");
+    assert_eq!(decrease(&mut g, &[user_l4]), 1);
+    assert_eq!(refs(&g, user_l4).1, 1, "the pin is dropped, as Xen's guest_remove_page does");
+    assert_eq!(mmuext(&mut g, MMUEXT_UNPIN_TABLE, user_l4), -XEN_EINVAL);
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    assert!(g.p.xen_decreased.is_empty(), "still the user base table");
+    assert_eq!(mmuext(&mut g, MMUEXT_NEW_USER_BASEPTR, 0), 0);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 1);
+    assert_eq!(g.p.xen_decreased, vec![user_l4]);
+
+    // A pinned L1 mapping two frames: given up, it is unpinned and
+    // released (its entries dropped) before it goes to Xen.
+    let (l1, a, b) = (BASE + PAGES - 40, BASE + PAGES - 41, BASE + PAGES - 42);
+    g.p.mem.write_u64(l1, 0, (a << 12) | _PAGE_PRESENT | _PAGE_RW);
+    g.p.mem.write_u64(l1, 9, (b << 12) | _PAGE_PRESENT);
+    assert_eq!(mmuext(&mut g, MMUEXT_PIN_L1_TABLE, l1), 0);
+    assert_eq!((refs(&g, a), refs(&g, b)), ((1, 1, 1), (1, 0, 0)));
+    assert_eq!(decrease(&mut g, &[l1]), 1);
+    assert_eq!(g.p.xen_decreased, vec![user_l4, l1]);
+    assert_eq!((refs(&g, a), refs(&g, b)), ((0, 0, 0), (0, 0, 0)));
+}
+
+#[test]
+fn balloon_a_registered_vcpu_info_frame_never_leaves() {
+    let mut g = boot_forwarded(Forward::default());
+    let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARG), 0);
+    let before = refs(&g, t.mfn).0;
+    // Unmapped by the guest, the frame is still Cocoon's to write.
+    assert_eq!(set_l1e(&mut g, ARG, 0), 0);
+    assert_eq!(refs(&g, t.mfn).0, before - 1);
+    assert_eq!(decrease(&mut g, &[t.mfn]), 1);
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    assert!(g.p.xen_decreased.is_empty(), "held by Cocoon for the vcpu_info");
+}
+
+#[test]
+fn balloon_populate_gives_released_frames_back() {
+    let mut g = boot_forwarded(Forward::default());
+    let (f1, f2) = (BASE + PAGES - 50, BASE + PAGES - 51);
+    assert_eq!(decrease(&mut g, &[f1, f2]), 2);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 2);
+    // Xen has nothing: no extent done, the frames stay given back.
+    g.p.xen_out_of_memory = true;
+    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x77], 0, DOMID_SELF), 0);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 2);
+    g.p.xen_out_of_memory = false;
+    // Larger orders: no contiguous frames to give.
+    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x77], 1, DOMID_SELF), 0);
+    // Three asked, two there: two done, MFNs written back, M2P set.
+    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x77, 0x78, 0x79], 0, DOMID_SELF), 2);
+    let out: [u64; 3] = get(&mut g, LIST);
+    let mut given = g.p.xen_populated.clone();
+    assert_eq!(out[..2], given[..]);
+    assert_eq!(out[2], 0x79, "the extent not done is left alone");
+    given.sort();
+    assert_eq!(given, vec![f2, f1]);
+    assert_eq!(g.d.lock().m2p[out[0] as usize], 0x77);
+    assert_eq!(g.d.lock().m2p[out[1] as usize], 0x78);
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    // The guest's again: mappable.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (out[0] << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+    // Nothing left: increase_reservation does nothing.
+    assert_eq!(reservation(&mut g, XENMEM_increase_reservation, &[0], 0, DOMID_SELF), 0);
+    // Given up and taken again with increase_reservation: the MFN is written
+    // back, the M2P entry is the guest's to set.
+    assert_eq!(decrease(&mut g, &[out[1]]), 1);
+    assert_eq!(reservation(&mut g, XENMEM_increase_reservation, &[0], 0, DOMID_SELF), 1);
+    assert_eq!(get::<u64>(&mut g, LIST), out[1]);
+    assert_eq!(g.d.lock().m2p[out[1] as usize], INVALID_M2P_ENTRY);
+}
+
+#[test]
+fn balloon_bad_requests_do_nothing_as_on_xen() {
+    let mut g = boot_forwarded(Forward::default());
+    let f = BASE + PAGES - 60;
+    // Another domain, a bad order, a bad argument or list pointer: 0 extents, nothing taken.
+    assert_eq!(reservation(&mut g, XENMEM_decrease_reservation, &[f], 0, 5), 0);
+    assert_eq!(reservation(&mut g, XENMEM_decrease_reservation, &[f], 10, DOMID_SELF), 0);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_memory_op, [XENMEM_decrease_reservation, 0x1234_0000, 0, 0, 0]), 0);
+    put(
+        &mut g,
+        RES,
+        &XenMemoryReservation { extent_start: HYPERVISOR_VIRT_START, nr_extents: 1, ..Default::default() },
+    );
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_memory_op, [XENMEM_decrease_reservation, RES, 0, 0, 0]), 0);
+    // Not the guest's RAM: shared_info, a grant frame, a Cocoon frame.
+    for m in [SHARED, SHARED + 1, 5] {
+        assert_eq!(decrease(&mut g, &[m]), 0, "frame {m:#x}");
+    }
+    assert!(g.p.xen_decreased.is_empty());
+    // The first bad extent stops the op; a continuation starts where the cmd says.
+    assert_eq!(decrease(&mut g, &[f, SHARED, f - 1]), 1);
+    put(&mut g, LIST, &[0u64, f - 1]);
+    put(
+        &mut g,
+        RES,
+        &XenMemoryReservation { extent_start: LIST, nr_extents: 2, domid: DOMID_SELF, ..Default::default() },
+    );
+    let cmd = XENMEM_decrease_reservation | (1 << MEMOP_EXTENT_SHIFT);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_memory_op, [cmd, RES, 0, 0, 0]), 2);
+    // An order-1 extent: two frames.
+    assert_eq!(reservation(&mut g, XENMEM_decrease_reservation, &[f - 3], 1, DOMID_SELF), 1);
+    assert_eq!(g.p.xen_decreased, vec![f, f - 1, f - 3, f - 2]);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 4);
+}
+
+#[test]
+fn balloon_is_refused_standalone() {
+    let mut g = boot();
+    let f = BASE + PAGES - 30;
+    assert_eq!(decrease(&mut g, &[f]), -XEN_ENOSYS);
+    assert_eq!(decrease(&mut g, &[f]), -XEN_ENOSYS);
+    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x10], 0, DOMID_SELF), 0);
+    assert_eq!(reservation(&mut g, XENMEM_increase_reservation, &[0], 0, DOMID_SELF), 0);
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    assert!(g.d.lock().frames.owned_by_guest(f));
+    assert_eq!(g.d.balloon_refusals_logged.load(std::sync::atomic::Ordering::Relaxed), 0b100_0011);
+}
+
+#[test]
+fn frame_references_come_back_after_fork_like_cycles() {
+    let mut g = boot();
+    let snapshot =
+        |g: &Guest| -> Vec<(u32, u32, u32)> { (0..=SHARED + NR_GRANT_FRAMES as u64).map(|m| refs(g, m)).collect() };
+    let before = snapshot(&g);
+    let data = BASE + 0x100;
+    let (l3, l2, l1) = (BASE + PAGES - 70, BASE + PAGES - 71, BASE + PAGES - 72);
+    for _ in 0..3 {
+        // A child's tables: an L1 mapping a shared data page read-only twice
+        // and a page table read-only, hung under an L2 and an L3, pinned.
+        g.p.mem.write_u64(l1, 0, (data << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l1, 1, (data << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l1, 2, (l2 << 12) | _PAGE_PRESENT);
+        g.p.mem.write_u64(l2, 3, (l1 << 12) | _PAGE_PRESENT | _PAGE_RW);
+        g.p.mem.write_u64(l3, 4, (l2 << 12) | _PAGE_PRESENT | _PAGE_RW);
+        assert_eq!(mmuext(&mut g, MMUEXT_PIN_L3_TABLE, l3), 0);
+        assert_eq!(refs(&g, data).0, before[data as usize].0 + 2);
+        assert_eq!(refs(&g, l2), (1, 1, 0), "mapped once, referenced by the L3");
+        // Copy-on-write: one mapping made writable, then dropped.
+        let ma = (l1 << 12) | 8;
+        put(&mut g, BUF, &[ma, (data << 12) | _PAGE_PRESENT | _PAGE_RW]);
+        assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+        assert_eq!(refs(&g, data).2, before[data as usize].2 + 1);
+        put(&mut g, BUF, &[ma, 0u64]);
+        assert_eq!(hypercall(&mut g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0]), 0);
+        // Exit: unpinned, everything released.
+        assert_eq!(mmuext(&mut g, MMUEXT_UNPIN_TABLE, l3), 0);
+        assert_eq!(snapshot(&g), before);
+    }
 }

@@ -175,6 +175,8 @@ pub const L4_PAGETABLE_SHIFT: u32 = 39;
 /// Invalid P2M/M2P entry.
 pub const INVALID_MFN: u64 = !0;
 pub const INVALID_P2M_ENTRY: u64 = !0;
+/// An M2P entry for a frame that is nobody's page (`INVALID_M2P_ENTRY`).
+pub const INVALID_M2P_ENTRY: u64 = !0;
 
 // --- hvm/start_info.h (PVH) ---------------------------------------------------------
 pub const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
@@ -225,6 +227,13 @@ pub const XENMEM_machine_memory_map: u64 = 10;
 pub const XENMEM_exchange: u64 = 11;
 pub const XENMEM_machphys_mapping: u64 = 12;
 pub const XENMEM_maximum_gpfn: u64 = 14;
+/// The low bits of a memory_op command are the op (`MEMOP_CMD_MASK`); the
+/// rest is the extent a continued reservation op starts at.
+pub const MEMOP_EXTENT_SHIFT: u32 = 6;
+pub const MEMOP_CMD_MASK: u64 = (1 << MEMOP_EXTENT_SHIFT) - 1;
+/// The largest extent order a domU may use in reservation ops (Xen's
+/// `CONFIG_DOMU_MAX_ORDER`: 2 MiB).
+pub const DOMU_MAX_ORDER: u32 = 9;
 
 // --- xen_version (version.h) ---
 pub const XENVER_version: u64 = 0;

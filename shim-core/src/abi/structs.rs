@@ -246,6 +246,29 @@ const _: () = {
     assert!(offset_of!(XenAddToPhysmap, gpfn) == 16);
 };
 
+/// `struct xen_memory_reservation` (memory.h): XENMEM_increase_reservation,
+/// XENMEM_decrease_reservation and XENMEM_populate_physmap.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenMemoryReservation {
+    /// Guest handle to an array of `xen_pfn_t`: MFNs to give up (decrease),
+    /// GPFNs to fill and then the MFNs given (populate), the MFNs given
+    /// (increase, may be null).
+    pub extent_start: u64,
+    pub nr_extents: u64,
+    pub extent_order: u32,
+    /// `XENMEMF_*` (the low byte: address_bits).
+    pub mem_flags: u32,
+    pub domid: u16,
+}
+const _: () = {
+    assert!(size_of::<XenMemoryReservation>() == 32);
+    assert!(offset_of!(XenMemoryReservation, nr_extents) == 8);
+    assert!(offset_of!(XenMemoryReservation, extent_order) == 16);
+    assert!(offset_of!(XenMemoryReservation, mem_flags) == 20);
+    assert!(offset_of!(XenMemoryReservation, domid) == 24);
+};
+
 /// `struct xen_hvm_param` (hvm_op.h): HVMOP_{get,set}_param.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

@@ -87,18 +87,21 @@ pub fn install_gdt<P: Platform>(c: &mut Ctx, p: &mut P, frames: [u64; FIRST_RESE
 
 pub fn update_descriptor<P: Platform>(c: &mut Ctx, p: &mut P, maddr: u64, desc: u64) -> i64 {
     let (mfn, off) = (maddr >> PAGE_SHIFT, (maddr & (PAGE_SIZE - 1)) as usize);
-    if off % 8 != 0 || !c.d.lock().frames.owned_by_guest(mfn) {
-        return -XEN_EINVAL;
-    }
     let Some(desc) = check_descriptor(desc) else {
         return -XEN_EINVAL;
     };
-    let info = c.d.lock().frames.get(mfn).map(|f| (f.ty, f.type_count));
-    match info {
-        Some((PageType::SegDesc, _)) | Some((_, 0)) => {}
+    // Under the domain lock: the frame cannot change type or leave the guest
+    // before the write. A descriptor page, or one that could be mapped writable.
+    let l = c.d.lock();
+    if off % 8 != 0 || !l.frames.owned_by_guest(mfn) {
+        return -XEN_EINVAL;
+    }
+    match l.frames.get(mfn).map(|f| (f.ty, f.type_count)) {
+        Some((PageType::SegDesc | PageType::Writable, _)) | Some((_, 0)) => {}
         _ => return -XEN_EINVAL,
     }
     p.write_u64(mfn, off / 8, desc);
+    drop(l);
     // Mirror into this CPU's GDT when the frame is part of this vCPU's GDT
     // (Linux changes only its own CPU's GDT; another vCPU's copy would be
     // refreshed at its next set_gdt).

@@ -117,25 +117,32 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
                 return -XEN_EFAULT;
             };
             let offset = offset as u32 as u64;
-            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || !c.d.lock().frames.owned_by_guest(mfn) {
+            // Held while registered: Cocoon reads and writes it (upcall
+            // flags), so the frame must not leave the guest meanwhile.
+            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_ref(mfn).is_err() {
                 return -XEN_EINVAL;
             }
             // Xen before 4.19 takes another vCPU's vcpu_info only while that
             // vCPU is down (`map_vcpu_info`), and the HVM domain's vCPUs are
             // all up (idle in Cocoon until the guest starts them): the CPU
-            // of that vCPU makes the call, with Cocoon's copy of the argument.
+            // of that vCPU makes the call. Xen gets Cocoon's copy of the
+            // argument, the frame held above, whichever CPU calls.
+            let info = VcpuRegisterVcpuInfo { mfn, offset: offset as u32, rsvd: 0 };
+            let args = [cmd, vcpu, &info as *const _ as u64, 0, 0];
             let rc = if vcpu == c.v.id as u64 {
-                pass(p, __HYPERVISOR_vcpu_op, [cmd, vcpu, arg, 0, 0])
+                pass(p, __HYPERVISOR_vcpu_op, args)
             } else {
-                let info = VcpuRegisterVcpuInfo { mfn, offset: offset as u32, rsvd: 0 };
-                let rc =
-                    p.xen_hypercall_on(vcpu as u32, __HYPERVISOR_vcpu_op, [cmd, vcpu, &info as *const _ as u64, 0, 0]);
-                rc.unwrap_or(-XEN_ENOSYS)
+                p.xen_hypercall_on(vcpu as u32, __HYPERVISOR_vcpu_op, args).unwrap_or(-XEN_ENOSYS)
             };
-            if rc == 0 {
+            if rc != 0 {
+                c.d.lock().frames.put_ref(mfn);
+            } else {
                 let ma = (mfn << PAGE_SHIFT) | offset;
-                target.vcpu_info_maddr.store(ma, core::sync::atomic::Ordering::Release);
-                target.vcpu_info_registered.store(true, core::sync::atomic::Ordering::Release);
+                let old = target.vcpu_info_maddr.swap(ma, core::sync::atomic::Ordering::AcqRel);
+                if target.vcpu_info_registered.swap(true, core::sync::atomic::Ordering::AcqRel) {
+                    // Xen took a new area: the old one is no longer used.
+                    c.d.lock().frames.put_ref(old >> PAGE_SHIFT);
+                }
                 if vcpu == c.v.id as u64 {
                     c.v.vcpu_info_maddr = ma;
                     c.v.vcpu_info_registered = true;

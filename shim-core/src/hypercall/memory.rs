@@ -1,11 +1,25 @@
-//! `memory_op`: the guest's view of its memory.
+//! `memory_op`: the guest's view of its memory, and ballooning.
+//!
+//! Ballooning (XENMEM_decrease_reservation, XENMEM_populate_physmap,
+//! XENMEM_increase_reservation) needs memory to give back and take from: on a
+//! real Xen the guest's frames are Cocoon's GFNs, and those ops become the
+//! same ops of Cocoon's HVM domain on those GFNs. A frame the guest gives up
+//! stops being its own at once, but is only given back to Xen once nothing
+//! refers to it any more (`FrameInfo::unreferenced`, Xen's
+//! `guest_remove_page`); until then it waits in `Balloon::pending`, which
+//! every reservation op (and `XENMEM_current_reservation`) retries first.
+//! Standalone there is no memory to give or take: refused as Xen refuses.
+
+use core::sync::atomic::Ordering;
 
 use super::unknown_op;
 use crate::abi::*;
-use crate::domain::{Ctx, Domain};
+use crate::domain::{Ctx, Domain, Locked};
 use crate::platform::{Fault, Platform};
+use crate::sync::LockGuard;
 
-const DOMID_SELF: u16 = 0x7ff0;
+/// Frames per hypercall to the Xen underneath (an on-stack array).
+const BATCH: usize = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -25,11 +39,19 @@ struct E820Entry {
 
 pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let nr = c.d.nr_pages() as i64;
-    match cmd & 0x3f {
+    let op = cmd & MEMOP_CMD_MASK;
+    match op {
         XENMEM_current_reservation | XENMEM_maximum_reservation => {
             // The argument is a domid; only ourselves.
             match Domain::read_guest::<P, u16>(p, arg) {
-                Ok(DOMID_SELF) | Ok(0) => nr,
+                Ok(DOMID_SELF) | Ok(0) if op == XENMEM_maximum_reservation => nr,
+                // What the guest has now: frames given back to Xen are not
+                // its own; frames still waiting to go are (Xen's tot_pages).
+                Ok(DOMID_SELF) | Ok(0) => {
+                    let mut l = c.d.lock();
+                    flush_pending(c, p, &mut l);
+                    nr - l.balloon.released.len() as i64
+                }
                 Ok(_) => -XEN_ESRCH,
                 Err(Fault) => -XEN_EFAULT,
             }
@@ -70,8 +92,234 @@ pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64
             }
             0
         }
-        // No ballooning in the standalone backend: nothing is taken or given.
-        XENMEM_increase_reservation | XENMEM_decrease_reservation | XENMEM_populate_physmap => 0,
+        XENMEM_increase_reservation | XENMEM_decrease_reservation | XENMEM_populate_physmap => {
+            reservation_op(c, p, cmd, arg)
+        }
         other => unknown_op("memory_op", other),
     }
+}
+
+/// The three reservation ops, as Xen's `do_memory_op` runs them: the result
+/// is the number of extents done, counted from the start extent in `cmd`'s
+/// high bits (a continuation). An unreadable argument, a domain other than
+/// the guest, or an extent list outside the guest's addresses do nothing
+/// and return the start extent, as Xen does (no errno).
+fn reservation_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    let op = cmd & MEMOP_CMD_MASK;
+    let start = cmd >> MEMOP_EXTENT_SHIFT;
+    if c.d.forward.is_none() {
+        // Standalone: no memory underneath to give back or take. Xen
+        // answers "no extent done" when it has no memory to give; giving
+        // memory back is not possible at all (Linux's balloon then stops
+        // and keeps the pages).
+        if c.d.balloon_refusals_logged.fetch_or(1 << op, Ordering::Relaxed) & (1 << op) == 0 {
+            log::warn!("memory_op {op}: no ballooning without a Xen underneath (reported once)");
+        }
+        return if op == XENMEM_decrease_reservation { -XEN_ENOSYS } else { start as i64 };
+    }
+    let Ok(r) = Domain::read_guest::<P, XenMemoryReservation>(p, arg) else {
+        return start as i64;
+    };
+    // The extents the op covers, all in the guest's addresses (Xen's
+    // `guest_handle_subrange_okay`; increase may have no list at all).
+    let list_ok = |from: u64, to: u64| Domain::guest_va_ok(r.extent_start.wrapping_add(from * 8), (to - from) * 8);
+    if r.nr_extents > (u32::MAX >> MEMOP_EXTENT_SHIFT) as u64
+        || start >= r.nr_extents
+        || !matches!(r.domid, DOMID_SELF | 0)
+        || ((op != XENMEM_increase_reservation || r.extent_start != 0) && !list_ok(start, r.nr_extents))
+    {
+        return start as i64;
+    }
+    let done = if op == XENMEM_decrease_reservation {
+        decrease_reservation(c, p, &r, start)
+    } else {
+        populate(c, p, &r, start, op == XENMEM_populate_physmap)
+    };
+    done as i64
+}
+
+/// XENMEM_decrease_reservation: the guest gives up frames (order-k extents
+/// are 2^k frames from the MFN given, each given up on its own as Xen does).
+/// The first frame that is not the guest's RAM stops the op (Xen's "Bad page
+/// free"), the frames of its extent before it already given up.
+fn decrease_reservation<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start: u64) -> u64 {
+    if r.extent_order > DOMU_MAX_ORDER {
+        return start;
+    }
+    let mut done = start;
+    'extents: while done < r.nr_extents {
+        let Ok(gmfn) = Domain::read_guest::<P, u64>(p, r.extent_start + done * 8) else {
+            break;
+        };
+        let mut l = c.d.lock();
+        for mfn in (0..1u64 << r.extent_order).map(|j| gmfn.wrapping_add(j)) {
+            // Room first: once given up, the frame must be on the list.
+            if l.balloon.pending.try_reserve(1).is_err() {
+                log::warn!("decrease_reservation: Cocoon's heap is short, stopped at extent {done}");
+                break 'extents;
+            }
+            let Locked { frames, m2p, balloon, .. } = &mut *l;
+            if let Err(e) = frames.take_from_guest(p, mfn) {
+                log::debug!("decrease_reservation: frame {mfn:#x} refused: {e:?}");
+                break 'extents;
+            }
+            // No lookup finds it the guest's any more.
+            if let Some(e) = m2p.get_mut(mfn as usize) {
+                *e = INVALID_M2P_ENTRY;
+            }
+            balloon.pending.push(mfn);
+        }
+        done += 1;
+    }
+    flush_pending(c, p, &mut c.d.lock());
+    done
+}
+
+/// Give every frame the guest gave up that nothing refers to any more back
+/// to Xen, `BATCH` at a time. Every CPU's TLB is flushed first: no stale
+/// translation may reach a frame once it is Xen's (or once Xen gives it to
+/// the guest again, say as a page table).
+fn flush_pending<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>) {
+    if c.d.forward.is_none() {
+        return;
+    }
+    loop {
+        let Locked { frames, balloon, .. } = &mut **l;
+        let mut batch = [0u64; BATCH];
+        let mut n = 0;
+        let mut i = 0;
+        while i < balloon.pending.len() && n < BATCH {
+            let mfn = balloon.pending[i];
+            if frames.get(mfn).is_some_and(|f| f.unreferenced()) {
+                batch[n] = mfn;
+                n += 1;
+                balloon.pending.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        // The pending list had room for these: they can go back there.
+        if balloon.released.try_reserve(n).is_err() {
+            balloon.pending.extend_from_slice(&batch[..n]);
+            return;
+        }
+        p.flush_tlb_mask(super::mmu::up_vcpus(c), None);
+        let rc = xen_reservation(p, XENMEM_decrease_reservation, &batch[..n]);
+        let given = rc.clamp(0, n as i64) as usize;
+        let Locked { frames, balloon, .. } = &mut **l;
+        for &mfn in &batch[..given] {
+            frames.set_released(mfn);
+            balloon.released.push(mfn);
+        }
+        if given < n {
+            log::warn!("Xen took back {given} of {n} frames (XENMEM_decrease_reservation: {rc}); retried later");
+            balloon.pending.extend_from_slice(&batch[given..n]);
+            return;
+        }
+    }
+}
+
+/// XENMEM_decrease_reservation or XENMEM_populate_physmap on Cocoon's own
+/// domain, for the order-0 GFNs `gfns`. Returns how many Xen did.
+fn xen_reservation<P: Platform>(p: &mut P, op: u64, gfns: &[u64]) -> i64 {
+    let r = XenMemoryReservation {
+        extent_start: gfns.as_ptr() as u64,
+        nr_extents: gfns.len() as u64,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+    };
+    super::forward::pass(p, __HYPERVISOR_memory_op, [op, &r as *const _ as u64, 0, 0, 0])
+}
+
+/// XENMEM_populate_physmap (`gpfns`: the guest names the PFN of each frame,
+/// and gets its MFN back in the same slot) and XENMEM_increase_reservation
+/// (the MFNs are written to the list if there is one). The frames are the
+/// ones the guest gave back earlier (never more than it started with), which
+/// Xen populates again. Extents are order 0 only: Cocoon has no contiguous
+/// frames to promise, and answers a larger order as Xen does when it has no
+/// memory of that order (no extent done). Stops, with the count so far, when
+/// no frame is left or Xen refuses (the guest's balloon retries later).
+fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start: u64, gpfns: bool) -> u64 {
+    // `XENMEMF_address_bits`: frames below 2^bits only.
+    let bits = r.mem_flags & 0xff;
+    if r.extent_order > 0 || (bits != 0 && bits <= PAGE_SHIFT) {
+        return start;
+    }
+    let below = |mfn: u64| bits == 0 || bits >= 64 || mfn < 1 << (bits - PAGE_SHIFT);
+    flush_pending(c, p, &mut c.d.lock());
+    let mut done = start;
+    while done < r.nr_extents {
+        let want = (r.nr_extents - done).min(BATCH as u64) as usize;
+        let mut pfn = [INVALID_M2P_ENTRY; BATCH];
+        let mut n = want;
+        if gpfns {
+            for (k, slot) in pfn[..want].iter_mut().enumerate() {
+                match Domain::read_guest::<P, u64>(p, r.extent_start + (done + k as u64) * 8) {
+                    Ok(v) => *slot = v,
+                    Err(Fault) => {
+                        n = k;
+                        break;
+                    }
+                }
+            }
+        }
+        // Frames to hand out: off the released list (still Xen's) while Xen populates them.
+        let mut mfns = [0u64; BATCH];
+        let mut got = 0;
+        {
+            let mut l = c.d.lock();
+            while got < n {
+                let Some(i) = l.balloon.released.iter().rposition(|&m| below(m)) else { break };
+                mfns[got] = l.balloon.released.swap_remove(i);
+                got += 1;
+            }
+        }
+        let rc = if got == 0 { 0 } else { xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]) };
+        let filled = rc.clamp(0, got as i64) as usize;
+        {
+            let Locked { frames, m2p, balloon, .. } = &mut *c.d.lock();
+            // Taken off the list just now: the room is there.
+            balloon.released.extend_from_slice(&mfns[filled..got]);
+            for (&mfn, &gpfn) in mfns[..filled].iter().zip(&pfn) {
+                frames.give_to_guest(mfn);
+                if let Some(e) = m2p.get_mut(mfn as usize) {
+                    *e = gpfn;
+                }
+            }
+        }
+        if filled < got {
+            log::warn!("Xen populated {filled} of {got} frames (XENMEM_populate_physmap: {rc})");
+        }
+        for (k, &mfn) in mfns[..filled].iter().enumerate() {
+            if (gpfns || r.extent_start != 0) && Domain::write_guest(p, r.extent_start + done * 8, &mfn).is_err() {
+                // The guest cannot learn of these: they go back.
+                take_back_unreported(c, p, &mfns[k..filled]);
+                return done;
+            }
+            done += 1;
+        }
+        if filled < want {
+            break;
+        }
+    }
+    done
+}
+
+/// Frames just given to the guest that it was never told of: given up again.
+fn take_back_unreported<P: Platform>(c: &Ctx, p: &mut P, mfns: &[u64]) {
+    let mut l = c.d.lock();
+    for &mfn in mfns {
+        let Locked { frames, m2p, balloon, .. } = &mut *l;
+        if balloon.pending.try_reserve(1).is_ok() && frames.take_from_guest(p, mfn).is_ok() {
+            if let Some(e) = m2p.get_mut(mfn as usize) {
+                *e = INVALID_M2P_ENTRY;
+            }
+            balloon.pending.push(mfn);
+        }
+    }
+    flush_pending(c, p, &mut l);
 }

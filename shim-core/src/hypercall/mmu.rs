@@ -101,6 +101,7 @@ pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pd
         _ => {
             let mfn = u.ptr >> PAGE_SHIFT;
             let mut l = c.d.lock();
+            // Only the guest's frames: a frame it gave up keeps its invalid entry.
             if l.frames.owned_by_guest(mfn) && (mfn as usize) < l.m2p.len() {
                 l.m2p[mfn as usize] = u.val;
                 0
@@ -273,8 +274,10 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
             c.v.ldt = (base, ents);
             0
         }
+        // Under the domain lock: neither frame can leave the guest meanwhile.
         MMUEXT_CLEAR_PAGE => {
-            if !writable_plain_page(c, mfn) {
+            let l = c.d.lock();
+            if !writable_plain_page(&l.frames, mfn) {
                 return -XEN_EINVAL;
             }
             p.frame_mut(mfn).fill(0);
@@ -282,7 +285,8 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
         }
         MMUEXT_COPY_PAGE => {
             let src = op.arg2;
-            if !writable_plain_page(c, mfn) || !c.d.lock().frames.owned_by_guest(src) {
+            let l = c.d.lock();
+            if !writable_plain_page(&l.frames, mfn) || !l.frames.owned_by_guest(src) {
                 return -XEN_EINVAL;
             }
             let copy = *p.frame(src);
@@ -294,6 +298,6 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
     }
 }
 
-fn writable_plain_page(c: &Ctx, mfn: u64) -> bool {
-    matches!(c.d.lock().frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || f.ty == PageType::None))
+fn writable_plain_page(frames: &crate::mm::frames::FrameTable, mfn: u64) -> bool {
+    matches!(frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || matches!(f.ty, PageType::None | PageType::Writable)))
 }

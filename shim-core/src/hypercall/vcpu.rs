@@ -153,7 +153,9 @@ fn register_vcpu_info<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) 
     if target.vcpu_info_registered.load(Ordering::Acquire) || (!own && target.is_up()) {
         return -XEN_EINVAL;
     }
-    if offset % 8 != 0 || offset + 64 > PAGE_SIZE || !c.d.lock().frames.owned_by_guest(mfn) {
+    // Held for good (a vcpu_info cannot be registered twice): Cocoon writes
+    // it, so the frame must never leave the guest.
+    if offset % 8 != 0 || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_ref(mfn).is_err() {
         return -XEN_EINVAL;
     }
     let old_ma = target.vcpu_info_maddr.load(Ordering::Acquire);

@@ -1,10 +1,10 @@
 //! Page ownership and types: what keeps a PV guest from mapping Cocoon's
 //! frames or writing its own live page tables (Xen's `get_page_type` scheme).
 //!
-//! Every machine frame has an owner and, while in use as a page table or
-//! descriptor page, a type with a use count. A frame may take a page-table
-//! type only when nothing maps it writable, and may be mapped writable only
-//! while it has no such type. Tables are validated entry by entry when they
+//! Every machine frame has an owner and, while in use as a page table, a
+//! descriptor page or a writable page, a type with a use count. A frame may
+//! take a page-table type only when nothing maps it writable, and may be
+//! mapped writable only while it has no such type. Tables are validated entry by entry when they
 //! take their type, and release what their entries hold when they lose it.
 
 use alloc::vec;
@@ -14,11 +14,20 @@ use crate::abi::*;
 use crate::builder::{Frame, GuestMemory};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Owner {
+    /// Cocoon's own frames (and anything that is nobody's).
     None,
     Guest,
     /// Cocoon's frames the guest may map writable (shared_info, grant frames).
     SharedWithGuest,
+    /// Guest RAM the guest gave up (`XENMEM_decrease_reservation`) while
+    /// something still referred to it: no new mapping, type or hold can take
+    /// it; it goes back to Xen once [`FrameInfo::unreferenced`].
+    Leaving,
+    /// Guest RAM given back to Xen (unpopulated in Cocoon's physmap): never
+    /// read or written, until `XENMEM_populate_physmap` gives it to the guest again.
+    Released,
 }
 
 /// Page types (levels 1-4 are page tables).
@@ -31,6 +40,9 @@ pub enum PageType {
     L3 = 3,
     L4 = 4,
     SegDesc = 5,
+    /// Mapped writable by L1 entries, or held writable by Cocoon (Xen's
+    /// `PGT_writable_page`): `type_count` counts those.
+    Writable = 6,
 }
 
 impl PageType {
@@ -52,24 +64,52 @@ impl PageType {
     }
 }
 
+/// What Cocoon knows of one machine frame. Everything that refers to a
+/// frame is counted, as Xen's `count_info` and `type_info`: present L1
+/// entries mapping it and Cocoon's own holds in [`refs`](Self::refs), its
+/// uses as its type in [`type_count`](Self::type_count) (as a page table or
+/// descriptor page: references from higher-level tables, pins, base tables,
+/// GDT frames; as a writable page: the writable mappings and holds, which
+/// `refs` counts too). A frame neither counts is referenced by nothing, and
+/// only such a frame may leave the guest (ballooning, `hypercall::memory`).
 #[derive(Clone, Copy, Debug)]
 pub struct FrameInfo {
     pub owner: Owner,
     pub ty: PageType,
-    pub type_count: u32,
     pub pinned: bool,
-    /// L1 entries mapping this frame writable.
-    pub writable: u32,
     /// While the frame is a page table: which groups of 64 entries may hold
     /// a present entry (bit g: entries 64g..64g+63). Set when the table is
     /// validated and when an update writes a present entry, never cleared
     /// while typed, so releasing the table skips the groups left clear.
     pub present: u8,
+    /// Uses as the page type `ty` (the type is dropped when it reaches 0).
+    pub type_count: u32,
+    /// Present L1 entries mapping this frame (read-only or writable), and
+    /// Cocoon's long-lived holds ([`FrameTable::get_ref`], `get_writable`).
+    pub refs: u32,
+}
+
+impl FrameInfo {
+    /// Nothing maps, types or holds the frame.
+    #[inline]
+    pub fn unreferenced(&self) -> bool {
+        self.refs == 0 && self.type_count == 0
+    }
+
+    /// L1 entries mapping the frame writable, and Cocoon's writable holds
+    /// ([`FrameTable::get_writable`]).
+    pub fn writable(&self) -> u32 {
+        if self.ty == PageType::Writable {
+            self.type_count
+        } else {
+            0
+        }
+    }
 }
 
 const EMPTY: FrameInfo =
-    FrameInfo { owner: Owner::None, ty: PageType::None, type_count: 0, pinned: false, writable: 0, present: 0 };
-// The presence summary lives in what was padding: the table costs no more.
+    FrameInfo { owner: Owner::None, ty: PageType::None, pinned: false, present: 0, type_count: 0, refs: 0 };
+// Four bytes of flags and two counts: 12 bytes a frame (0.3% of RAM).
 const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
 
 /// Entries per bit of [`FrameInfo::present`].
@@ -87,6 +127,8 @@ pub enum MmError {
     /// Superpage or reserved bits.
     BadEntry(u64),
     ReservedSlot,
+    /// The frame's reference count is at its limit (Xen's `get_page` fails the same way).
+    TooManyRefs(u64),
 }
 
 impl MmError {
@@ -233,23 +275,47 @@ impl FrameTable {
             // Frames above the table are never page tables: nothing to count.
             return if self.shared_above.contains(&mfn) { Ok(()) } else { Err(MmError::NotOwned(mfn)) };
         };
-        if f.owner == Owner::None {
+        if !matches!(f.owner, Owner::Guest | Owner::SharedWithGuest) {
             return Err(MmError::NotOwned(mfn));
         }
+        let Some(refs) = f.refs.checked_add(1) else {
+            return Err(MmError::TooManyRefs(mfn));
+        };
         if e & _PAGE_RW != 0 {
-            if f.type_count > 0 && f.ty != PageType::None {
+            if f.type_count > 0 && f.ty != PageType::Writable {
                 return Err(MmError::WritableTable(mfn));
             }
-            f.writable += 1;
+            f.ty = PageType::Writable;
+            // Cannot overflow: the writable uses are some of `refs`.
+            f.type_count += 1;
         }
+        f.refs = refs;
         Ok(())
     }
 
     #[inline]
     pub fn put_l1e(&mut self, e: u64) {
-        if e & _PAGE_PRESENT != 0 && e & _PAGE_RW != 0 {
+        if e & _PAGE_PRESENT != 0 {
             if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
-                f.writable = f.writable.saturating_sub(1);
+                Self::drop_ref(f, e & _PAGE_RW != 0);
+            }
+        }
+    }
+
+    /// Drop one reference (a writable one with `writable`). A count already
+    /// at 0 would be a bookkeeping bug: it wraps to "referenced forever"
+    /// rather than letting a frame in use leave the guest.
+    #[inline(always)]
+    fn drop_ref(f: &mut FrameInfo, writable: bool) {
+        debug_assert!(
+            f.refs > 0 && (!writable || (f.ty == PageType::Writable && f.type_count > 0)),
+            "unbalanced frame references: {f:?}"
+        );
+        f.refs = f.refs.wrapping_sub(1);
+        if writable {
+            f.type_count = f.type_count.wrapping_sub(1);
+            if f.type_count == 0 {
+                f.ty = PageType::None;
             }
         }
     }
@@ -324,15 +390,13 @@ impl FrameTable {
         if f.owner != Owner::Guest {
             return Err(MmError::NotOwned(mfn));
         }
+        // A frame mapped writable has the Writable type: a conflict too.
         if f.type_count > 0 {
             if f.ty != ty {
                 return Err(MmError::TypeConflict(mfn));
             }
             self.info[mfn as usize].type_count += 1;
             return Ok(false);
-        }
-        if f.writable > 0 {
-            return Err(MmError::TypeConflict(mfn));
         }
         {
             let fm = &mut self.info[mfn as usize];
@@ -453,16 +517,70 @@ impl FrameTable {
         if f.owner != Owner::Guest {
             return Err(MmError::NotOwned(mfn));
         }
-        if f.type_count > 0 && f.ty != PageType::None {
+        if f.type_count > 0 && f.ty != PageType::Writable {
             return Err(MmError::WritableTable(mfn));
         }
-        f.writable += 1;
+        f.refs = f.refs.checked_add(1).ok_or(MmError::TooManyRefs(mfn))?;
+        f.ty = PageType::Writable;
+        f.type_count += 1;
         Ok(())
     }
 
     pub fn put_writable(&mut self, mfn: u64) {
         if let Some(f) = self.info.get_mut(mfn as usize) {
-            f.writable = f.writable.saturating_sub(1);
+            Self::drop_ref(f, true);
+        }
+    }
+
+    /// Hold guest RAM frame `mfn` that Cocoon reads or writes for as long as
+    /// the guest keeps it there (a registered vcpu_info, a console ring
+    /// Cocoon serves): Xen's `get_page`. The frame cannot leave the guest
+    /// until [`put_ref`](Self::put_ref).
+    pub fn get_ref(&mut self, mfn: u64) -> Result<(), MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        f.refs = f.refs.checked_add(1).ok_or(MmError::TooManyRefs(mfn))?;
+        Ok(())
+    }
+
+    pub fn put_ref(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            Self::drop_ref(f, false);
+        }
+    }
+
+    /// The guest gives up RAM frame `mfn` (Xen's `guest_remove_page`): a pin
+    /// is dropped, as Xen does, and the frame stops being the guest's at
+    /// once. Returns whether nothing refers to it any more (it may go back
+    /// to Xen now); otherwise it waits, [`Owner::Leaving`], until its
+    /// references are gone.
+    pub fn take_from_guest(&mut self, mem: &mut impl GuestMemory, mfn: u64) -> Result<bool, MmError> {
+        let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
+        if f.owner != Owner::Guest {
+            return Err(MmError::NotOwned(mfn));
+        }
+        f.owner = Owner::Leaving;
+        if core::mem::take(&mut f.pinned) {
+            self.put_type(mem, mfn);
+        }
+        Ok(self.info[mfn as usize].unreferenced())
+    }
+
+    /// Record that the unreferenced frame `mfn` was given back to Xen.
+    pub fn set_released(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            debug_assert!(f.owner == Owner::Leaving && f.unreferenced(), "releasing a frame in use: {f:?}");
+            f.owner = Owner::Released;
+        }
+    }
+
+    /// Give the guest a frame back that Xen populated again.
+    pub fn give_to_guest(&mut self, mfn: u64) {
+        if let Some(f) = self.info.get_mut(mfn as usize) {
+            debug_assert!(f.owner == Owner::Released && f.unreferenced(), "repopulating a frame in use: {f:?}");
+            f.owner = Owner::Guest;
         }
     }
 
@@ -534,7 +652,7 @@ impl FrameTable {
                 new
             }
         };
-        if f.type_count > 0 && adj & _PAGE_PRESENT != 0 {
+        if f.type_count > 0 && f.ty.level().is_some() && adj & _PAGE_PRESENT != 0 {
             self.info[mfn as usize].present |= 1 << (index / PRESENT_GROUP);
         }
         mem.write_u64(mfn, index, adj);
@@ -567,11 +685,11 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         assert_eq!(mem.read_u64(10, 0), e(20, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_GUEST_KERNEL));
         assert_eq!(mem.read_u64(10, 1) & _PAGE_GLOBAL, 0);
-        assert_eq!(ft.get(20).unwrap().writable, 1);
+        assert_eq!(ft.get(20).unwrap().writable(), 1);
         // A frame mapped writable cannot become a table.
         assert_eq!(ft.get_type(&mut mem, 20, PageType::L1), Err(MmError::TypeConflict(20)));
         ft.put_type(&mut mem, 10);
-        assert_eq!(ft.get(20).unwrap().writable, 0);
+        assert_eq!(ft.get(20).unwrap().writable(), 0);
         ft.get_type(&mut mem, 20, PageType::L1).unwrap();
     }
 
@@ -635,7 +753,7 @@ mod tests {
         for m in [2, 3, 4] {
             assert_eq!(ft.get(m).unwrap().type_count, 0);
         }
-        assert_eq!(ft.get(30).unwrap().writable, 0);
+        assert_eq!(ft.get(30).unwrap().writable(), 0);
     }
 
     #[test]
@@ -649,18 +767,18 @@ mod tests {
         mem.write_u64(10, 5, e(40, _PAGE_RW)); // not present: no reference
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 1, "entry {k}");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 1, "entry {k}");
         }
-        assert_eq!(ft.get(40).unwrap().writable, 0);
+        assert_eq!(ft.get(40).unwrap().writable(), 0);
         ft.put_type(&mut mem, 10);
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} released");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 0, "entry {k} released");
         }
         // A bad entry in the middle: what came before it is given back, nothing after.
         mem.write_u64(10, 200, e(50, _PAGE_PRESENT));
         assert_eq!(ft.get_type(&mut mem, 10, PageType::L1), Err(MmError::NotOwned(50)));
         for k in 0..slots.len() as u64 {
-            assert_eq!(ft.get(20 + k).unwrap().writable, 0, "entry {k} after a failed validation");
+            assert_eq!(ft.get(20 + k).unwrap().writable(), 0, "entry {k} after a failed validation");
         }
         // An L4's guest slots on both sides of Cocoon's, and only those.
         mem.write_u64(1, 255, e(2, _PAGE_PRESENT));
@@ -686,10 +804,10 @@ mod tests {
         ft.update_entry(&mut mem, 10, 300, e(23, _PAGE_RW), false).unwrap();
         ft.update_entry(&mut mem, 10, 0, 0, false).unwrap();
         assert_eq!(ft.get(10).unwrap().present, 0b1000_0101);
-        assert_eq!((ft.get(20).unwrap().writable, ft.get(21).unwrap().writable), (0, 1));
+        assert_eq!((ft.get(20).unwrap().writable(), ft.get(21).unwrap().writable()), (0, 1));
         ft.put_type(&mut mem, 10);
         for m in 20..24 {
-            assert_eq!(ft.get(m).unwrap().writable, 0, "frame {m}");
+            assert_eq!(ft.get(m).unwrap().writable(), 0, "frame {m}");
         }
         // The same for an L2 gaining an L1 (a shared, already typed one too).
         ft.get_type(&mut mem, 11, PageType::L2).unwrap();
@@ -713,6 +831,47 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         ft.info[10].present = 0; // as if an update had not been noted
         ft.put_type(&mut mem, 10);
+    }
+
+    #[test]
+    fn every_reference_is_counted_and_a_leaving_frame_takes_no_new_one() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(10, 0, e(20, _PAGE_PRESENT));
+        mem.write_u64(10, 1, e(20, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(10, 2, e(21, _PAGE_RW)); // not present: nothing
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        let f = *ft.get(20).unwrap();
+        assert_eq!((f.refs, f.writable()), (2, 1), "read-only mappings count too");
+        assert!(ft.get(21).unwrap().unreferenced());
+        ft.get_ref(20).unwrap();
+        ft.get_writable(20).unwrap();
+        assert_eq!((ft.get(20).unwrap().refs, ft.get(20).unwrap().writable()), (4, 2));
+        // Given up while referenced: it waits, and nothing new can take it.
+        assert_eq!(ft.take_from_guest(&mut mem, 20), Ok(false));
+        assert_eq!(ft.get(20).unwrap().owner, Owner::Leaving);
+        mem.write_u64(11, 0, e(20, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 11, PageType::L1), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_ref(20), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_writable(20), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.get_type(&mut mem, 20, PageType::L1), Err(MmError::NotOwned(20)));
+        assert_eq!(ft.take_from_guest(&mut mem, 20), Err(MmError::NotOwned(20)), "only once");
+        ft.put_ref(20);
+        ft.put_writable(20);
+        ft.put_type(&mut mem, 10);
+        assert!(ft.get(20).unwrap().unreferenced());
+        ft.set_released(20);
+        ft.give_to_guest(20);
+        assert!(ft.owned_by_guest(20));
+        // A pinned table given up loses its pin (and so its type) at once.
+        ft.get_type(&mut mem, 12, PageType::L1).unwrap();
+        ft.pin(12).unwrap();
+        assert_eq!(ft.take_from_guest(&mut mem, 12), Ok(true));
+        assert!(!ft.get(12).unwrap().pinned);
+        // A count at its limit refuses one more reference.
+        ft.info[22].refs = u32::MAX;
+        mem.write_u64(13, 0, e(22, _PAGE_PRESENT));
+        assert_eq!(ft.get_type(&mut mem, 13, PageType::L1), Err(MmError::TooManyRefs(22)));
+        assert_eq!(ft.get_ref(22), Err(MmError::TooManyRefs(22)));
     }
 
     #[test]
