@@ -22,6 +22,8 @@
 //!   wrote before suspending (`xen_pv_pre_suspend`) to frames, and their
 //!   ports as the toolstack allocated them in the new domain.
 
+use core::sync::atomic::Ordering;
+
 use crate::abi::*;
 use crate::domain::{default_vcpu_info_maddr, Ctx};
 use crate::platform::{HostSuspend, Platform};
@@ -66,9 +68,11 @@ pub fn suspend<P: Platform>(c: &mut Ctx, p: &mut P, start_info_mfn: u64) -> i64 
 fn forget_host_state<P: Platform>(c: &mut Ctx, p: &mut P) {
     let d = c.d;
     for (id, s) in d.vcpus.iter().enumerate() {
-        s.vcpu_info_maddr
-            .store(default_vcpu_info_maddr(d.shared_info_mfn, id as u32), core::sync::atomic::Ordering::Release);
-        s.vcpu_info_registered.store(false, core::sync::atomic::Ordering::Release);
+        let old = s.vcpu_info_maddr.swap(default_vcpu_info_maddr(d.shared_info_mfn, id as u32), Ordering::AcqRel);
+        if s.vcpu_info_registered.swap(false, Ordering::AcqRel) {
+            // Cocoon held the frame while Xen used it.
+            d.lock().frames.put_ref(old >> PAGE_SHIFT);
+        }
     }
     // The other vCPUs pick theirs up when the guest takes them down and up
     // again to register their vcpu_info (`xen_vcpu_restore`).
