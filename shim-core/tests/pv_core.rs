@@ -991,7 +991,11 @@ fn suspend_resumed_as_a_new_domain_rebuilds_what_a_pv_restore_does() {
     // The vcpu_info placement is gone (Xen takes a new one), and so are the grant frames.
     assert_eq!(g.v.vcpu_info_maddr, g.d.shared_info_mfn << 12);
     assert!(!g.d.vcpus[0].vcpu_info_registered.load(std::sync::atomic::Ordering::Relaxed));
-    assert_eq!(g.d.lock().frames.get(placed[0]).unwrap().refs, refs, "Cocoon's hold on the old vcpu_info frame is gone");
+    assert_eq!(
+        g.d.lock().frames.get(placed[0]).unwrap().refs,
+        refs,
+        "Cocoon's hold on the old vcpu_info frame is gone"
+    );
     assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARGS_VA + 0x100), 0);
     put(&mut g, ARGS_VA, &[DOMID_SELF as u64 | (2 << 32), 0, ARGS_VA + 0x200]);
     hypercall(&mut g, __HYPERVISOR_grant_table_op, [GNTTABOP_setup_table, ARGS_VA, 1, 0, 0]);

@@ -6,8 +6,9 @@
 //! same ops of Cocoon's HVM domain on those GFNs. A frame the guest gives up
 //! stops being its own at once, but is only given back to Xen once nothing
 //! refers to it any more (`FrameInfo::unreferenced`, Xen's
-//! `guest_remove_page`); until then it waits in `Balloon::pending`, which
-//! every reservation op (and `XENMEM_current_reservation`) retries first.
+//! `guest_remove_page`); until then it waits as `Owner::Leaving`, and the
+//! reservation ops look for such frames that lost their last reference
+//! (`retry_leaving`).
 //! Standalone there is no memory to give or take: refused as Xen refuses.
 
 use core::sync::atomic::Ordering;
@@ -15,6 +16,7 @@ use core::sync::atomic::Ordering;
 use super::unknown_op;
 use crate::abi::*;
 use crate::domain::{Ctx, Domain, Locked};
+use crate::mm::frames::{FrameInfo, Owner};
 use crate::platform::{Fault, Platform};
 use crate::sync::LockGuard;
 
@@ -49,8 +51,8 @@ pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64
                 // its own; frames still waiting to go are (Xen's tot_pages).
                 Ok(DOMID_SELF) | Ok(0) => {
                     let mut l = c.d.lock();
-                    flush_pending(c, p, &mut l);
-                    nr - l.balloon.released.len() as i64
+                    retry_leaving(c, p, &mut l, true);
+                    nr - l.balloon.released as i64
                 }
                 Ok(_) => -XEN_ESRCH,
                 Err(Fault) => -XEN_EFAULT,
@@ -141,82 +143,104 @@ fn reservation_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i6
 /// XENMEM_decrease_reservation: the guest gives up frames (order-k extents
 /// are 2^k frames from the MFN given, each given up on its own as Xen does).
 /// The first frame that is not the guest's RAM stops the op (Xen's "Bad page
-/// free"), the frames of its extent before it already given up.
+/// free"), the frames of its extent before it already given up. Frames
+/// nothing refers to go back to Xen at once, `BATCH` per call.
 fn decrease_reservation<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start: u64) -> u64 {
     if r.extent_order > DOMU_MAX_ORDER {
         return start;
     }
+    let mut batch = [0u64; BATCH];
+    let mut n = 0;
     let mut done = start;
+    let mut l = c.d.lock();
+    retry_leaving(c, p, &mut l, false);
     'extents: while done < r.nr_extents {
         let Ok(gmfn) = Domain::read_guest::<P, u64>(p, r.extent_start + done * 8) else {
             break;
         };
-        let mut l = c.d.lock();
         for mfn in (0..1u64 << r.extent_order).map(|j| gmfn.wrapping_add(j)) {
-            // Room first: once given up, the frame must be on the list.
-            if l.balloon.pending.try_reserve(1).is_err() {
-                log::warn!("decrease_reservation: Cocoon's heap is short, stopped at extent {done}");
-                break 'extents;
-            }
             let Locked { frames, m2p, balloon, .. } = &mut *l;
-            if let Err(e) = frames.take_from_guest(p, mfn) {
-                log::debug!("decrease_reservation: frame {mfn:#x} refused: {e:?}");
-                break 'extents;
-            }
+            let unreferenced = match frames.take_from_guest(p, mfn) {
+                Ok(u) => u,
+                Err(e) => {
+                    log::debug!("decrease_reservation: frame {mfn:#x} refused: {e:?}");
+                    break 'extents;
+                }
+            };
+            balloon.leaving += 1;
             // No lookup finds it the guest's any more.
             if let Some(e) = m2p.get_mut(mfn as usize) {
                 *e = INVALID_M2P_ENTRY;
             }
-            balloon.pending.push(mfn);
+            if unreferenced {
+                batch[n] = mfn;
+                n += 1;
+                if n == BATCH {
+                    give_back(c, p, &mut l, &batch[..n]);
+                    n = 0;
+                }
+            }
         }
         done += 1;
     }
-    flush_pending(c, p, &mut c.d.lock());
+    give_back(c, p, &mut l, &batch[..n]);
     done
 }
 
-/// Give every frame the guest gave up that nothing refers to any more back
-/// to Xen, `BATCH` at a time. Every CPU's TLB is flushed first: no stale
-/// translation may reach a frame once it is Xen's (or once Xen gives it to
-/// the guest again, say as a page table).
-fn flush_pending<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>) {
-    if c.d.forward.is_none() {
+/// Give leaving frames nothing refers to back to Xen. Every CPU's TLB is
+/// flushed first: no stale translation may reach a frame once it is Xen's
+/// (or once Xen gives it to the guest again, say as a page table). Frames
+/// Xen does not take stay leaving, for `retry_leaving`.
+fn give_back<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, mfns: &[u64]) {
+    if mfns.is_empty() {
         return;
     }
+    p.flush_tlb_mask(super::mmu::up_vcpus(c), None);
+    let rc = xen_reservation(p, XENMEM_decrease_reservation, mfns);
+    let given = rc.clamp(0, mfns.len() as i64) as usize;
+    let Locked { frames, balloon, .. } = &mut **l;
+    for &mfn in &mfns[..given] {
+        frames.set_released(mfn);
+    }
+    balloon.leaving -= given as u64;
+    balloon.released += given as u64;
+    if given < mfns.len() {
+        log::warn!("Xen took back {given} of {} frames (XENMEM_decrease_reservation: {rc}); retried later", mfns.len());
+    }
+}
+
+/// Leaving frames whose last reference went since they were given up (the
+/// guest unmapped them late) go back to Xen: a search of the frame table,
+/// made only while some frame is leaving, at most every 16th reservation op
+/// unless `now` (a guest that keeps a given-up frame mapped for good costs
+/// one search per 16 of its balloon calls).
+fn retry_leaving<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, now: bool) {
+    if c.d.forward.is_none() || l.balloon.leaving == 0 {
+        return;
+    }
+    l.balloon.since_retry += 1;
+    if !now && l.balloon.since_retry < 16 {
+        return;
+    }
+    l.balloon.since_retry = 0;
+    let ready = |f: &FrameInfo| f.owner == Owner::Leaving && f.unreferenced();
+    let mut from = 0;
     loop {
-        let Locked { frames, balloon, .. } = &mut **l;
         let mut batch = [0u64; BATCH];
         let mut n = 0;
-        let mut i = 0;
-        while i < balloon.pending.len() && n < BATCH {
-            let mfn = balloon.pending[i];
-            if frames.get(mfn).is_some_and(|f| f.unreferenced()) {
-                batch[n] = mfn;
-                n += 1;
-                balloon.pending.swap_remove(i);
-            } else {
-                i += 1;
+        while n < BATCH {
+            match l.frames.find_from(from, ready) {
+                Some(mfn) if mfn >= from && !batch[..n].contains(&mfn) => {
+                    batch[n] = mfn;
+                    n += 1;
+                    from = mfn + 1;
+                }
+                _ => break,
             }
         }
-        if n == 0 {
-            return;
-        }
-        // The pending list had room for these: they can go back there.
-        if balloon.released.try_reserve(n).is_err() {
-            balloon.pending.extend_from_slice(&batch[..n]);
-            return;
-        }
-        p.flush_tlb_mask(super::mmu::up_vcpus(c), None);
-        let rc = xen_reservation(p, XENMEM_decrease_reservation, &batch[..n]);
-        let given = rc.clamp(0, n as i64) as usize;
-        let Locked { frames, balloon, .. } = &mut **l;
-        for &mfn in &batch[..given] {
-            frames.set_released(mfn);
-            balloon.released.push(mfn);
-        }
-        if given < n {
-            log::warn!("Xen took back {given} of {n} frames (XENMEM_decrease_reservation: {rc}); retried later");
-            balloon.pending.extend_from_slice(&batch[given..n]);
+        let before = l.balloon.leaving;
+        give_back(c, p, l, &batch[..n]);
+        if n < BATCH || l.balloon.leaving + n as u64 != before {
             return;
         }
     }
@@ -239,10 +263,11 @@ fn xen_reservation<P: Platform>(p: &mut P, op: u64, gfns: &[u64]) -> i64 {
 /// and gets its MFN back in the same slot) and XENMEM_increase_reservation
 /// (the MFNs are written to the list if there is one). The frames are the
 /// ones the guest gave back earlier (never more than it started with), which
-/// Xen populates again. Extents are order 0 only: Cocoon has no contiguous
-/// frames to promise, and answers a larger order as Xen does when it has no
-/// memory of that order (no extent done). Stops, with the count so far, when
-/// no frame is left or Xen refuses (the guest's balloon retries later).
+/// Xen populates again, found in the frame table from where the last search
+/// stopped. Extents are order 0 only: Cocoon has no contiguous frames to
+/// promise, and answers a larger order as Xen does when it has no memory of
+/// that order (no extent done). Stops, with the count so far, when no frame
+/// is left or Xen refuses (the guest's balloon retries later).
 fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start: u64, gpfns: bool) -> u64 {
     // `XENMEMF_address_bits`: frames below 2^bits only.
     let bits = r.mem_flags & 0xff;
@@ -250,7 +275,7 @@ fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start
         return start;
     }
     let below = |mfn: u64| bits == 0 || bits >= 64 || mfn < 1 << (bits - PAGE_SHIFT);
-    flush_pending(c, p, &mut c.d.lock());
+    retry_leaving(c, p, &mut c.d.lock(), false);
     let mut done = start;
     while done < r.nr_extents {
         let want = (r.nr_extents - done).min(BATCH as u64) as usize;
@@ -267,30 +292,38 @@ fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start
                 }
             }
         }
-        // Frames to hand out: off the released list (still Xen's) while Xen populates them.
+        // Frames to hand out: released ones, taken while Xen populates them
+        // (the lock is held throughout).
         let mut mfns = [0u64; BATCH];
+        let mut l = c.d.lock();
         let mut got = 0;
-        {
-            let mut l = c.d.lock();
-            while got < n {
-                let Some(i) = l.balloon.released.iter().rposition(|&m| below(m)) else { break };
-                mfns[got] = l.balloon.released.swap_remove(i);
+        // Each search finds the next released frame after the last one
+        // (wrapping): `released` searches visit each at most once.
+        let mut left = l.balloon.released;
+        let mut from = l.balloon.cursor;
+        while got < n && left > 0 {
+            let Some(mfn) = l.frames.find_from(from, |f| f.owner == Owner::Released) else { break };
+            from = mfn + 1;
+            left -= 1;
+            if below(mfn) {
+                mfns[got] = mfn;
                 got += 1;
             }
         }
+        l.balloon.cursor = from;
         let rc = if got == 0 { 0 } else { xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]) };
         let filled = rc.clamp(0, got as i64) as usize;
         {
-            let Locked { frames, m2p, balloon, .. } = &mut *c.d.lock();
-            // Taken off the list just now: the room is there.
-            balloon.released.extend_from_slice(&mfns[filled..got]);
+            let Locked { frames, m2p, balloon, .. } = &mut *l;
             for (&mfn, &gpfn) in mfns[..filled].iter().zip(&pfn) {
                 frames.give_to_guest(mfn);
                 if let Some(e) = m2p.get_mut(mfn as usize) {
                     *e = gpfn;
                 }
             }
+            balloon.released -= filled as u64;
         }
+        drop(l);
         if filled < got {
             log::warn!("Xen populated {filled} of {got} frames (XENMEM_populate_physmap: {rc})");
         }
@@ -312,14 +345,20 @@ fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start
 /// Frames just given to the guest that it was never told of: given up again.
 fn take_back_unreported<P: Platform>(c: &Ctx, p: &mut P, mfns: &[u64]) {
     let mut l = c.d.lock();
-    for &mfn in mfns {
+    let mut batch = [0u64; BATCH];
+    let mut n = 0;
+    for &mfn in mfns.iter().take(BATCH) {
         let Locked { frames, m2p, balloon, .. } = &mut *l;
-        if balloon.pending.try_reserve(1).is_ok() && frames.take_from_guest(p, mfn).is_ok() {
+        if let Ok(unreferenced) = frames.take_from_guest(p, mfn) {
+            balloon.leaving += 1;
             if let Some(e) = m2p.get_mut(mfn as usize) {
                 *e = INVALID_M2P_ENTRY;
             }
-            balloon.pending.push(mfn);
+            if unreferenced {
+                batch[n] = mfn;
+                n += 1;
+            }
         }
     }
-    flush_pending(c, p, &mut l);
+    give_back(c, p, &mut l, &batch[..n]);
 }

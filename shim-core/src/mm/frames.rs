@@ -239,6 +239,14 @@ impl FrameTable {
         self.info.get(mfn as usize)
     }
 
+    /// The first frame from `from` on, wrapping around once, that `pred` picks.
+    pub fn find_from(&self, from: u64, pred: impl Fn(&FrameInfo) -> bool) -> Option<u64> {
+        let from = (from as usize).min(self.info.len());
+        let (head, tail) = self.info.split_at(from);
+        let hit = |fs: &[FrameInfo], base: usize| fs.iter().position(&pred).map(|i| (base + i) as u64);
+        hit(tail, from).or_else(|| hit(head, 0))
+    }
+
     pub fn owned_by_guest(&self, mfn: u64) -> bool {
         matches!(self.get(mfn), Some(f) if f.owner == Owner::Guest)
     }
