@@ -790,6 +790,19 @@ fn console_output_and_input() {
     assert_ne!(g.d.shared_info(&mut g.p).evtchn_pending[0] & (1 << 2), 0);
 }
 
+/// HYPERVISOR_iret back to the guest kernel (RPL 0 in the frame's CS).
+fn iret_to_kernel(g: &mut Guest) -> GuestRegs {
+    let sp = STACK_TOP - 0x100;
+    let (rip, cs, ss) = (SYNTH_VIRT_BASE + 0x100_0100, FLAT_KERNEL_CS as u64 & !3, FLAT_KERNEL_SS as u64);
+    put(g, sp, &[0, 0, 0, 0, rip, cs, X86_EFLAGS_IF, STACK_TOP, ss]);
+    let mut r = kregs(g);
+    r.vector = ENTRY_SYSCALL;
+    r.rax = __HYPERVISOR_iret;
+    r.rsp = sp;
+    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    r
+}
+
 #[test]
 fn nmis_reach_the_guests_handler_one_at_a_time() {
     let mut g = boot();
@@ -816,50 +829,11 @@ fn nmis_reach_the_guests_handler_one_at_a_time() {
     let r = nmi(&mut g);
     assert_eq!(r.rip, kregs(&g).rip, "not nested");
     assert!(g.v.nmi_pending);
-    let sp = STACK_TOP - 0x100;
-    put(
-        &mut g,
-        sp,
-        &[
-            0u64,
-            0,
-            0,
-            0,
-            SYNTH_VIRT_BASE + 0x100_0100,
-            FLAT_KERNEL_CS as u64 & !3,
-            X86_EFLAGS_IF,
-            STACK_TOP,
-            FLAT_KERNEL_SS as u64,
-        ],
-    );
-    let mut r = kregs(&g);
-    r.vector = ENTRY_SYSCALL;
-    r.rax = __HYPERVISOR_iret;
-    r.rsp = sp;
-    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    let r = iret_to_kernel(&mut g);
     assert_eq!(r.rip, handler, "the waiting NMI comes once the first handler returned");
     assert!(g.v.nmi_masked && !g.v.nmi_pending);
     // One latched while Cocoon ran wakes a blocked vCPU.
-    put(
-        &mut g,
-        sp,
-        &[
-            0u64,
-            0,
-            0,
-            0,
-            SYNTH_VIRT_BASE + 0x100_0100,
-            FLAT_KERNEL_CS as u64 & !3,
-            X86_EFLAGS_IF,
-            STACK_TOP,
-            FLAT_KERNEL_SS as u64,
-        ],
-    );
-    let mut r = kregs(&g);
-    r.vector = ENTRY_SYSCALL;
-    r.rax = __HYPERVISOR_iret;
-    r.rsp = sp;
-    traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    iret_to_kernel(&mut g);
     assert!(!g.v.nmi_masked);
     g.p.nmi = true;
     let mut r = kregs(&g);
