@@ -98,7 +98,7 @@ boot32_common:
     movl %eax, %ss
     movl %eax, %fs
     movl %eax, %gs
-    movl $boot_stack_top, %esp
+    movl $(boot_stack_top - {virt_offset}), %esp
 
     /* Long mode present? (cpuid clobbers ebx, which holds the boot info) */
     pushl %ebx
@@ -224,8 +224,14 @@ boot_dm_l3:
     .fill 512, 8, 0
 boot_dm_l2:
     .fill 2048, 8, 0
+
+    /* The boot stack: in .bss (zeroed below, nothing on it then), not in the
+       file; used at its physical address until long mode, then through the
+       direct map. */
+    .section .bss.boot_stack, "aw", @nobits
+    .balign 16
 boot_stack:
-    .fill {stack_size}, 1, 0
+    .skip {stack_size}
 boot_stack_top:
     "#,
     mb_magic = const MULTIBOOT_HEADER_MAGIC,
