@@ -151,11 +151,7 @@ impl Platform for Hw {
     }
 
     fn console_write(&mut self, bytes: &[u8]) {
-        let mut s = COM1.lock();
-        for &b in bytes {
-            s.write_byte(b);
-        }
-        drop(s);
+        COM1.lock().write_bytes(bytes);
         hvm_glue::xen_hvm::console_write(bytes, false);
     }
 
