@@ -46,10 +46,9 @@ COCOON_BENCH_ICOUNT=1 COCOON_BENCH_GATE=ci/bench-goals.txt bash ci/bench.sh
 # its memory and back, rebooted, then destroyed (cocoonlife) or shut down
 # (cocoonlife34, with cocoon.compat=3.4), the guest checked after each step
 # (uptime, its files, a workload's counter without a gap, ping, MemTotal):
-# cocoonlife required on 4.20; cocoonlife34 runs on 4.17 but is not required
-# yet: in a loaded CI-style run its reboot outlasted the row's wait (one lifecycle row a
-# column keeps the run under 45 minutes; all four pass when run by hand,
-# docs/matrix.md). They stand in for cocoonhvmdev and cocoonhvmdev34 here
+# cocoonlife required on 4.20 and cocoonlife34 on 4.17 (one lifecycle row a
+# column keeps the run under 45 minutes; all four combinations pass when run
+# by hand, docs/matrix.md). They stand in for cocoonhvmdev and cocoonhvmdev34 here
 # (disk across a reboot, ping, console input, shutdown), which stay in the
 # matrix's default rows, as does cocoonhvm34 on 4.20 (the compat=3.4 rows
 # run on 4.17). The column limit (2100 s) leaves room for a loaded machine.
@@ -61,7 +60,7 @@ if [ "${COCOON_TEST_MATRIX:-1}" != 0 ]; then
   export COCOON_MATRIX_QEMU
   echo "   outer QEMU: $COCOON_MATRIX_QEMU"
   COCOON_MATRIX_GUESTS="pv pvshim cocoon cocoonhvm34 cocoonlegacy cocoonlife34" COCOON_MATRIX_TIMEOUT=2100 \
-    COCOON_MATRIX_REQUIRE="pv cocoon cocoonhvm34 cocoonlegacy" \
+    COCOON_MATRIX_REQUIRE="pv cocoon cocoonhvm34 cocoonlegacy cocoonlife34" \
     bash ci/xen-matrix.sh bookworm >target/xen-matrix-bookworm.out 2>&1 &
   b=$!
   sleep 5 # the two builds of the firmware and the image tool take turns
