@@ -198,6 +198,30 @@ fn mmu_update_checks_every_entry() {
 const DOMID_SELF_U64: u64 = 0x7ff0;
 
 #[test]
+fn a_recursive_l4_slot_maps_the_page_tables_read_only() {
+    let mut g = boot();
+    let l4 = g.entry.cr3 >> 12;
+    let slot = 300u64;
+    let try_update = |g: &mut Guest, val: u64| {
+        put(g, BUF, &[(l4 << 12) | (slot * 8), val]);
+        hypercall(g, __HYPERVISOR_mmu_update, [BUF, 1, 0, DOMID_SELF_U64, 0])
+    };
+    // Writable, the guest could write its own page tables: refused, as Xen does.
+    assert_eq!(try_update(&mut g, (l4 << 12) | _PAGE_PRESENT | _PAGE_RW), -XEN_EINVAL);
+    let before = g.d.lock().frames.get(l4).unwrap().type_count;
+    assert_eq!(try_update(&mut g, (l4 << 12) | _PAGE_PRESENT), 0);
+    assert_eq!(g.d.lock().frames.get(l4).unwrap().type_count, before, "a recursive slot holds nothing");
+    // Through the slot four times, the L4 itself: its entry for the slot reads back.
+    let va = 0xffff_0000_0000_0000 | (slot << 39) | (slot << 30) | (slot << 21) | (slot << 12);
+    let e: u64 = get(&mut g, va + slot * 8);
+    assert_eq!(e & !0xfff, l4 << 12);
+    // Now making it writable is refused too, and removing it is fine.
+    assert_eq!(try_update(&mut g, (l4 << 12) | _PAGE_PRESENT | _PAGE_RW), -XEN_EINVAL);
+    assert_eq!(try_update(&mut g, 0), 0);
+    assert_eq!(g.d.lock().frames.get(l4).unwrap().type_count, before);
+}
+
+#[test]
 fn pin_refuses_a_table_with_writable_mappings() {
     let mut g = boot();
     // The synthetic kernel's data page is mapped writable by the initial tables.

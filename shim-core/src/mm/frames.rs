@@ -144,6 +144,71 @@ const L1_STRIP: u64 = _PAGE_GLOBAL;
 /// Bits that make an L2-L4 entry unusable for a PV guest.
 const LX_DISALLOW: u64 = _PAGE_PSE;
 
+/// Tables that may take part in linear page tables at once (see [`LinearCounts`]).
+pub const LINEAR_TABLES: usize = 64;
+
+/// Xen's `linear_pt_count` for the few tables that have one: a linear
+/// (same-level) entry pointing at *another* table counts +1 in the table
+/// holding it and -1 in the table it points at, and no table may be both
+/// (Xen's `inc_linear_entries`/`inc_linear_uses`: no chains, which keeps
+/// releasing a table from recursing through them, XSA-240). Linux uses
+/// none and a recursive slot pointing at its own table counts nothing, so
+/// Cocoon keeps these counts beside the frame table, for up to
+/// [`LINEAR_TABLES`] tables, rather than in every frame's 12 bytes.
+#[derive(Clone, Copy)]
+struct LinearCounts {
+    slots: [(u64, i32); LINEAR_TABLES],
+    /// A linear entry was refused because every slot is in use (logged once).
+    full_logged: bool,
+}
+
+impl LinearCounts {
+    const fn new() -> Self {
+        LinearCounts { slots: [(0, 0); LINEAR_TABLES], full_logged: false }
+    }
+
+    fn get(&self, mfn: u64) -> i32 {
+        self.slots.iter().find(|&&(m, c)| c != 0 && m == mfn).map_or(0, |&(_, c)| c)
+    }
+
+    /// Move `mfn`'s count by `delta` (±1), allowed only while it keeps the
+    /// sign `delta` has (so contained entries and uses never mix).
+    fn step(&mut self, mfn: u64, delta: i32) -> bool {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.1 != 0 && s.0 == mfn) {
+            let next = slot.1 + delta;
+            if next.signum() != delta.signum() {
+                return false;
+            }
+            slot.1 = next;
+            return true;
+        }
+        match self.slots.iter_mut().find(|s| s.1 == 0) {
+            Some(slot) => {
+                *slot = (mfn, delta);
+                true
+            }
+            None => {
+                if !self.full_logged {
+                    self.full_logged = true;
+                    log::warn!(
+                        "linear page tables: more than {LINEAR_TABLES} tables in linear use at once; further linear entries are refused"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Undo one [`step`](Self::step) of `-delta`'s sign.
+    fn unstep(&mut self, mfn: u64, delta: i32) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.1 != 0 && s.0 == mfn) {
+            slot.1 += delta;
+        } else {
+            debug_assert!(false, "linear count of {mfn:#x} released more often than taken");
+        }
+    }
+}
+
 /// The whole frame table, indexed by machine frame.
 pub struct FrameTable {
     info: Vec<FrameInfo>,
@@ -152,6 +217,7 @@ pub struct FrameTable {
     shared_above: Vec<u64>,
     /// Cocoon's L4 entries for slots 256..=271, written into every guest L4.
     pub hypervisor_l4: [u64; 16],
+    linear: LinearCounts,
 }
 
 #[inline]
@@ -209,7 +275,12 @@ fn next_present(f: &Frame, from: usize, end: usize, groups: u8) -> Option<(usize
 
 impl FrameTable {
     pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
-        FrameTable { info: vec![EMPTY; max_mfn as usize + 1], shared_above: Vec::new(), hypervisor_l4 }
+        FrameTable {
+            info: vec![EMPTY; max_mfn as usize + 1],
+            shared_above: Vec::new(),
+            hypervisor_l4,
+            linear: LinearCounts::new(),
+        }
     }
 
     /// Cocoon's memory for a table of frames `0..=max_mfn`.
@@ -328,9 +399,10 @@ impl FrameTable {
         }
     }
 
-    /// Take the references an entry of a level-`level` table (2..=4) needs.
+    /// Take the references entry `e` of table `table`, of level `level`
+    /// (2..=4), needs.
     #[inline]
-    pub fn get_lxe(&mut self, mem: &mut impl GuestMemory, level: u8, e: u64) -> Result<bool, MmError> {
+    pub fn get_lxe(&mut self, mem: &mut impl GuestMemory, table: u64, level: u8, e: u64) -> Result<bool, MmError> {
         if e & _PAGE_PRESENT == 0 {
             return Ok(false);
         }
@@ -346,22 +418,79 @@ impl FrameTable {
                 return Ok(false);
             }
         }
-        self.get_type(mem, mfn, ty)
+        match self.get_type(mem, mfn, ty) {
+            // As Xen, only once the entry failed as an ordinary one.
+            Err(MmError::TypeConflict(_)) => self.get_linear(table, level, e).map(|_| false),
+            r => r,
+        }
     }
 
+    /// Xen's `get_lN_linear_pagetable` (`pv-linear-pt`, on by default): a
+    /// read-only entry of a level-`level` table pointing at a table of the
+    /// same level. At itself (a recursive slot) it takes nothing; at another
+    /// table, which must be a validated one of that level, one use of its
+    /// type, counted as a linear use in both (see [`LinearCounts`]).
+    fn get_linear(&mut self, table: u64, level: u8, e: u64) -> Result<(), MmError> {
+        let mfn = entry_mfn(e);
+        if e & _PAGE_RW != 0 {
+            return Err(MmError::TypeConflict(mfn));
+        }
+        if mfn == table {
+            return Ok(());
+        }
+        let same = PageType::table(level);
+        match self.info.get(mfn as usize) {
+            Some(f) if f.owner == Owner::Guest && f.ty == same && f.type_count > 0 && f.type_count < u32::MAX => {}
+            _ => return Err(MmError::TypeConflict(mfn)),
+        }
+        if self.info.get(table as usize).is_none_or(|t| t.owner != Owner::Guest) {
+            return Err(MmError::NotOwned(table));
+        }
+        if !self.linear.step(table, 1) {
+            return Err(MmError::TypeConflict(mfn));
+        }
+        if !self.linear.step(mfn, -1) {
+            self.linear.unstep(table, -1);
+            return Err(MmError::TypeConflict(mfn));
+        }
+        self.info[mfn as usize].type_count += 1;
+        Ok(())
+    }
+
+    /// Drop what entry `e` of table `table`, of level `level`, holds.
     #[inline]
-    pub fn put_lxe(&mut self, mem: &mut impl GuestMemory, e: u64) {
+    pub fn put_lxe(&mut self, mem: &mut impl GuestMemory, table: u64, level: u8, e: u64) {
         if e & _PAGE_PRESENT != 0 {
             let mfn = entry_mfn(e);
-            // Not the last use: nothing to release, as in `put_type`.
             if let Some(f) = self.info.get_mut(mfn as usize) {
-                if f.type_count > 1 {
+                // A linear entry: at its own table it holds nothing; at
+                // another, a linear use in both as well (Xen's `put_pt_page`).
+                if f.ty == PageType::table(level) && f.type_count > 0 {
+                    if mfn == table {
+                        return;
+                    }
+                    self.linear.unstep(mfn, 1);
+                    self.linear.unstep(table, -1);
+                } else if f.type_count > 1 {
+                    // Not the last use: nothing to release, as in `put_type`.
                     f.type_count -= 1;
                     return;
                 }
             }
             self.put_type(mem, mfn);
         }
+    }
+
+    /// Is present entry `e` of table `table` (level `level`) a linear one?
+    fn is_linear(&self, table: u64, level: u8, e: u64) -> bool {
+        let mfn = entry_mfn(e);
+        mfn == table || self.get(mfn).is_some_and(|f| f.ty == PageType::table(level) && f.type_count > 0)
+    }
+
+    /// The linear-table count of `mfn` (Xen's `linear_pt_count`): linear
+    /// entries it holds (> 0), or its uses as another table's (< 0).
+    pub fn linear_count(&self, mfn: u64) -> i32 {
+        self.linear.get(mfn)
     }
 
     /// Is slot `i` of an L4 the guest's (not the hypervisor's)?
@@ -458,7 +587,7 @@ impl FrameTable {
                 let r = if level == 1 {
                     self.get_l1e(e).map(|_| Self::adjust_l1e(e))
                 } else {
-                    self.get_lxe(mem, level, e).map(|_| Self::adjust_lxe(e))
+                    self.get_lxe(mem, mfn, level, e).map(|_| Self::adjust_lxe(e))
                 };
                 match r {
                     Ok(adj) => {
@@ -495,7 +624,7 @@ impl FrameTable {
                 if level == 1 {
                     self.put_l1e(e);
                 } else {
-                    self.put_lxe(mem, e);
+                    self.put_lxe(mem, mfn, level, e);
                 }
                 i = j + 1;
             }
@@ -645,9 +774,14 @@ impl FrameTable {
                     if new & LX_DISALLOW != 0 {
                         return Err(MmError::BadEntry(new));
                     }
+                    // Nor may a linear entry become writable (Xen's fast
+                    // path excludes RW, so the full check refuses it).
+                    if new & _PAGE_RW != 0 && old & _PAGE_RW == 0 && self.is_linear(mfn, level, new) {
+                        return Err(MmError::TypeConflict(entry_mfn(new)));
+                    }
                 } else {
-                    promoted = self.get_lxe(mem, level, new)?;
-                    self.put_lxe(mem, old);
+                    promoted = self.get_lxe(mem, mfn, level, new)?;
+                    self.put_lxe(mem, mfn, level, old);
                 }
                 Self::adjust_lxe(new)
             }
@@ -892,5 +1026,122 @@ mod tests {
         ft.update_entry(&mut mem, 8, 5, e(9, _PAGE_PRESENT | _PAGE_USER), true).unwrap();
         assert_ne!(mem.read_u64(8, 5) & _PAGE_DIRTY, 0, "A/D preserved");
         assert!(ft.update_entry(&mut mem, 8, 6, e(8, _PAGE_PRESENT | _PAGE_RW), false).is_err(), "self-map writable");
+    }
+
+    #[test]
+    fn a_recursive_slot_is_read_only_and_holds_nothing() {
+        let (mut ft, mut mem) = setup();
+        // NetBSD-style: an L4 slot pointing at its own L4, read-only.
+        mem.write_u64(1, 0, e(2, _PAGE_PRESENT | _PAGE_RW));
+        mem.write_u64(1, 300, e(1, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert_eq!(ft.get(1).unwrap().type_count, 1, "the slot takes no use of its own table");
+        assert_eq!(ft.linear_count(1), 0);
+        assert_ne!(mem.read_u64(1, 300) & _PAGE_USER, 0, "adjusted as any L4 entry");
+        // Writable, it would let the guest write its page tables.
+        assert_eq!(
+            ft.update_entry(&mut mem, 1, 300, e(1, _PAGE_PRESENT | _PAGE_RW), false),
+            Err(MmError::TypeConflict(1))
+        );
+        assert_eq!(
+            ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT | _PAGE_RW), false),
+            Err(MmError::TypeConflict(1))
+        );
+        ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT), false).unwrap();
+        ft.update_entry(&mut mem, 1, 301, 0, false).unwrap();
+        assert_eq!(ft.get(1).unwrap().type_count, 1);
+        // A table validated with a writable one is refused, and keeps no type.
+        mem.write_u64(3, 7, e(3, _PAGE_PRESENT | _PAGE_RW));
+        assert_eq!(ft.get_type(&mut mem, 3, PageType::L2), Err(MmError::TypeConflict(3)));
+        assert_eq!(ft.get(3).unwrap().type_count, 0);
+        ft.put_type(&mut mem, 1);
+        assert_eq!(ft.get(1).unwrap().type_count, 0);
+        assert_eq!(ft.get(2).unwrap().type_count, 0);
+    }
+
+    #[test]
+    fn linear_entries_to_other_tables_are_counted_and_never_chain() {
+        let (mut ft, mut mem) = setup();
+        // B and C: validated, pinned L2s. A: an L2 with a read-only entry at B.
+        for t in [11, 12] {
+            ft.get_type(&mut mem, t, PageType::L2).unwrap();
+            ft.pin(t).unwrap();
+        }
+        mem.write_u64(10, 4, e(11, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 10, PageType::L2).unwrap();
+        assert_eq!(ft.get(11).unwrap().type_count, 2, "a use of B's type");
+        assert_eq!((ft.linear_count(10), ft.linear_count(11)), (1, -1));
+        // B is mapped linearly, so it may not hold linear entries itself;
+        // A holds them, so no table may map it linearly.
+        assert_eq!(ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false), Err(MmError::TypeConflict(12)));
+        assert_eq!(ft.update_entry(&mut mem, 12, 0, e(10, _PAGE_PRESENT), false), Err(MmError::TypeConflict(10)));
+        assert_eq!((ft.linear_count(11), ft.linear_count(12)), (-1, 0), "refusals leave the counts");
+        // Another linear entry in A, at C; a writable one is refused.
+        assert_eq!(
+            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false),
+            Err(MmError::TypeConflict(12))
+        );
+        ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_ACCESSED), false).unwrap();
+        assert_eq!((ft.linear_count(10), ft.linear_count(12)), (2, -1));
+        // Nor may a live one become writable.
+        assert_eq!(
+            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false),
+            Err(MmError::TypeConflict(12))
+        );
+        // Only a validated table of the same level: an L3 is not one.
+        ft.get_type(&mut mem, 13, PageType::L3).unwrap();
+        assert_eq!(ft.update_entry(&mut mem, 10, 6, e(13, _PAGE_PRESENT), false), Err(MmError::TypeConflict(13)));
+        // Removing the entry gives everything back.
+        ft.update_entry(&mut mem, 10, 5, 0, false).unwrap();
+        assert_eq!((ft.linear_count(10), ft.linear_count(12)), (1, 0));
+        assert_eq!(ft.get(12).unwrap().type_count, 1);
+        // So does releasing A; then B is free to hold linear entries.
+        ft.put_type(&mut mem, 10);
+        assert_eq!((ft.linear_count(10), ft.linear_count(11)), (0, 0));
+        assert_eq!(ft.get(11).unwrap().type_count, 1, "B keeps its pin");
+        ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false).unwrap();
+        assert_eq!((ft.linear_count(11), ft.linear_count(12)), (1, -1));
+        // A table held only by a linear entry is released with it.
+        assert!(ft.unpin(12));
+        ft.put_type(&mut mem, 12);
+        assert_eq!(ft.get(12).unwrap().type_count, 1);
+        ft.update_entry(&mut mem, 11, 0, 0, false).unwrap();
+        assert_eq!(ft.get(12).unwrap().type_count, 0);
+        assert_eq!(ft.linear_count(11), 0);
+    }
+
+    #[test]
+    fn linear_counts_have_a_limit_and_free_their_slots() {
+        let (mut ft, mut mem) = setup();
+        ft.get_type(&mut mem, 40, PageType::L2).unwrap();
+        ft.pin(40).unwrap();
+        // Each of 36 tables maps table 40 linearly: 37 slots.
+        for t in 1..=36 {
+            mem.write_u64(t, 0, e(40, _PAGE_PRESENT));
+            ft.get_type(&mut mem, t, PageType::L2).unwrap();
+        }
+        assert_eq!(ft.linear_count(40), -36);
+        for t in 1..=36 {
+            ft.put_type(&mut mem, t);
+        }
+        assert_eq!(ft.linear_count(40), 0);
+        assert_eq!(ft.get(40).unwrap().type_count, 1);
+        // Past the side table's room, a linear entry is refused, not a panic.
+        let mut big = FrameTable::new(200, [0; 16]);
+        let mut mem = VecMemory::new(0, 201);
+        for m in 0..=200 {
+            big.set_owner(m, Owner::Guest);
+        }
+        let mut refused = 0;
+        for k in 0..40u64 {
+            let (holder, target) = (2 * k + 1, 2 * k + 2);
+            big.get_type(&mut mem, target, PageType::L2).unwrap();
+            mem.write_u64(holder, 0, e(target, _PAGE_PRESENT));
+            if big.get_type(&mut mem, holder, PageType::L2).is_err() {
+                refused += 1;
+                assert_eq!(big.get(holder).unwrap().type_count, 0);
+            }
+        }
+        assert_eq!(refused, 40 - LINEAR_TABLES / 2);
     }
 }
