@@ -11,13 +11,16 @@ bash ci/fetch-kernels.sh >/dev/null
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy (host crates)"
-cargo clippy -q --workspace --exclude cocoon-firmware --all-targets -- -D warnings
-echo "== cargo clippy (firmware, x86_64-unknown-none)"
-cargo clippy -q -p cocoon-firmware --target x86_64-unknown-none -- -D warnings
+cargo clippy -q --workspace --exclude cocoon-firmware --exclude cocoon-conformance --all-targets -- -D warnings
+echo "== cargo clippy (firmware and the PV conformance kernel, x86_64-unknown-none)"
+cargo clippy -q -p cocoon-firmware -p cocoon-conformance --target x86_64-unknown-none -- -D warnings
 echo "== building firmware"
 COCOON_FIRMWARE=$(bash ci/build-firmware.sh)
 export COCOON_FIRMWARE
 echo "   $COCOON_FIRMWARE ($(stat -c %s "$COCOON_FIRMWARE") bytes)"
+echo "== building the PV conformance kernel"
+COCOON_CONFORMANCE=$(bash ci/build-conformance.sh)
+export COCOON_CONFORMANCE
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test-output.log
 echo "== benchmark gate (instruction counts against a direct boot, ci/bench-goals.txt)"

@@ -45,6 +45,29 @@ pub fn firmware() -> &'static Path {
     })
 }
 
+/// The PV conformance kernel (tests/conformance): `$COCOON_CONFORMANCE`
+/// when set (the test script builds it first), else built here as the
+/// firmware is.
+pub fn conformance_kernel() -> &'static Path {
+    static K: OnceLock<PathBuf> = OnceLock::new();
+    K.get_or_init(|| {
+        if let Some(p) = std::env::var_os("COCOON_CONFORMANCE") {
+            let p = PathBuf::from(p);
+            assert!(p.exists(), "COCOON_CONFORMANCE={} does not exist", p.display());
+            return p;
+        }
+        let target_dir = workspace_root().join("target/itest-build");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(workspace_root())
+            .args(["build", "--release", "-p", "cocoon-conformance", "--target", "x86_64-unknown-none"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .expect("run cargo to build the conformance kernel");
+        assert!(status.success(), "building the conformance kernel failed");
+        target_dir.join("x86_64-unknown-none/release/pvtest")
+    })
+}
+
 /// A Debian test kernel fetched by `ci/fetch-kernels.sh` (a missing one fails the test).
 pub fn kernel(suite: &str) -> PathBuf {
     let dir = match std::env::var_os("COCOON_KERNELS") {

@@ -1,0 +1,67 @@
+//! Page faults and page-table updates as Xen gives them a 64-bit PV kernel.
+
+use core::arch::asm;
+
+use super::{ensure_eq, Outcome};
+use crate::traps;
+use crate::xen::*;
+use crate::{mfn_of, start_info};
+
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+/// Where shared_info gets mapped.
+static mut SHARED_INFO: Page = Page([0; 4096]);
+
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// A kernel-mode #PF: the frame has the hardware's error code with the
+/// user bit cleared (the guest kernel is supervisor to itself, Xen's
+/// `pv_inject_event`), rip at the instruction, and the address in the
+/// vCPU's `arch.cr2` in shared_info.
+pub fn page_fault_frame_and_cr2() -> Outcome {
+    let va = core::ptr::addr_of!(SHARED_INFO) as u64;
+    let pte = (start_info().shared_info & ADDR_MASK) | _PAGE_PRESENT | _PAGE_RW;
+    ensure_eq!(update_va_mapping(va, pte, UVMF_INVLPG), 0, "map shared_info");
+    let cr2 = || {
+        // SAFETY: vcpu_info[0].arch.cr2 in the shared_info page mapped above.
+        unsafe { core::ptr::read_volatile((va + 16) as *const u64) }
+    };
+    let unmapped = 0x1000u64;
+    traps::expect_skip(3);
+    let mut v: u64 = 0x77;
+    // SAFETY: a read of an unmapped user address; the #PF handler resumes
+    // after the 3-byte instruction (48 8b 01).
+    unsafe { asm!("mov rax, qword ptr [rcx]", in("rcx") unmapped, inout("rax") v) };
+    let (n, t) = traps::taken();
+    ensure_eq!((n, t.vector, t.error_code), (1, 14, Some(0)), "read of an unmapped page: (traps, vector, error code)");
+    ensure_eq!(v, 0x77, "rax after the faulting read");
+    ensure_eq!(cr2(), unmapped, "vcpu_info.arch.cr2");
+    traps::expect_skip(3);
+    // SAFETY: a write to the unmapped page, skipped as above (48 89 01).
+    unsafe { asm!("mov qword ptr [rcx], rax", in("rcx") unmapped + 8, in("rax") 0u64) };
+    let (n, t) = traps::taken();
+    ensure_eq!((n, t.vector, t.error_code), (1, 14, Some(2)), "write to an unmapped page");
+    ensure_eq!(cr2(), unmapped + 8, "vcpu_info.arch.cr2 of the write");
+    Ok(())
+}
+
+/// Linear page tables as Xen 4.17 allows them (`get_l4_linear_pagetable`):
+/// an L4 entry pointing at its own L4 read-only is a recursive slot; a
+/// writable one is refused (-EINVAL) since the guest could then write its
+/// page tables.
+pub fn linear_l4_slot() -> Outcome {
+    let l4 = mfn_of(start_info().pt_base);
+    let slot = 300u64;
+    let set = |val: u64| mmu_update(&[MmuUpdate { ptr: (l4 << 12) | (slot * 8) | MMU_NORMAL_PT_UPDATE, val }]);
+    ensure_eq!(set((l4 << 12) | _PAGE_PRESENT | _PAGE_RW), -XEN_EINVAL, "a writable recursive L4 entry");
+    ensure_eq!(set((l4 << 12) | _PAGE_PRESENT), 0, "a read-only recursive L4 entry");
+    // Through the slot four times: the L4 itself.
+    let va = 0xffff_0000_0000_0000 | (slot << 39) | (slot << 30) | (slot << 21) | (slot << 12);
+    // SAFETY: the recursive slot just installed maps the L4 at `va`, read-only.
+    let e = unsafe { core::ptr::read_volatile((va + slot * 8) as *const u64) };
+    ensure_eq!(e & ADDR_MASK, l4 << 12, "the slot's own entry read through it");
+    ensure_eq!(set((l4 << 12) | _PAGE_PRESENT | _PAGE_RW), -XEN_EINVAL, "making the live entry writable");
+    ensure_eq!(set(0), 0, "removing it");
+    Ok(())
+}
