@@ -96,6 +96,14 @@ impl Platform for Hw {
         x86_64::registers::control::Cr0::read_raw()
     }
 
+    fn read_cr4(&self) -> u64 {
+        x86_64::registers::control::Cr4::read_raw()
+    }
+
+    fn set_cr4_fsgsbase(&mut self, on: bool) {
+        cpu::set_cr4_fsgsbase(on);
+    }
+
     fn write_debugreg(&mut self, reg: u8, value: u64) {
         cpu::write_debugreg(reg, value);
     }

@@ -73,6 +73,11 @@ pub trait Platform: crate::builder::GuestMemory {
     fn set_cr0_ts(&mut self, ts: bool);
     fn read_cr2(&self) -> u64;
     fn read_cr0(&self) -> u64;
+    /// This CPU's CR4 (for the bits a PV guest sees from it).
+    fn read_cr4(&self) -> u64;
+    /// Set or clear CR4.FSGSBASE on this CPU, for the vCPU it runs (the
+    /// guest's choice; the bit only lets ring 3 use {rd,wr}{fs,gs}base).
+    fn set_cr4_fsgsbase(&mut self, on: bool);
     /// Load this CPU's debug register `reg` (0-3, 6 or 7) for the vCPU it runs.
     fn write_debugreg(&mut self, reg: u8, value: u64);
     /// DR6 as the last #DB left it; the register is reset to its quiet value.

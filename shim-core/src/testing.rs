@@ -306,6 +306,7 @@ pub struct MockPlatform {
     pub console_out: Vec<u8>,
     pub console_in: alloc::collections::VecDeque<u8>,
     pub cr0_ts: bool,
+    pub cr4_fsgsbase: bool,
     pub cr2: u64,
     /// The CPU's debug registers as Cocoon loaded them (DR6 as a #DB left it).
     pub debugregs: [u64; 8],
@@ -356,6 +357,7 @@ impl MockPlatform {
             console_out: Vec::new(),
             console_in: Default::default(),
             cr0_ts: false,
+            cr4_fsgsbase: false,
             debugregs: [0, 0, 0, 0, 0, 0, X86_DR6_DEFAULT, X86_DR7_DEFAULT],
             cr2: 0,
             xcr0: 1,
@@ -476,6 +478,13 @@ impl crate::platform::Platform for MockPlatform {
     }
     fn read_cr0(&self) -> u64 {
         0x8005_0033 | if self.cr0_ts { 8 } else { 0 }
+    }
+    fn read_cr4(&self) -> u64 {
+        // PAE, OSFXSR, OSXMMEXCPT, PGE, OSXSAVE as Cocoon runs.
+        0x4_06a0 | if self.cr4_fsgsbase { X86_CR4_FSGSBASE } else { 0 }
+    }
+    fn set_cr4_fsgsbase(&mut self, on: bool) {
+        self.cr4_fsgsbase = on;
     }
     fn write_debugreg(&mut self, reg: u8, value: u64) {
         self.debugregs[reg as usize & 7] = value;

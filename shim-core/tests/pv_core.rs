@@ -589,6 +589,35 @@ fn port_io_is_what_xen_gives_a_domu() {
     assert_eq!(gp_insn(&mut g, &[0xe4, 0x42], |_| ()).rip, rip + 2);
 }
 
+/// CR4 as Xen 4.17 shows a PV guest (`pv_fixup_guest_cr4`): the bits it
+/// toggles where its CPUID has them, the hardware's PAE/MCE/OSFXSR/
+/// OSXMMEXCPT, nothing else; FSGSBASE goes into this CPU's CR4.
+#[test]
+fn cr4_reads_and_writes_as_xen_shows_them() {
+    let mut g = boot();
+    let rip = SYNTH_VIRT_BASE + 0x100_0100;
+    let read = |g: &mut Guest| gp_insn(g, &[0x0f, 0x20, 0xe0], |_| ()).rax; // mov %cr4, %rax
+    let write = |g: &mut Guest, v: u64| {
+        let r = gp_insn(g, &[0x0f, 0x22, 0xe0], |r| r.rax = v); // mov %rax, %cr4
+        assert_eq!(r.rip, rip + 3, "Xen drops the bits it does not allow; no #GP");
+    };
+    let visible = X86_CR4_PAE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+    assert_eq!(read(&mut g), visible, "at boot: only the hardware's visible bits (PGE and OSXSAVE hidden)");
+    // Leaf 7 without FSGSBASE: the bit is dropped, as are PGE and PSE.
+    g.p.cpuid_leaves.insert((7, 0), [0, 0, 0, 0]);
+    write(&mut g, visible | X86_CR4_FSGSBASE | (1 << 7) | (1 << 4) | X86_CR4_DE);
+    assert_eq!(read(&mut g), visible | X86_CR4_DE);
+    assert!(!g.p.cr4_fsgsbase);
+    // With FSGSBASE: kept, and loaded into the CPU's CR4 until cleared.
+    g.p.cpuid_leaves.insert((7, 0), [0, 1, 0, 0]);
+    write(&mut g, X86_CR4_FSGSBASE | X86_CR4_OSXSAVE);
+    assert_eq!(read(&mut g), visible | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE);
+    assert!(g.p.cr4_fsgsbase);
+    write(&mut g, visible);
+    assert!(!g.p.cr4_fsgsbase);
+    assert_eq!(read(&mut g), visible);
+}
+
 #[test]
 fn the_io_bitmap_grants_ports_as_xen_reads_it() {
     let mut g = boot();

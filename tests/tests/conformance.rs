@@ -20,12 +20,24 @@ const CHECKS: &[&str] = &[
     "multicall_iret_ends_the_batch",
     "page_fault_frame_and_cr2",
     "linear_l4_slot",
+    "cr4_and_fsgsbase",
 ];
 
+/// Both with QEMU's default CPU (no FSGSBASE) and with `-cpu max` (FSGSBASE).
 #[test]
 fn pv_abi_conformance_standalone() {
+    run("conformance", None, "lacks");
+    run("conformance_cpu_max", Some("max"), "has");
+}
+
+fn run(name: &str, cpu: Option<&str>, fsgsbase: &str) {
     let k = conformance_kernel();
-    let out = Qemu::new("conformance", firmware()).modules(&[k.display().to_string()]).run();
+    let mut q = Qemu::new(name, firmware()).modules(&[k.display().to_string()]);
+    if let Some(cpu) = cpu {
+        q = q.arg("-cpu").arg(cpu);
+    }
+    let out = q.run();
+    out.assert_serial(&format!("(the CPU {fsgsbase} FSGSBASE)"));
     let failed: Vec<&str> = out.serial.lines().filter(|l| l.contains(" FAIL: ") || l.contains("panic")).collect();
     let missing: Vec<&&str> = CHECKS.iter().filter(|c| !out.serial.contains(&format!("conformance: {c} ok"))).collect();
     assert!(

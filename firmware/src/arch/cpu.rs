@@ -85,6 +85,19 @@ pub fn mask_legacy_pic() {
     }
 }
 
+/// Set or clear CR4.FSGSBASE (bit 16) on this CPU; a no-op when it already is.
+pub fn set_cr4_fsgsbase(on: bool) {
+    const FSGSBASE: u64 = 1 << 16;
+    let cr4 = x86_64::registers::control::Cr4::read_raw();
+    let new = if on { cr4 | FSGSBASE } else { cr4 & !FSGSBASE };
+    if new != cr4 {
+        // SAFETY: FSGSBASE only lets ring 3 read and write the FS/GS bases,
+        // which are the guest's while it runs; the core sets it only when
+        // the CPU has the instructions (CPUID 7.0:EBX[0]).
+        unsafe { core::arch::asm!("mov cr4, {}", in(reg) new, options(nostack)) };
+    }
+}
+
 /// Load debug register `reg` (0-3, 6, 7; anything else is ignored).
 pub fn write_debugreg(reg: u8, value: u64) {
     // SAFETY: moves to debug registers change only what raises #DB; the guest's

@@ -386,6 +386,20 @@ pub const DR_IO: u64 = 2;
 pub const DR_CONTROL_SHIFT: u64 = 16;
 pub const DR_CONTROL_SIZE: u64 = 4;
 
+/// CR4 bits (Xen's `X86_CR4_*`).
+pub const X86_CR4_TSD: u64 = 1 << 2;
+pub const X86_CR4_DE: u64 = 1 << 3;
+pub const X86_CR4_PAE: u64 = 1 << 5;
+pub const X86_CR4_MCE: u64 = 1 << 6;
+pub const X86_CR4_OSFXSR: u64 = 1 << 9;
+pub const X86_CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const X86_CR4_FSGSBASE: u64 = 1 << 16;
+pub const X86_CR4_OSXSAVE: u64 = 1 << 18;
+/// The CR4 bits a PV guest toggles in its view (`PV_CR4_GUEST_MASK`), and
+/// those it sees from the hardware's setting (`PV_CR4_GUEST_VISIBLE_MASK`).
+pub const PV_CR4_GUEST_MASK: u64 = X86_CR4_TSD | X86_CR4_DE | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE;
+pub const PV_CR4_GUEST_VISIBLE_MASK: u64 = X86_CR4_PAE | X86_CR4_MCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+
 pub const TRAP_divide_error: u64 = 0;
 pub const TRAP_debug: u64 = 1;
 pub const TRAP_nmi: u64 = 2;

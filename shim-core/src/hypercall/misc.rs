@@ -4,9 +4,6 @@ use crate::abi::*;
 use crate::domain::*;
 use crate::platform::{Fault, Platform};
 
-/// CR4.DE: DR4/DR5 fault instead of aliasing DR6/DR7, and I/O breakpoints exist.
-const X86_CR4_DE: u64 = 1 << 3;
-
 /// HYPERVISOR_set_debugreg, as Xen 4.17's `set_debugreg` (-ENODEV where the
 /// CPU would raise #UD, -EINVAL for a reserved bit, -EPERM for one that is
 /// not the guest's to set): the value is kept for

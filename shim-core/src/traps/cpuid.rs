@@ -21,7 +21,7 @@ const L1_EDX_HIDE: u32 = bit(1) /* VME */ | bit(3) /* PSE */ | bit(9) /* APIC */
 // Leaf 7 subleaf 0. Besides what a PV guest cannot use, the features whose
 // MSRs Xen 4.17 does not offer a PV guest (so they would fault): TSC_ADJUST,
 // SGX, TME, CET, the TSX/SRBDS controls, L1D_FLUSH, ARCH_CAPS, CORE_CAPS.
-const L7_EBX_HIDE: u32 = bit(0) /* FSGSBASE */ | bit(7) /* SMEP */ | bit(10) /* INVPCID */ | bit(20) /* SMAP */
+const L7_EBX_HIDE: u32 = bit(7) /* SMEP */ | bit(10) /* INVPCID */ | bit(20) /* SMAP */
     | bit(12) /* PQM */ | bit(15) /* PQE */ | bit(14) /* MPX */ | bit(25) /* PT */ | bit(1) /* TSC_ADJUST */
     | bit(2) /* SGX */;
 const L7_ECX_HIDE: u32 = bit(2) /* UMIP */ | bit(3) /* PKU */ | bit(4) /* OSPKE */ | bit(5) /* WAITPKG */

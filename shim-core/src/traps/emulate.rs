@@ -13,10 +13,26 @@ use core::sync::atomic::Ordering;
 pub const XEN_EMULATE_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
 
 const X86_CR0_TS: u64 = 1 << 3;
-const X86_CR4_OSXSAVE: u64 = 1 << 18;
-/// CR4 bits a PV guest controls (`pv_fixup_guest_cr4`): TSD, DE, OSFXSR,
-/// OSXMMEXCPT, OSXSAVE.
-const CR4_GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 9) | (1 << 10) | X86_CR4_OSXSAVE;
+
+/// The guest's view of CR4 after it writes `cr4` (`pv_fixup_guest_cr4`):
+/// of the bits it controls, those its CPUID offers (FSGSBASE and OSXSAVE
+/// only where the CPU has them; TSD and DE always); the rest are dropped.
+fn fixup_guest_cr4<P: Platform>(p: &P, cr4: u64) -> u64 {
+    let mut allowed = PV_CR4_GUEST_MASK;
+    if p.cpuid(7, 0)[1] & 1 == 0 {
+        allowed &= !X86_CR4_FSGSBASE;
+    }
+    if p.cpuid(1, 0)[2] & (1 << 26) == 0 {
+        allowed &= !X86_CR4_OSXSAVE;
+    }
+    cr4 & allowed
+}
+
+/// CR4 as the guest reads it: its own bits, and the hardware's PAE, MCE,
+/// OSFXSR and OSXMMEXCPT (`PV_CR4_GUEST_VISIBLE_MASK`).
+pub fn guest_cr4<P: Platform>(c: &Ctx, p: &P) -> u64 {
+    (c.v.cr4 & PV_CR4_GUEST_MASK) | (p.read_cr4() & PV_CR4_GUEST_VISIBLE_MASK)
+}
 
 /// `ud2 'xen' cpuid`: emulate CPUID with the PV policy.
 pub fn forced_cpuid<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -> bool {
@@ -68,7 +84,7 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
                     0 => (p.read_cr0() & !X86_CR0_TS) | if c.v.virtual_ts { X86_CR0_TS } else { 0 },
                     2 => c.vcpu_info(p).arch.cr2,
                     3 => c.v.guest_table << PAGE_SHIFT,
-                    4 => c.v.cr4,
+                    4 => guest_cr4(c, p),
                     _ => return false,
                 };
                 regs.set_gpr(i.rm(), v);
@@ -86,7 +102,16 @@ pub fn privileged<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, i: 
                         p.set_cr0_ts(c.v.virtual_ts);
                     }
                     2 => c.vcpu_info(p).arch.cr2 = v,
-                    4 => c.v.cr4 = v & CR4_GUEST_MASK,
+                    4 => {
+                        // As Xen's write_cr: the bits a PV guest may not
+                        // have are dropped, not refused. FSGSBASE is loaded
+                        // into this CPU's CR4 (pv_make_cr4).
+                        let new = fixup_guest_cr4(p, v);
+                        if (new ^ c.v.cr4) & X86_CR4_FSGSBASE != 0 {
+                            p.set_cr4_fsgsbase(new & X86_CR4_FSGSBASE != 0);
+                        }
+                        c.v.cr4 = new;
+                    }
                     _ => return false,
                 }
             }

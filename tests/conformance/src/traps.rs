@@ -127,7 +127,8 @@ static CS: AtomicU64 = AtomicU64::new(0);
 static RFLAGS: AtomicU64 = AtomicU64::new(0);
 /// Where the next trap resumes (0: where Xen's frame says).
 static RESUME_AT: AtomicU64 = AtomicU64::new(0);
-/// Or: how many bytes past the trapping instruction's address it resumes.
+/// Or: how many bytes past the trapping instruction's address every trap
+/// until the next `expect` resumes.
 static SKIP: AtomicU64 = AtomicU64::new(0);
 /// Bits of ACTIONS: what the next handler does besides recording.
 static ACTIONS: AtomicU64 = AtomicU64::new(0);
@@ -151,7 +152,7 @@ pub fn expect(resume: u64, actions: u64) {
     ACTIONS.store(actions, Ordering::SeqCst);
 }
 
-/// Expect a fault at an instruction of `len` bytes, resumed after it.
+/// Expect faults at instructions of `len` bytes, each resumed after it.
 pub fn expect_skip(len: u64) {
     expect(0, 0);
     SKIP.store(len, Ordering::SeqCst);
@@ -191,7 +192,7 @@ extern "C" fn pvtest_trap(frame: *mut u64, vector: u64, has_error: u64) {
         xen::set_debugreg(7, 0);
     }
     let resume = RESUME_AT.swap(0, Ordering::SeqCst);
-    let skip = SKIP.swap(0, Ordering::SeqCst);
+    let skip = SKIP.load(Ordering::SeqCst);
     if resume != 0 {
         f[at] = resume;
     } else if skip != 0 {

@@ -1,5 +1,6 @@
 //! The checks, one per behaviour, each against Xen's documented result.
 
+mod cpu;
 mod debugregs;
 mod hypercalls;
 mod ioports;
@@ -54,4 +55,5 @@ pub const ALL: &[Check] = &[
     ("multicall_iret_ends_the_batch", multicall::iret_ends_the_batch),
     ("page_fault_frame_and_cr2", pagetables::page_fault_frame_and_cr2),
     ("linear_l4_slot", pagetables::linear_l4_slot),
+    ("cr4_and_fsgsbase", cpu::cr4_and_fsgsbase),
 ];

@@ -1,0 +1,102 @@
+//! What a PV kernel sees of the CPU: CR4 as Xen 4.17 shows it
+//! (`pv_fixup_guest_cr4`: the bits the guest toggles, TSD, DE, FSGSBASE and
+//! OSXSAVE, where its CPUID offers them, and the hardware's PAE, MCE,
+//! OSFXSR and OSXMMEXCPT; anything else written is dropped), FSGSBASE
+//! offered to PV guests (cpufeatureset.h marks it `A`), and CPUID, CR4, the
+//! instructions and the FS_BASE MSR agreeing.
+
+use core::arch::asm;
+
+use super::{ensure, ensure_eq, Outcome};
+use crate::traps;
+
+const X86_CR4_TSD: u64 = 1 << 2;
+const X86_CR4_DE: u64 = 1 << 3;
+const X86_CR4_PAE: u64 = 1 << 5;
+const X86_CR4_MCE: u64 = 1 << 6;
+const X86_CR4_PGE: u64 = 1 << 7;
+const X86_CR4_OSFXSR: u64 = 1 << 9;
+const X86_CR4_OSXMMEXCPT: u64 = 1 << 10;
+const X86_CR4_FSGSBASE: u64 = 1 << 16;
+const X86_CR4_OSXSAVE: u64 = 1 << 18;
+const PV_CR4_GUEST_MASK: u64 = X86_CR4_TSD | X86_CR4_DE | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE;
+const PV_CR4_GUEST_VISIBLE_MASK: u64 = X86_CR4_PAE | X86_CR4_MCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+const MSR_FS_BASE: u32 = 0xc000_0100;
+
+/// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
+fn xen_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: the hypervisor emulates the prefixed cpuid; rbx is saved by hand.
+    unsafe {
+        asm!(
+            "mov {b:r}, rbx",
+            "ud2",
+            ".ascii \"xen\"",
+            "cpuid",
+            "xchg {b:r}, rbx",
+            b = out(reg) b,
+            inout("eax") leaf => a,
+            inout("ecx") sub => c,
+            out("edx") d,
+        );
+    }
+    [a, b, c, d]
+}
+
+fn read_cr4() -> u64 {
+    let v: u64;
+    // SAFETY: a privileged read the hypervisor emulates.
+    unsafe { asm!("mov {}, cr4", out(reg) v) };
+    v
+}
+
+fn write_cr4(v: u64) {
+    // SAFETY: a privileged write the hypervisor emulates with its own checks.
+    unsafe { asm!("mov cr4, {}", in(reg) v) };
+}
+
+fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: a privileged read the hypervisor emulates.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi) };
+    ((hi as u64) << 32) | lo as u64
+}
+
+/// `wrfsbase rax` then `rdfsbase rax` (5 bytes each; a #UD skips each);
+/// `(rax, traps taken)`.
+fn fsbase_roundtrip(v: u64) -> (u64, u64) {
+    traps::expect_skip(5);
+    let mut r = v;
+    // SAFETY: writes this kernel's own FS base (unused by it), or #UDs.
+    unsafe { asm!("wrfsbase rax", "xor eax, eax", "rdfsbase rax", inout("rax") r) };
+    (r, traps::taken().0)
+}
+
+pub fn cr4_and_fsgsbase() -> Outcome {
+    let cr4 = read_cr4();
+    ensure_eq!(cr4 & PV_CR4_GUEST_MASK, 0, "the guest's own CR4 bits at boot");
+    ensure!(cr4 & X86_CR4_PAE != 0, "CR4 {cr4:#x} lacks PAE");
+    ensure_eq!(cr4 & !(PV_CR4_GUEST_MASK | PV_CR4_GUEST_VISIBLE_MASK), 0, "CR4 bits a PV guest never sees");
+    let has = xen_cpuid(7, 0)[1] & 1 != 0;
+    // Asking for FSGSBASE and PGE: PGE is dropped, FSGSBASE kept if offered.
+    write_cr4(cr4 | X86_CR4_FSGSBASE | X86_CR4_PGE);
+    let now = read_cr4();
+    let want = cr4 | if has { X86_CR4_FSGSBASE } else { 0 };
+    ensure_eq!(now, want, "CR4 after writing FSGSBASE and PGE");
+    let (r, traps_taken) = fsbase_roundtrip(0x1234_5000);
+    if has {
+        ensure_eq!(traps_taken, 0, "traps taken by wrfsbase/rdfsbase with CR4.FSGSBASE");
+        ensure_eq!(r, 0x1234_5000, "rdfsbase after wrfsbase");
+        ensure_eq!(rdmsr(MSR_FS_BASE), 0x1234_5000, "MSR_FS_BASE after wrfsbase");
+    } else {
+        let (_, t) = traps::taken();
+        ensure_eq!((traps_taken, t.vector), (2, 6), "wrfsbase/rdfsbase without FSGSBASE: (traps, vector)");
+    }
+    write_cr4(cr4);
+    ensure_eq!(read_cr4(), cr4, "CR4 after clearing FSGSBASE");
+    let (_, traps_taken) = fsbase_roundtrip(0);
+    let (_, t) = traps::taken();
+    ensure_eq!((traps_taken, t.vector), (2, 6), "wrfsbase/rdfsbase with CR4.FSGSBASE clear: (traps, vector)");
+    crate::println!("conformance:   (the CPU {} FSGSBASE)", if has { "has" } else { "lacks" });
+    Ok(())
+}
