@@ -175,8 +175,9 @@ const CONSOLE_EVTCHN: u32 = 2;
 /// The decoders' state while the kernel is decompressed: bzip2's block
 /// (about 3.6 MB), a legacy lzma literal table (up to 6 MiB), and the rest.
 const DECODER_PAGES: u64 = (8 << 20) / PAGE_SIZE;
-/// Frames Cocoon keeps out of guest RAM: shared_info and the grant-table frames.
-const COCOON_PAGES: u64 = 1 + shim_core::domain::NR_GRANT_FRAMES as u64;
+/// Frames Cocoon keeps out of guest RAM: shared_info, the grant-table
+/// frames and the v2 grant status frames.
+const COCOON_PAGES: u64 = 1 + (shim_core::domain::NR_GRANT_FRAMES + shim_core::domain::NR_STATUS_FRAMES) as u64;
 
 fn run(
     boot: &BootInfo,

@@ -6,7 +6,7 @@ use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
 use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
-use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, NR_GRANT_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, NR_GRANT_FRAMES, NR_STATUS_FRAMES};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
@@ -140,7 +140,9 @@ pub fn start(
     let (m2p, m2p_l4e, m2p_span) = build_m2p(max_mfn, &extras);
     let mut grant_mfns = [0u64; NR_GRANT_FRAMES];
     grant_mfns.copy_from_slice(&plan.cocoon_frames[1..1 + NR_GRANT_FRAMES]);
-    for &g in &grant_mfns {
+    let mut status_mfns = [0u64; NR_STATUS_FRAMES];
+    status_mfns.copy_from_slice(&plan.cocoon_frames[1 + NR_GRANT_FRAMES..1 + NR_GRANT_FRAMES + NR_STATUS_FRAMES]);
+    for &g in grant_mfns.iter().chain(&status_mfns) {
         hw_zero(g);
     }
     let nr_pages = plan.physmap.nr_pages();
@@ -150,6 +152,7 @@ pub fn start(
         physmap: plan.physmap,
         shared_info_mfn: plan.cocoon_frames[0],
         grant_mfns,
+        status_mfns,
         m2p,
         m2p_span,
         hypervisor_l4: hypervisor_l4(m2p_l4e),

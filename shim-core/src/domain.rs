@@ -182,6 +182,8 @@ pub struct DomainSetup {
     pub physmap: PhysMap,
     pub shared_info_mfn: u64,
     pub grant_mfns: [u64; NR_GRANT_FRAMES],
+    /// Frames for the v2 grant status (`GNTTABOP_set_version` 2; standalone only).
+    pub status_mfns: [u64; NR_STATUS_FRAMES],
     /// The M2P table (one u64 per MFN), readable by the guest at MACH2PHYS_VIRT_START.
     pub m2p: &'static mut [u64],
     /// Entries the guest may look up: `m2p.len()`, or more when frames above the
@@ -200,7 +202,15 @@ pub struct DomainSetup {
     pub nr_vcpus: u32,
 }
 
+/// Grant-table frames (Xen's `max_grant_frames` for the domain).
 pub const NR_GRANT_FRAMES: usize = 4;
+/// v2 status frames for that many grant frames (Xen's
+/// `grant_to_status_frames`: 2-byte status for 256 v2 entries a frame).
+pub const NR_STATUS_FRAMES: usize = (NR_GRANT_FRAMES * 256 * 2).div_ceil(PAGE_SIZE as usize);
+
+/// The standalone domain's own id, as the hypercalls that take a domid
+/// accept it beside DOMID_SELF (the xenstore tree says 1: see docs/abi.md).
+pub const DOMID_STANDALONE: u16 = 0;
 
 /// What changes per domain while the guest runs: behind the domain lock.
 pub struct Locked {
@@ -209,6 +219,8 @@ pub struct Locked {
     pub evtchn: EventChannels,
     pub xenstore: XenStore,
     pub grant_frames_set_up: usize,
+    /// The standalone grant table's state (`hypercall::grant`).
+    pub grant: crate::hypercall::grant::GrantTable,
     pub balloon: Balloon,
 }
 
@@ -216,6 +228,7 @@ pub struct Domain {
     pub physmap: PhysMap,
     pub shared_info_mfn: u64,
     pub grant_mfns: [u64; NR_GRANT_FRAMES],
+    pub status_mfns: [u64; NR_STATUS_FRAMES],
     pub m2p_span: u64,
     pub console: ConsoleState,
     pub store_mfn: u64,
@@ -360,6 +373,7 @@ impl Domain {
             physmap: s.physmap,
             shared_info_mfn: s.shared_info_mfn,
             grant_mfns: s.grant_mfns,
+            status_mfns: s.status_mfns,
             m2p_span,
             console: ConsoleState { mfn: s.console_mfn, port: s.console_port },
             store_mfn: s.store_mfn,
@@ -378,6 +392,7 @@ impl Domain {
                 evtchn,
                 xenstore: s.xenstore,
                 grant_frames_set_up: 0,
+                grant: Default::default(),
                 balloon: Balloon::default(),
             }),
         }

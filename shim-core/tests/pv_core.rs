@@ -4,7 +4,9 @@
 
 use shim_core::abi::*;
 use shim_core::builder::{build, DomainConfig, EntryState, GuestMemory, Layout, PhysMap};
-use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, LocalConsole, Vcpu, NR_GRANT_FRAMES};
+use shim_core::domain::{
+    Ctx, Domain, DomainSetup, Forward, LocalConsole, Vcpu, DOMID_STANDALONE, NR_GRANT_FRAMES, NR_STATUS_FRAMES,
+};
 use shim_core::loader;
 use shim_core::mm::frames::PageType;
 use shim_core::mm::walk::translate;
@@ -44,7 +46,7 @@ fn boot_with(forward: Option<Forward>, nr_vcpus: u32) -> Guest {
     let elf = SynthKernel::linux_like().to_elf();
     let kernel = loader::load(&elf, PAGES * 4096).unwrap();
     let map = PhysMap::from_extents(&[(BASE, PAGES)]);
-    let mut mem = VecMemory::new(0, SHARED + 1 + NR_GRANT_FRAMES as u64);
+    let mut mem = VecMemory::new(0, SHARED + 1 + (NR_GRANT_FRAMES + NR_STATUS_FRAMES) as u64);
     let cfg = DomainConfig {
         cmdline: "",
         initrd: None,
@@ -64,10 +66,11 @@ fn boot_with(forward: Option<Forward>, nr_vcpus: u32) -> Guest {
         physmap: map,
         shared_info_mfn: SHARED,
         grant_mfns: grant,
+        status_mfns: core::array::from_fn(|i| SHARED + 1 + (NR_GRANT_FRAMES + i) as u64),
         m2p: Box::leak(vec![0u64; 16384].into_boxed_slice()),
         m2p_span: 0,
         hypervisor_l4: [0; 16],
-        max_mfn: SHARED + NR_GRANT_FRAMES as u64,
+        max_mfn: SHARED + (NR_GRANT_FRAMES + NR_STATUS_FRAMES) as u64,
         console_mfn,
         store_mfn,
         console_port: 2,
@@ -1929,5 +1932,280 @@ fn frame_references_come_back_after_fork_like_cycles() {
         // Exit: unpinned, everything released.
         assert_eq!(mmuext(&mut g, MMUEXT_UNPIN_TABLE, l3), 0);
         assert_eq!(snapshot(&g), before);
+    }
+}
+
+// --- The standalone grant table (hypercall::grant) ---
+
+/// Two guest RAM frames the grant tests grant (high up, unused by the kernel).
+const GA: u64 = BASE + PAGES - 40;
+const GB: u64 = BASE + PAGES - 41;
+const GOP: u64 = BUF + 0x400;
+
+fn gnttab(g: &mut Guest, cmd: u64, count: u64) -> i64 {
+    hypercall(g, __HYPERVISOR_grant_table_op, [cmd, GOP, count, 0, 0])
+}
+
+/// The guest writes grant entry `gref` (version 1 or 2) granting `frame` to itself.
+fn grant(g: &mut Guest, v2: bool, gref: u32, frame: u64, flags: u16) {
+    let hdr = flags as u64 | (DOMID_STANDALONE as u64) << 16;
+    if v2 {
+        let m = g.d.grant_mfns[(gref / 256) as usize];
+        let i = (gref % 256) as usize * 2;
+        g.p.mem.write_u64(m, i + 1, frame);
+        g.p.mem.write_u64(m, i, hdr);
+    } else {
+        let m = g.d.grant_mfns[(gref / 512) as usize];
+        g.p.mem.write_u64(m, (gref % 512) as usize, hdr | frame << 32);
+    }
+}
+
+/// The entry's GTF_reading/GTF_writing as the guest sees them (v2: in the status frame).
+fn in_use(g: &mut Guest, v2: bool, gref: u32) -> u16 {
+    let w = if v2 {
+        let m = g.d.status_mfns[0];
+        g.p.mem.read_u64(m, gref as usize / 4) >> (16 * (gref % 4))
+    } else {
+        g.p.mem.read_u64(g.d.grant_mfns[(gref / 512) as usize], (gref % 512) as usize)
+    };
+    w as u16 & (GTF_reading | GTF_writing)
+}
+
+fn map(g: &mut Guest, gref: u32, flags: u32, host_addr: u64) -> GnttabMapGrantRef {
+    let op = GnttabMapGrantRef { host_addr, flags, r#ref: gref, dom: DOMID_STANDALONE, ..Default::default() };
+    put(g, GOP, &op);
+    assert_eq!(gnttab(g, GNTTABOP_map_grant_ref, 1), 0);
+    get(g, GOP)
+}
+
+fn unmap(g: &mut Guest, host_addr: u64, dev_bus_addr: u64, handle: u32) -> i16 {
+    put(g, GOP, &GnttabUnmapGrantRef { host_addr, dev_bus_addr, handle, status: 99 });
+    assert_eq!(gnttab(g, GNTTABOP_unmap_grant_ref, 1), 0);
+    get::<GnttabUnmapGrantRef>(g, GOP).status
+}
+
+fn set_version(g: &mut Guest, v: u32) -> (i64, u32) {
+    put(g, GOP, &v);
+    let rc = gnttab(g, GNTTABOP_set_version, 1);
+    (rc, get(g, GOP))
+}
+
+#[test]
+fn grant_v2_has_status_frames() {
+    let mut g = boot();
+    let q = |g: &mut Guest, nr: u32| {
+        put(g, GOP, &GnttabGetStatusFrames { nr_frames: nr, dom: DOMID_SELF, status: 99, frame_list: GOP + 0x40 });
+        put(g, GOP + 0x40, &0u64);
+        assert_eq!(gnttab(g, GNTTABOP_get_status_frames, 1), 0);
+        (get::<GnttabGetStatusFrames>(g, GOP).status, get::<u64>(g, GOP + 0x40))
+    };
+    assert_eq!(q(&mut g, 1).0, GNTST_general_error, "v1 has no status frames");
+    assert_eq!(q(&mut g, 0).0, GNTST_okay);
+    assert_eq!(set_version(&mut g, 3), (-XEN_EINVAL, 1));
+    assert_eq!(set_version(&mut g, 2), (0, 2));
+    put(&mut g, GOP, &GnttabGetVersion { dom: DOMID_SELF, pad: 0, version: 0 });
+    assert_eq!(gnttab(&mut g, GNTTABOP_get_version, 1), 0);
+    assert_eq!(get::<GnttabGetVersion>(&mut g, GOP).version, 2);
+    put(&mut g, GOP, &GnttabGetVersion { dom: 5, pad: 0, version: 0 });
+    assert_eq!(gnttab(&mut g, GNTTABOP_get_version, 1), -XEN_ESRCH);
+    let status_mfn = g.d.status_mfns[0];
+    assert_eq!(q(&mut g, 1), (GNTST_okay, status_mfn));
+    assert_eq!(q(&mut g, 2).0, GNTST_general_error);
+    put(&mut g, GOP, &GnttabGetStatusFrames { nr_frames: 1, dom: DOMID_SELF, ..Default::default() });
+    assert_eq!(gnttab(&mut g, GNTTABOP_get_status_frames, 2), -XEN_EINVAL);
+    // The guest may map the status frame now; while it does, no way back to v1.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (status_mfn << 12) | _PAGE_PRESENT), 0);
+    assert_eq!(set_version(&mut g, 1), (-XEN_EBUSY, 2));
+    let data = g.d.physmap.mfn(0x1004);
+    assert_eq!(set_l1e(&mut g, MAP_VA, (data << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+    assert_eq!(set_version(&mut g, 1), (0, 1));
+    assert_eq!(set_l1e(&mut g, MAP_VA, (status_mfn << 12) | _PAGE_PRESENT), -XEN_EINVAL, "gone in v1");
+    // setup_table and query_size: one op each (count 1), up to 4 frames.
+    put(&mut g, GOP, &GnttabSetupTable { dom: DOMID_SELF, nr_frames: 2, status: 99, frame_list: GOP + 0x40 });
+    assert_eq!(gnttab(&mut g, GNTTABOP_setup_table, 1), 0);
+    assert_eq!(get::<GnttabSetupTable>(&mut g, GOP).status, GNTST_okay);
+    assert_eq!(get::<[u64; 2]>(&mut g, GOP + 0x40), [g.d.grant_mfns[0], g.d.grant_mfns[1]]);
+    assert_eq!(gnttab(&mut g, GNTTABOP_setup_table, 2), -XEN_EINVAL);
+    put(&mut g, GOP, &GnttabQuerySize { dom: DOMID_SELF, ..Default::default() });
+    assert_eq!(gnttab(&mut g, GNTTABOP_query_size, 1), 0);
+    let qs: GnttabQuerySize = get(&mut g, GOP);
+    assert_eq!((qs.nr_frames, qs.max_nr_frames, qs.status), (2, 4, GNTST_okay));
+}
+
+/// Map `GA` through grant 10 at `MAP_VA`, read it, unmap it: in v1 or v2.
+fn map_and_unmap_at_a_va(v2: bool) {
+    let mut g = boot();
+    if v2 {
+        assert_eq!(set_version(&mut g, 2), (0, 2));
+    }
+    g.p.mem.write_u64(GA, 3, 0x1234_5678_9abc_def0);
+    let before = refs(&g, GA);
+    grant(&mut g, v2, 10, GA, GTF_permit_access);
+    let m = map(&mut g, 10, GNTMAP_host_map, MAP_VA);
+    assert_eq!(m.status, GNTST_okay);
+    assert_eq!(m.dev_bus_addr, GA << 12);
+    let t = translate(&g.p.mem, g.v.guest_table, MAP_VA).unwrap();
+    assert_eq!(t.mfn, GA);
+    assert!(t.writable && t.l1e & _PAGE_USER != 0);
+    assert_eq!(get::<u64>(&mut g, MAP_VA + 24), 0x1234_5678_9abc_def0, "the granted frame's data");
+    put(&mut g, MAP_VA + 32, &7u64);
+    assert_eq!(g.p.mem.read_u64(GA, 4), 7);
+    assert_eq!(in_use(&mut g, v2, 10), GTF_reading | GTF_writing);
+    assert_eq!(refs(&g, GA), (before.0 + 1, before.1 + 1, before.2 + 1), "the PTE holds the frame");
+    // The table cannot change version while the grant is in use.
+    assert_eq!(set_version(&mut g, if v2 { 1 } else { 2 }).0, -XEN_EBUSY);
+    // A wrong handle; then the mapping goes, and the handle with it.
+    assert_eq!(unmap(&mut g, MAP_VA, 0, m.handle + 5), GNTST_bad_handle);
+    assert_eq!(unmap(&mut g, MAP_VA, 0x1000, m.handle), GNTST_general_error, "dev_bus_addr is not the frame");
+    assert_eq!(unmap(&mut g, MAP_VA, 0, m.handle), GNTST_okay);
+    assert!(translate(&g.p.mem, g.v.guest_table, MAP_VA).is_err(), "PTE cleared");
+    assert_eq!(in_use(&mut g, v2, 10), 0);
+    assert_eq!(refs(&g, GA), before, "reference dropped");
+    assert_eq!(unmap(&mut g, MAP_VA, 0, m.handle), GNTST_bad_handle);
+    assert_eq!(set_version(&mut g, if v2 { 1 } else { 2 }).0, 0);
+}
+
+#[test]
+fn grant_v1_of_the_domains_own_maps_at_a_va() {
+    map_and_unmap_at_a_va(false);
+}
+
+#[test]
+fn grant_v2_of_the_domains_own_maps_at_a_va() {
+    map_and_unmap_at_a_va(true);
+}
+
+#[test]
+fn grant_map_refusals_and_the_pte_checks() {
+    let mut g = boot();
+    grant(&mut g, false, 9, GA, GTF_permit_access | GTF_readonly);
+    // A read-only grant mapped writable: Xen 4.17 reports 1 (see map.rs).
+    assert_eq!(map(&mut g, 9, GNTMAP_host_map, MAP_VA).status, 1);
+    assert_eq!(in_use(&mut g, false, 9), 0);
+    let ro = map(&mut g, 9, GNTMAP_host_map | GNTMAP_readonly, MAP_VA);
+    assert_eq!(ro.status, GNTST_okay);
+    assert!(!translate(&g.p.mem, g.v.guest_table, MAP_VA).unwrap().writable);
+    assert_eq!(in_use(&mut g, false, 9), GTF_reading);
+    assert_eq!(unmap(&mut g, MAP_VA, 0, ro.handle), GNTST_okay);
+    // Bad refs, domains, flags.
+    assert_eq!(map(&mut g, 512, GNTMAP_host_map, MAP_VA).status, GNTST_bad_gntref, "one frame: 512 entries");
+    assert_eq!(map(&mut g, 9, 0, MAP_VA).status, GNTST_bad_gntref);
+    put(
+        &mut g,
+        GOP,
+        &GnttabMapGrantRef {
+            host_addr: MAP_VA,
+            flags: GNTMAP_host_map,
+            r#ref: 9,
+            dom: DOMID_SELF,
+            ..Default::default()
+        },
+    );
+    assert_eq!(gnttab(&mut g, GNTTABOP_map_grant_ref, 1), 0);
+    assert_eq!(get::<GnttabMapGrantRef>(&mut g, GOP).status, GNTST_bad_domain, "a map names the domain's id");
+    grant(&mut g, false, 11, GA, 0);
+    assert_eq!(map(&mut g, 11, GNTMAP_host_map | GNTMAP_readonly, MAP_VA).status, 1, "not a permit_access grant");
+    grant(&mut g, false, 12, SHARED + 200, GTF_permit_access);
+    assert_eq!(map(&mut g, 12, GNTMAP_host_map | GNTMAP_readonly, MAP_VA).status, GNTST_bad_page);
+    assert_eq!(in_use(&mut g, false, 12), 0);
+    // A mapping the guest overwrote is not the grant's any more: unmap fails, the grant stays in use.
+    grant(&mut g, false, 13, GA, GTF_permit_access);
+    let m = map(&mut g, 13, GNTMAP_host_map, MAP_VA);
+    assert_eq!(m.status, GNTST_okay);
+    let data = g.d.physmap.mfn(0x1004);
+    assert_eq!(set_l1e(&mut g, MAP_VA, (data << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+    assert_eq!(unmap(&mut g, MAP_VA, 0, m.handle), GNTST_general_error);
+    assert_eq!(in_use(&mut g, false, 13), GTF_reading | GTF_writing);
+    assert_eq!(translate(&g.p.mem, g.v.guest_table, MAP_VA).unwrap().mfn, data, "the guest's entry is left");
+    // By PTE address (contains_pte) and with the device mapping too.
+    let l1_ma = (l1_table_of(&g, MAP_VA) << 12) | (((MAP_VA >> 12) & 511) * 8);
+    let before = refs(&g, GB);
+    grant(&mut g, false, 14, GB, GTF_permit_access);
+    let m = map(&mut g, 14, GNTMAP_host_map | GNTMAP_contains_pte | GNTMAP_device_map, l1_ma);
+    assert_eq!((m.status, m.dev_bus_addr), (GNTST_okay, GB << 12));
+    assert_eq!(translate(&g.p.mem, g.v.guest_table, MAP_VA).unwrap().mfn, GB);
+    assert_eq!(refs(&g, GB), (before.0 + 2, before.1 + 2, before.2 + 2), "PTE and device hold it");
+    assert_eq!(unmap(&mut g, l1_ma + 4, 0, m.handle), GNTST_general_error, "misaligned");
+    assert_eq!(unmap(&mut g, l1_ma, 0, m.handle), GNTST_okay);
+    assert_eq!(in_use(&mut g, false, 14), GTF_reading | GTF_writing, "the device mapping is left");
+    assert_eq!(unmap(&mut g, 0, GB << 12, m.handle), GNTST_okay);
+    assert_eq!((in_use(&mut g, false, 14), refs(&g, GB)), (0, before));
+}
+
+fn copy(g: &mut Guest, op: GnttabCopy) -> i16 {
+    put(g, GOP, &GnttabCopy { status: 99, ..op });
+    assert_eq!(gnttab(g, GNTTABOP_copy, 1), 0);
+    get::<GnttabCopy>(g, GOP).status
+}
+
+#[test]
+fn grant_copy_between_grants_and_frames() {
+    let mut g = boot();
+    for i in 0..8 {
+        g.p.mem.write_u64(GA, i, 0x0101_0101_0101_0101 * (i as u64 + 1));
+    }
+    grant(&mut g, false, 20, GA, GTF_permit_access | GTF_readonly);
+    grant(&mut g, false, 21, GB, GTF_permit_access);
+    let side = |u: u64, domid: u16, offset: u16| GnttabCopyPtr { u, domid, offset };
+    let flags = GNTCOPY_source_gref | GNTCOPY_dest_gref;
+    let op = GnttabCopy { source: side(20, 0, 8), dest: side(21, 0, 100), len: 16, flags, status: 0 };
+    assert_eq!(copy(&mut g, op), GNTST_okay);
+    assert_eq!(&g.p.mem.frame(GB)[100..116], &g.p.mem.frame(GA)[8..24]);
+    assert_eq!((in_use(&mut g, false, 20), in_use(&mut g, false, 21)), (0, 0), "pinned only for the copy");
+    // A grant to a frame (DOMID_SELF names frames).
+    let to_frame = GnttabCopy {
+        source: side(20, 0, 0),
+        dest: side(GB, DOMID_SELF, 4000),
+        len: 64,
+        flags: GNTCOPY_source_gref,
+        status: 0,
+    };
+    assert_eq!(copy(&mut g, to_frame), GNTST_okay);
+    assert_eq!(&g.p.mem.frame(GB)[4000..4064], &g.p.mem.frame(GA)[0..64]);
+    assert_eq!(copy(&mut g, GnttabCopy { len: 97, ..to_frame }), GNTST_bad_copy_arg, "past the page");
+    assert_eq!(copy(&mut g, GnttabCopy { dest: side(GB, 0, 0), ..to_frame }), GNTST_permission_denied);
+    assert_eq!(copy(&mut g, GnttabCopy { source: side(5000, 0, 0), ..to_frame }), GNTST_bad_gntref);
+    assert_eq!(copy(&mut g, GnttabCopy { source: side(21, 9, 0), ..to_frame }), GNTST_bad_domain);
+    // The read-only grant cannot be written.
+    let into_ro = GnttabCopy { source: side(21, 0, 0), dest: side(20, 0, 0), len: 8, flags, status: 0 };
+    assert_eq!(copy(&mut g, into_ro), GNTST_general_error);
+    assert_eq!(in_use(&mut g, false, 21), 0);
+    // Nor may a page table be the destination.
+    let l4 = g.v.guest_table;
+    let into_table = GnttabCopy {
+        source: side(21, 0, 0),
+        dest: side(l4, DOMID_SELF, 0),
+        len: 8,
+        flags: GNTCOPY_source_gref,
+        status: 0,
+    };
+    assert_eq!(copy(&mut g, into_table), GNTST_general_error);
+}
+
+#[test]
+fn grant_swap_refuses_entries_in_use() {
+    for v2 in [false, true] {
+        let mut g = boot();
+        if v2 {
+            set_version(&mut g, 2);
+        }
+        grant(&mut g, v2, 30, GA, GTF_permit_access);
+        grant(&mut g, v2, 31, GB, GTF_permit_access | GTF_readonly);
+        let swap = |g: &mut Guest, a: u32, b: u32| {
+            put(g, GOP, &GnttabSwapGrantRef { ref_a: a, ref_b: b, status: 99 });
+            assert_eq!(gnttab(g, GNTTABOP_swap_grant_ref, 1), 0);
+            get::<GnttabSwapGrantRef>(g, GOP).status
+        };
+        assert_eq!(swap(&mut g, 30, 31), GNTST_okay);
+        let m = map(&mut g, 30, GNTMAP_host_map | GNTMAP_readonly, MAP_VA);
+        assert_eq!(m.status, GNTST_okay);
+        assert_eq!(translate(&g.p.mem, g.v.guest_table, MAP_VA).unwrap().mfn, GB, "entry 30 is now 31's");
+        assert_eq!(swap(&mut g, 30, 31), GNTST_eagain);
+        assert_eq!(swap(&mut g, 31, 30), GNTST_eagain);
+        assert_eq!(swap(&mut g, 30, 9999), GNTST_bad_gntref);
+        assert_eq!(swap(&mut g, 30, 30), GNTST_okay);
+        assert_eq!(unmap(&mut g, MAP_VA, 0, m.handle), GNTST_okay);
+        assert_eq!(swap(&mut g, 30, 31), GNTST_okay);
+        assert_eq!(map(&mut g, 30, GNTMAP_host_map, MAP_VA).status, GNTST_okay, "30 grants GA writable again");
     }
 }

@@ -54,6 +54,7 @@ pub const XEN_EEXIST: i64 = 17;
 pub const XEN_ENODEV: i64 = 19;
 pub const XEN_EINVAL: i64 = 22;
 pub const XEN_ENOSPC: i64 = 28;
+pub const XEN_ERANGE: i64 = 34;
 pub const XEN_ENOSYS: i64 = 38;
 pub const XEN_ETIME: i64 = 62;
 pub const XEN_EOPNOTSUPP: i64 = 95;
@@ -162,6 +163,8 @@ pub const _PAGE_PAT: u64 = 1 << 7;
 pub const _PAGE_GLOBAL: u64 = 1 << 8;
 /// Software bit Xen sets on kernel-mode L1 entries of 64-bit PV guests.
 pub const _PAGE_GUEST_KERNEL: u64 = 1 << 52;
+/// The three bits the guest kernel may use (Xen's `_PAGE_AVAIL`).
+pub const _PAGE_AVAIL: u64 = 0xe00;
 pub const _PAGE_NX: u64 = 1 << 63;
 pub const PADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 pub const PAGE_SHIFT: u32 = 12;
@@ -298,8 +301,58 @@ pub const GNTTABOP_dump_table: u64 = 3;
 pub const GNTTABOP_transfer: u64 = 4;
 pub const GNTTABOP_copy: u64 = 5;
 pub const GNTTABOP_query_size: u64 = 6;
+pub const GNTTABOP_unmap_and_replace: u64 = 7;
 pub const GNTTABOP_set_version: u64 = 8;
+pub const GNTTABOP_get_status_frames: u64 = 9;
 pub const GNTTABOP_get_version: u64 = 10;
+pub const GNTTABOP_swap_grant_ref: u64 = 11;
+pub const GNTTABOP_cache_flush: u64 = 12;
+/// Bits of `cmd` above these carry a continuation's progress (cache_flush only;
+/// grant_table.c's `GNTTABOP_CONTINUATION_ARG_SHIFT`/`GNTTABOP_CMD_MASK`).
+pub const GNTTABOP_CONTINUATION_ARG_SHIFT: u32 = 12;
+pub const GNTTABOP_CMD_MASK: u32 = (1 << GNTTABOP_CONTINUATION_ARG_SHIFT) - 1;
+/// Entries 0-7 are the toolstack's (xenstore, console): kept across a version switch.
+pub const GNTTAB_NR_RESERVED_ENTRIES: u32 = 8;
+// Grant entry flags (`GTF_*`).
+pub const GTF_invalid: u16 = 0;
+pub const GTF_permit_access: u16 = 1;
+pub const GTF_accept_transfer: u16 = 2;
+pub const GTF_transitive: u16 = 3;
+pub const GTF_type_mask: u16 = 3;
+pub const GTF_readonly: u16 = 1 << 2;
+pub const GTF_reading: u16 = 1 << 3;
+pub const GTF_writing: u16 = 1 << 4;
+pub const GTF_PWT: u16 = 1 << 5;
+pub const GTF_PCD: u16 = 1 << 6;
+pub const GTF_PAT: u16 = 1 << 7;
+pub const GTF_sub_page: u16 = 1 << 8;
+// gnttab_map_grant_ref.flags (`GNTMAP_*`).
+pub const GNTMAP_device_map: u32 = 1 << 0;
+pub const GNTMAP_host_map: u32 = 1 << 1;
+pub const GNTMAP_readonly: u32 = 1 << 2;
+pub const GNTMAP_application_map: u32 = 1 << 3;
+pub const GNTMAP_contains_pte: u32 = 1 << 4;
+pub const GNTMAP_can_fail: u32 = 1 << 5;
+/// Bits 16.. of the map flags go to the PTE's available bits (XENFEAT_gnttab_map_avail_bits).
+pub const _GNTMAP_guest_avail0: u32 = 16;
+// gnttab_copy.flags (`GNTCOPY_*`).
+pub const GNTCOPY_source_gref: u16 = 1 << 0;
+pub const GNTCOPY_dest_gref: u16 = 1 << 1;
+pub const GNTCOPY_can_fail: u16 = 1 << 2;
+// Grant operation status (`GNTST_*`): all errors are negative.
+pub const GNTST_okay: i16 = 0;
+pub const GNTST_general_error: i16 = -1;
+pub const GNTST_bad_domain: i16 = -2;
+pub const GNTST_bad_gntref: i16 = -3;
+pub const GNTST_bad_handle: i16 = -4;
+pub const GNTST_bad_virt_addr: i16 = -5;
+pub const GNTST_bad_dev_addr: i16 = -6;
+pub const GNTST_no_device_space: i16 = -7;
+pub const GNTST_permission_denied: i16 = -8;
+pub const GNTST_bad_page: i16 = -9;
+pub const GNTST_bad_copy_arg: i16 = -10;
+pub const GNTST_address_too_big: i16 = -11;
+pub const GNTST_eagain: i16 = -12;
 
 // --- console_io, set_segment_base, physdev_op (xen.h, physdev.h) ---
 pub const CONSOLEIO_write: u64 = 0;

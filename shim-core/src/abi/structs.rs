@@ -485,3 +485,206 @@ const _: () = {
     assert!(offset_of!(IretContext, flags) == 24 && offset_of!(IretContext, rip) == 32);
     assert!(offset_of!(IretContext, rflags) == 48 && offset_of!(IretContext, ss) == 64);
 };
+
+/// `struct grant_entry_v1` (grant_table.h): 512 to a frame.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantEntryV1 {
+    /// `GTF_*`, written by the guest and (reading/writing) by the hypervisor.
+    pub flags: u16,
+    pub domid: u16,
+    pub frame: u32,
+}
+const _: () = {
+    assert!(size_of::<GrantEntryV1>() == 8);
+    assert!(offset_of!(GrantEntryV1, domid) == 2);
+    assert!(offset_of!(GrantEntryV1, frame) == 4);
+};
+
+/// `union grant_entry_v2` (grant_table.h), 256 to a frame: the header,
+/// then `full_page {pad0; frame}`, `sub_page {page_off; length; frame}` or
+/// `transitive {trans_domid; pad0; gref}` as `GTF_*` says.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantEntryV2 {
+    pub flags: u16,
+    pub domid: u16,
+    /// `sub_page.page_off`, or `transitive.trans_domid`.
+    pub page_off: u16,
+    /// `sub_page.length`.
+    pub length: u16,
+    /// `full_page.frame`/`sub_page.frame`; its low half is `transitive.gref`.
+    pub frame: u64,
+}
+const _: () = {
+    assert!(size_of::<GrantEntryV2>() == 16);
+    assert!(offset_of!(GrantEntryV2, page_off) == 4);
+    assert!(offset_of!(GrantEntryV2, length) == 6);
+    assert!(offset_of!(GrantEntryV2, frame) == 8);
+};
+
+/// `struct gnttab_map_grant_ref` (GNTTABOP_map_grant_ref).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabMapGrantRef {
+    pub host_addr: u64,
+    /// `GNTMAP_*`.
+    pub flags: u32,
+    pub r#ref: u32,
+    pub dom: u16,
+    pub status: i16,
+    pub handle: u32,
+    pub dev_bus_addr: u64,
+}
+const _: () = {
+    assert!(size_of::<GnttabMapGrantRef>() == 32);
+    assert!(offset_of!(GnttabMapGrantRef, flags) == 8);
+    assert!(offset_of!(GnttabMapGrantRef, r#ref) == 12);
+    assert!(offset_of!(GnttabMapGrantRef, dom) == 16);
+    assert!(offset_of!(GnttabMapGrantRef, status) == 18);
+    assert!(offset_of!(GnttabMapGrantRef, handle) == 20);
+    assert!(offset_of!(GnttabMapGrantRef, dev_bus_addr) == 24);
+};
+
+/// `struct gnttab_unmap_grant_ref` (GNTTABOP_unmap_grant_ref).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabUnmapGrantRef {
+    pub host_addr: u64,
+    pub dev_bus_addr: u64,
+    pub handle: u32,
+    pub status: i16,
+}
+const _: () = {
+    assert!(size_of::<GnttabUnmapGrantRef>() == 24);
+    assert!(offset_of!(GnttabUnmapGrantRef, dev_bus_addr) == 8);
+    assert!(offset_of!(GnttabUnmapGrantRef, handle) == 16);
+    assert!(offset_of!(GnttabUnmapGrantRef, status) == 20);
+};
+
+/// `struct gnttab_unmap_and_replace` (GNTTABOP_unmap_and_replace).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabUnmapAndReplace {
+    pub host_addr: u64,
+    pub new_addr: u64,
+    pub handle: u32,
+    pub status: i16,
+}
+const _: () = {
+    assert!(size_of::<GnttabUnmapAndReplace>() == 24);
+    assert!(offset_of!(GnttabUnmapAndReplace, new_addr) == 8);
+    assert!(offset_of!(GnttabUnmapAndReplace, handle) == 16);
+    assert!(offset_of!(GnttabUnmapAndReplace, status) == 20);
+};
+
+/// `struct gnttab_setup_table` (GNTTABOP_setup_table).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabSetupTable {
+    pub dom: u16,
+    pub nr_frames: u32,
+    pub status: i16,
+    /// Guest handle to `nr_frames` `xen_pfn_t`s.
+    pub frame_list: u64,
+}
+const _: () = {
+    assert!(size_of::<GnttabSetupTable>() == 24);
+    assert!(offset_of!(GnttabSetupTable, nr_frames) == 4);
+    assert!(offset_of!(GnttabSetupTable, status) == 8);
+    assert!(offset_of!(GnttabSetupTable, frame_list) == 16);
+};
+
+/// `struct gnttab_query_size` (GNTTABOP_query_size).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabQuerySize {
+    pub dom: u16,
+    pub nr_frames: u32,
+    pub max_nr_frames: u32,
+    pub status: i16,
+}
+const _: () = {
+    assert!(size_of::<GnttabQuerySize>() == 16);
+    assert!(offset_of!(GnttabQuerySize, nr_frames) == 4);
+    assert!(offset_of!(GnttabQuerySize, max_nr_frames) == 8);
+    assert!(offset_of!(GnttabQuerySize, status) == 12);
+};
+
+/// One side of `struct gnttab_copy`: a grant ref (`u.ref`) or a frame (`u.gmfn`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabCopyPtr {
+    /// `u.gmfn`; `u.ref` is its low 32 bits.
+    pub u: u64,
+    pub domid: u16,
+    pub offset: u16,
+}
+const _: () = {
+    assert!(size_of::<GnttabCopyPtr>() == 16);
+    assert!(offset_of!(GnttabCopyPtr, domid) == 8);
+    assert!(offset_of!(GnttabCopyPtr, offset) == 10);
+};
+
+/// `struct gnttab_copy` (GNTTABOP_copy).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabCopy {
+    pub source: GnttabCopyPtr,
+    pub dest: GnttabCopyPtr,
+    pub len: u16,
+    /// `GNTCOPY_*`.
+    pub flags: u16,
+    pub status: i16,
+}
+const _: () = {
+    assert!(size_of::<GnttabCopy>() == 40);
+    assert!(offset_of!(GnttabCopy, dest) == 16);
+    assert!(offset_of!(GnttabCopy, len) == 32);
+    assert!(offset_of!(GnttabCopy, flags) == 34);
+    assert!(offset_of!(GnttabCopy, status) == 36);
+};
+
+/// `struct gnttab_get_status_frames` (GNTTABOP_get_status_frames).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabGetStatusFrames {
+    pub nr_frames: u32,
+    pub dom: u16,
+    pub status: i16,
+    /// Guest handle to `nr_frames` u64s.
+    pub frame_list: u64,
+}
+const _: () = {
+    assert!(size_of::<GnttabGetStatusFrames>() == 16);
+    assert!(offset_of!(GnttabGetStatusFrames, dom) == 4);
+    assert!(offset_of!(GnttabGetStatusFrames, status) == 6);
+    assert!(offset_of!(GnttabGetStatusFrames, frame_list) == 8);
+};
+
+/// `struct gnttab_get_version` (GNTTABOP_get_version).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabGetVersion {
+    pub dom: u16,
+    pub pad: u16,
+    pub version: u32,
+}
+const _: () = {
+    assert!(size_of::<GnttabGetVersion>() == 8);
+    assert!(offset_of!(GnttabGetVersion, version) == 4);
+};
+
+/// `struct gnttab_swap_grant_ref` (GNTTABOP_swap_grant_ref).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabSwapGrantRef {
+    pub ref_a: u32,
+    pub ref_b: u32,
+    pub status: i16,
+}
+const _: () = {
+    assert!(size_of::<GnttabSwapGrantRef>() == 12);
+    assert!(offset_of!(GnttabSwapGrantRef, ref_b) == 4);
+    assert!(offset_of!(GnttabSwapGrantRef, status) == 8);
+};

@@ -113,7 +113,7 @@ pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pd
 }
 
 /// The machine address of the L1 entry mapping `va` in the current kernel tables.
-fn l1e_maddr<P: Platform>(c: &Ctx, p: &mut P, va: u64) -> Option<u64> {
+pub(crate) fn l1e_maddr<P: Platform>(c: &Ctx, p: &mut P, va: u64) -> Option<u64> {
     let mut mfn = c.v.guest_table;
     for level in (2..=4u32).rev() {
         let e = p.read_u64(mfn, ((va >> (12 + 9 * (level - 1))) & 511) as usize);
