@@ -161,7 +161,7 @@ pub fn start(
         store_mfn,
         console_port,
         store_port,
-        xenstore: XenStore::new(1, "cocoon-guest", nr_pages * 4),
+        xenstore: XenStore::new(shim_core::domain::DOMID_STANDALONE as u32, "cocoon-guest", nr_pages * 4),
         forward: fwd.map(|f| Forward { suspend_cancel: crate::xen::suspend_cancel(), ..f.forward }),
         nr_vcpus: nr_vcpus(fwd.is_some()),
     };

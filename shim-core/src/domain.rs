@@ -208,9 +208,10 @@ pub const NR_GRANT_FRAMES: usize = 4;
 /// `grant_to_status_frames`: 2-byte status for 256 v2 entries a frame).
 pub const NR_STATUS_FRAMES: usize = (NR_GRANT_FRAMES * 256 * 2).div_ceil(PAGE_SIZE as usize);
 
-/// The standalone domain's own id, as the hypercalls that take a domid
-/// accept it beside DOMID_SELF (the xenstore tree says 1: see docs/abi.md).
-pub const DOMID_STANDALONE: u16 = 0;
+/// The standalone domain's own id: what its xenstore tree's `domid` says,
+/// what its grant entries grant to and its maps name, and what the grant
+/// ops that take DOMID_SELF accept beside it.
+pub const DOMID_STANDALONE: u16 = 1;
 
 /// What changes per domain while the guest runs: behind the domain lock.
 pub struct Locked {

@@ -2148,13 +2148,19 @@ fn grant_copy_between_grants_and_frames() {
     grant(&mut g, false, 21, GB, GTF_permit_access);
     let side = |u: u64, domid: u16, offset: u16| GnttabCopyPtr { u, domid, offset };
     let flags = GNTCOPY_source_gref | GNTCOPY_dest_gref;
-    let op = GnttabCopy { source: side(20, 0, 8), dest: side(21, 0, 100), len: 16, flags, status: 0 };
+    let op = GnttabCopy {
+        source: side(20, DOMID_STANDALONE, 8),
+        dest: side(21, DOMID_STANDALONE, 100),
+        len: 16,
+        flags,
+        status: 0,
+    };
     assert_eq!(copy(&mut g, op), GNTST_okay);
     assert_eq!(&g.p.mem.frame(GB)[100..116], &g.p.mem.frame(GA)[8..24]);
     assert_eq!((in_use(&mut g, false, 20), in_use(&mut g, false, 21)), (0, 0), "pinned only for the copy");
     // A grant to a frame (DOMID_SELF names frames).
     let to_frame = GnttabCopy {
-        source: side(20, 0, 0),
+        source: side(20, DOMID_STANDALONE, 0),
         dest: side(GB, DOMID_SELF, 4000),
         len: 64,
         flags: GNTCOPY_source_gref,
@@ -2164,16 +2170,22 @@ fn grant_copy_between_grants_and_frames() {
     assert_eq!(&g.p.mem.frame(GB)[4000..4064], &g.p.mem.frame(GA)[0..64]);
     assert_eq!(copy(&mut g, GnttabCopy { len: 97, ..to_frame }), GNTST_bad_copy_arg, "past the page");
     assert_eq!(copy(&mut g, GnttabCopy { dest: side(GB, 0, 0), ..to_frame }), GNTST_permission_denied);
-    assert_eq!(copy(&mut g, GnttabCopy { source: side(5000, 0, 0), ..to_frame }), GNTST_bad_gntref);
+    assert_eq!(copy(&mut g, GnttabCopy { source: side(5000, DOMID_STANDALONE, 0), ..to_frame }), GNTST_bad_gntref);
     assert_eq!(copy(&mut g, GnttabCopy { source: side(21, 9, 0), ..to_frame }), GNTST_bad_domain);
     // The read-only grant cannot be written.
-    let into_ro = GnttabCopy { source: side(21, 0, 0), dest: side(20, 0, 0), len: 8, flags, status: 0 };
+    let into_ro = GnttabCopy {
+        source: side(21, DOMID_STANDALONE, 0),
+        dest: side(20, DOMID_STANDALONE, 0),
+        len: 8,
+        flags,
+        status: 0,
+    };
     assert_eq!(copy(&mut g, into_ro), GNTST_general_error);
     assert_eq!(in_use(&mut g, false, 21), 0);
     // Nor may a page table be the destination.
     let l4 = g.v.guest_table;
     let into_table = GnttabCopy {
-        source: side(21, 0, 0),
+        source: side(21, DOMID_STANDALONE, 0),
         dest: side(l4, DOMID_SELF, 0),
         len: 8,
         flags: GNTCOPY_source_gref,
