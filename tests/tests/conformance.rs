@@ -21,6 +21,8 @@ const CHECKS: &[&str] = &[
     "page_fault_frame_and_cr2",
     "linear_l4_slot",
     "cr4_and_fsgsbase",
+    "grant_v1_maps_copy_swap",
+    "grant_v2_status_frames",
 ];
 
 /// Both with QEMU's default CPU (no FSGSBASE) and with `-cpu max` (FSGSBASE).

@@ -13,6 +13,7 @@ mod console;
 mod checks;
 mod traps;
 mod xen;
+mod xenstore;
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};

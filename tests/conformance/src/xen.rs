@@ -20,6 +20,7 @@ pub const __HYPERVISOR_grant_table_op: u64 = 20;
 pub const __HYPERVISOR_vm_assist: u64 = 21;
 pub const __HYPERVISOR_iret: u64 = 23;
 pub const __HYPERVISOR_sched_op: u64 = 29;
+pub const __HYPERVISOR_event_channel_op: u64 = 32;
 pub const __HYPERVISOR_physdev_op: u64 = 33;
 
 pub const XEN_EPERM: i64 = 1;
@@ -30,6 +31,7 @@ pub const XEN_EINVAL: i64 = 22;
 pub const XEN_ENOSYS: i64 = 38;
 
 pub const CONSOLEIO_write: u64 = 0;
+pub const EVTCHNOP_send: u64 = 4;
 pub const SCHEDOP_shutdown: u64 = 2;
 pub const SHUTDOWN_poweroff: u32 = 0;
 pub const SHUTDOWN_crash: u32 = 3;

@@ -2,6 +2,7 @@
 
 mod cpu;
 mod debugregs;
+mod grants;
 mod hypercalls;
 mod ioports;
 mod multicall;
@@ -56,4 +57,6 @@ pub const ALL: &[Check] = &[
     ("page_fault_frame_and_cr2", pagetables::page_fault_frame_and_cr2),
     ("linear_l4_slot", pagetables::linear_l4_slot),
     ("cr4_and_fsgsbase", cpu::cr4_and_fsgsbase),
+    ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
+    ("grant_v2_status_frames", grants::v2_status_frames),
 ];
