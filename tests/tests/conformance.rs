@@ -21,6 +21,7 @@ const CHECKS: &[&str] = &[
     "page_fault_frame_and_cr2",
     "linear_l4_slot",
     "cr4_and_fsgsbase",
+    "debugctl_faults",
     "grant_v1_maps_copy_swap",
     "grant_v2_status_frames",
 ];

@@ -57,6 +57,7 @@ pub const ALL: &[Check] = &[
     ("page_fault_frame_and_cr2", pagetables::page_fault_frame_and_cr2),
     ("linear_l4_slot", pagetables::linear_l4_slot),
     ("cr4_and_fsgsbase", cpu::cr4_and_fsgsbase),
+    ("debugctl_faults", cpu::debugctl_faults),
     ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
     ("grant_v2_status_frames", grants::v2_status_frames),
 ];
