@@ -27,7 +27,9 @@
 //!   `callbacks::selector_ok`), a `rip` [`Domain::guest_va_ok`] accepts, a
 //!   user page table when returning to user mode, and no event due once the
 //!   frame's IF unmasks them (`upcall_held` clear and no upcall pending),
-//!   and not at the end of an NMI handler (`nmi_masked`: the Rust path unmasks NMIs).
+//!   and not at the end of an NMI handler (`nmi_masked`: the Rust path unmasks NMIs),
+//!   nor with `VMASST_TYPE_architectural_iopl` on (the frame's IOPL becomes
+//!   the virtual IOPL: the Rust path sets it).
 //!   Everything read from the frame before anything changes; a fault reading
 //!   it hands over to the Rust path. It counts [`COUNT_IRET`].
 //!

@@ -15,6 +15,7 @@ const CHECKS: &[&str] = &[
     "port_io_with_iopl_reads_all_ones",
     "port_io_architectural_iopl",
     "port_io_bitmap",
+    "architectural_iopl_through_iret",
     "int_n_follows_gate_dpl",
     "int3_is_an_exception",
     "multicall_iret_ends_the_batch",

@@ -249,6 +249,9 @@ fast_hypercall:
     jne syscall_slow_regs
     cmp byte ptr [rdx + {nmi_masked}], 0
     jne fast_miss                       /* the end of an NMI handler: Rust unmasks NMIs */
+    mov r8, [rax + {slot_vm_assist}]
+    test qword ptr [r8], {arch_iopl}
+    jnz fast_miss                       /* the frame sets the virtual IOPL: Rust does */
     mov rsi, [rax + {slot_rsp}]         /* rsi = the iret frame */
     movabs r8, {hv_end}
     cmp rsi, r8

@@ -133,6 +133,11 @@ pub fn iret<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs) -> Ret {
     }
     regs.rax = f.rax;
     c.vcpu_info(p).evtchn_upcall_mask = (f.rflags & X86_EFLAGS_IF == 0) as u8;
+    // With VMASST_TYPE_architectural_iopl the frame's IOPL is the virtual
+    // IOPL from now on, as PHYSDEVOP_set_iopl would set it.
+    if c.d.vm_assist(VMASST_TYPE_architectural_iopl) {
+        c.v.iopl = ((f.rflags & X86_EFLAGS_IOPL) >> 12) as u32;
+    }
     // The end of an NMI handler (Xen's async_exception_cleanup).
     c.v.nmi_masked = false;
     Ret::Regs

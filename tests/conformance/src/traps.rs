@@ -134,8 +134,12 @@ static SKIP: AtomicU64 = AtomicU64::new(0);
 static ACTIONS: AtomicU64 = AtomicU64::new(0);
 pub const CLEAR_TF: u64 = 1;
 pub const DISARM_DR7: u64 = 2;
+/// Return with IOPL 3 in the frame's rflags (or `CLEAR_IOPL`: with 0).
+pub const SET_IOPL3: u64 = 4;
+pub const CLEAR_IOPL: u64 = 8;
 
 const X86_EFLAGS_TF: u64 = 1 << 8;
+pub const X86_EFLAGS_IOPL: u64 = 3 << 12;
 
 pub fn reset() {
     COUNT.store(0, Ordering::SeqCst);
@@ -187,6 +191,12 @@ extern "C" fn pvtest_trap(frame: *mut u64, vector: u64, has_error: u64) {
     let actions = ACTIONS.swap(0, Ordering::SeqCst);
     if actions & CLEAR_TF != 0 {
         f[at + 2] &= !X86_EFLAGS_TF;
+    }
+    if actions & SET_IOPL3 != 0 {
+        f[at + 2] |= X86_EFLAGS_IOPL;
+    }
+    if actions & CLEAR_IOPL != 0 {
+        f[at + 2] &= !X86_EFLAGS_IOPL;
     }
     if actions & DISARM_DR7 != 0 {
         xen::set_debugreg(7, 0);

@@ -102,3 +102,29 @@ pub fn bitmap() -> Outcome {
     ensure_eq!(n_beyond, 1, "traps for a port beyond nr_ports");
     Ok(())
 }
+
+/// `int3`, its handler returning with `actions`; the frame's rflags.
+fn int3_frame_rflags(actions: u64) -> u64 {
+    traps::expect(0, actions);
+    // SAFETY: a breakpoint trap to the kernel's own handler, which returns.
+    unsafe { asm!("int3") };
+    traps::taken().1.rflags
+}
+
+/// With VMASST_TYPE_architectural_iopl, exception frames carry the virtual
+/// IOPL in rflags, and HYPERVISOR_iret takes the frame's IOPL as the new
+/// virtual IOPL (Xen's `pv_create_exception_frame` and `do_iret`).
+pub fn architectural_iopl_through_iret() -> Outcome {
+    ensure_eq!(set_iopl(0), 0, "PHYSDEVOP_set_iopl(0)");
+    ensure_eq!(vm_assist(VMASST_CMD_enable, VMASST_TYPE_architectural_iopl), 0, "enable architectural_iopl");
+    let first = int3_frame_rflags(traps::SET_IOPL3);
+    let second = int3_frame_rflags(traps::CLEAR_IOPL);
+    let third = int3_frame_rflags(0);
+    ensure_eq!(vm_assist(VMASST_CMD_disable, VMASST_TYPE_architectural_iopl), 0, "disable architectural_iopl");
+    ensure_eq!(set_iopl(0), 0, "PHYSDEVOP_set_iopl(0)");
+    let iopl = |rflags: u64| (rflags & traps::X86_EFLAGS_IOPL) >> 12;
+    ensure_eq!(iopl(first), 0, "IOPL in the first frame (set_iopl(0))");
+    ensure_eq!(iopl(second), 3, "IOPL in the frame after an iret with IOPL 3");
+    ensure_eq!(iopl(third), 0, "IOPL in the frame after an iret with IOPL 0");
+    Ok(())
+}

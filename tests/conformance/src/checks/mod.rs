@@ -51,6 +51,7 @@ pub const ALL: &[Check] = &[
     ("port_io_with_iopl_reads_all_ones", ioports::with_iopl_reads_all_ones),
     ("port_io_architectural_iopl", ioports::architectural_iopl),
     ("port_io_bitmap", ioports::bitmap),
+    ("architectural_iopl_through_iret", ioports::architectural_iopl_through_iret),
     ("int_n_follows_gate_dpl", softint::int_n_follows_gate_dpl),
     ("int3_is_an_exception", softint::int3_is_an_exception),
     ("multicall_iret_ends_the_batch", multicall::iret_ends_the_batch),
