@@ -217,7 +217,9 @@ impl FifoDomain {
     }
 
     pub fn priority(&self, port: u32) -> u32 {
-        self.port_state.get(port as usize).map_or(EVTCHN_FIFO_PRIORITY_DEFAULT, |s| s.load(Ordering::Relaxed) & 0xff)
+        self.port_state
+            .get(port as usize)
+            .map_or(EVTCHN_FIFO_PRIORITY_DEFAULT, |s| (s.load(Ordering::Relaxed) & 0xff).min(EVTCHN_FIFO_PRIORITY_MIN))
     }
 
     /// Xen's `evtchn_fifo_set_priority`, for a port the caller checked: only
@@ -233,7 +235,7 @@ impl FifoDomain {
 
     fn last_queue(&self, port: u32) -> Queue {
         let v = self.port_state[port as usize].load(Ordering::Acquire);
-        (v >> 16 & 0xff, v >> 8 & 0xff)
+        (v >> 16 & 0xff, (v >> 8 & 0xff).min(EVTCHN_FIFO_PRIORITY_MIN))
     }
 
     fn set_last_queue(&self, port: u32, q: Queue) {
@@ -462,6 +464,72 @@ mod tests {
         let w = AtomicU32::new(PENDING | LINKED | BUSY | 5);
         assert!(set_link(&w, 9));
         assert_eq!(w.load(Ordering::Relaxed), PENDING | LINKED | 9, "LINK replaced, BUSY cleared");
+    }
+
+    /// Frames shared by test threads: frame n at mfn n.
+    #[derive(Clone, Copy)]
+    struct SharedFrames(*mut crate::builder::Frame);
+    // SAFETY: the threads touch the frames through atomics only.
+    unsafe impl Send for SharedFrames {}
+    impl GuestMemory for SharedFrames {
+        fn frame(&self, mfn: u64) -> &crate::builder::Frame {
+            // SAFETY: the tests only name the frames they allocated.
+            unsafe { &*self.0.add(mfn as usize) }
+        }
+        fn frame_mut(&mut self, mfn: u64) -> &mut crate::builder::Frame {
+            // SAFETY: as above; the pointer is only used for atomic accesses.
+            unsafe { &mut *self.0.add(mfn as usize) }
+        }
+    }
+
+    #[test]
+    fn concurrent_raises_on_one_queue_link_every_event_once() {
+        // Frame 1: the control block; frame 2: the event array. Four CPUs
+        // raise 64 ports each on vCPU 0's default queue at once: walking the
+        // queue from HEAD finds every port exactly once.
+        let mut frames = std::vec![[0u8; 4096]; 3];
+        let mem = SharedFrames(frames.as_mut_ptr());
+        let d = FifoDomain::new();
+        let v = [FifoVcpu::new()];
+        d.map_control_block(&v[0], 1 << PAGE_SHIFT).unwrap();
+        d.add_page(2 << PAGE_SHIFT).unwrap();
+        let mut vi = VcpuInfo::default();
+        let vip = &mut vi as *mut VcpuInfo as usize;
+        let upcalls: usize = std::thread::scope(|sc| {
+            let hs: std::vec::Vec<_> = (0..4u32)
+                .map(|t| {
+                    let (d, v, mut mem) = (&d, &v, mem);
+                    sc.spawn(move || {
+                        (1..=64u32)
+                            .filter(|i| {
+                                let q = |n: u32| v.get(n as usize);
+                                // SAFETY: vi outlives the scope; set_pending changes it atomically.
+                                let r = unsafe { d.set_pending(&mut mem, q, 0, vip as *mut VcpuInfo, t * 64 + i) };
+                                r == Raised::Upcall
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(upcalls, 1, "the first link sets READY and the upcall, no other");
+        assert_eq!(vi.evtchn_upcall_pending, 1);
+        let word = |port: u32| u32::from_le_bytes(frames[2][port as usize * 4..][..4].try_into().unwrap());
+        let ctl = |off: usize| u32::from_le_bytes(frames[1][off..][..4].try_into().unwrap());
+        assert_eq!(ctl(0), 1 << EVTCHN_FIFO_PRIORITY_DEFAULT, "READY");
+        let mut seen = std::vec![false; 257];
+        let mut port = ctl(8 + 4 * EVTCHN_FIFO_PRIORITY_DEFAULT as usize);
+        let mut n = 0;
+        while port != 0 {
+            assert!(!seen[port as usize], "port {port} twice");
+            seen[port as usize] = true;
+            let w = word(port);
+            assert_eq!(w & (PENDING | LINKED | MASKED | BUSY), PENDING | LINKED);
+            port = w & EVTCHN_FIFO_LINK_MASK;
+            n += 1;
+        }
+        assert_eq!(n, 256);
     }
 
     #[test]
