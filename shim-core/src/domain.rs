@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use crate::abi::*;
 use crate::builder::{GuestMemory, PhysMap};
+use crate::events::fifo::{FifoDomain, FifoVcpu};
 use crate::events::{self, Backend, EventChannels};
 use crate::mm::balloon::Balloon;
 use crate::mm::frames::{FrameTable, Owner};
@@ -110,6 +111,8 @@ pub struct VcpuShared {
     pub time_area: AtomicU64,
     /// VIRQ -> port bound to this vCPU (Xen's `virq_to_evtchn`), 0 = none.
     pub virq_port: [AtomicU32; events::NR_VIRQS],
+    /// Its FIFO event channel control block and queues (standalone).
+    pub fifo: FifoVcpu,
     /// The context to start from (`VCPUOP_initialise`), until it comes up.
     pub boot: Lock<Option<Box<VcpuGuestContext>>>,
 }
@@ -129,6 +132,7 @@ impl VcpuShared {
             runstate_va: AtomicU64::new(0),
             time_area: AtomicU64::new(0),
             virq_port: [const { AtomicU32::new(0) }; events::NR_VIRQS],
+            fifo: FifoVcpu::new(),
             boot: Lock::new(None),
         }
     }
@@ -235,9 +239,12 @@ pub struct Domain {
     pub store_mfn: u64,
     pub store_port: u32,
     pub forward: Option<Forward>,
-    /// The guest set up FIFO event channels with Xen (`EVTCHNOP_init_control`):
-    /// its pending events are in its event array, not in `evtchn_pending_sel`.
+    /// The guest set up FIFO event channels (`EVTCHNOP_init_control`), with
+    /// Xen or standalone with Cocoon: its pending events are in its event
+    /// array, not in `evtchn_pending_sel`. Set and cleared under the domain lock.
     pub fifo: AtomicBool,
+    /// Standalone: the FIFO event array and per-port state (`events::fifo`).
+    pub evtchn_fifo: Box<FifoDomain>,
     pub vm_assist: AtomicU64,
     /// The dword last written to port 0xcf8 (`traps::emulate`), Xen's `d->arch.pci_cf8`.
     pub pci_cf8: AtomicU32,
@@ -381,6 +388,7 @@ impl Domain {
             store_port: s.store_port,
             forward: s.forward,
             fifo: AtomicBool::new(false),
+            evtchn_fifo: Box::new(FifoDomain::new()),
             vm_assist: AtomicU64::new(0),
             pci_cf8: AtomicU32::new(0),
             cmos_idx: AtomicU8::new(0),
@@ -430,22 +438,48 @@ impl Domain {
         unsafe { &mut *(f.as_mut_ptr() as *mut SharedInfo) }
     }
 
-    /// Raise `port` towards vCPU `vcpu`, in the 2-level bitmaps, and kick that
-    /// vCPU if this made an upcall pending for it. Standalone only: on a real
-    /// Xen the guest may run FIFO channels, so ports are Xen's to raise
-    /// (`hypercall::forward::notify_local_console`). Takes no lock.
+    /// Raise `port` towards vCPU `vcpu`, in the 2-level bitmaps or the FIFO
+    /// queues, whichever the guest chose, and kick that vCPU if this made the
+    /// port newly pending (a poller may wait for it) or an upcall pending for
+    /// it. Standalone only: on a real Xen ports are Xen's to raise
+    /// (`hypercall::forward::notify_local_console`). Takes no lock with
+    /// 2-level channels; with FIFO channels the queue lock of `vcpu`
+    /// (`events::fifo`). Allocates nothing.
     pub fn send_to_vcpu(&self, p: &mut impl Platform, vcpu: u32, port: u32) {
         debug_assert!(self.forward.is_none(), "port {port} raised by hand on a real Xen");
         if vcpu as usize >= self.vcpus.len() {
             return;
         }
-        let si = self.shared_info(p) as *mut SharedInfo;
-        let vi = self.vcpu_info_ptr(p, vcpu);
-        // SAFETY: both point into Cocoon's direct map (vi may be inside si);
-        // `raise` changes them with atomic operations only.
-        if unsafe { events::raise(si, vi, port) } != events::Raised::AlreadyPending {
+        let raised = if self.fifo.load(Ordering::Acquire) {
+            self.fifo_raise(p, vcpu, port)
+        } else {
+            let si = self.shared_info(p) as *mut SharedInfo;
+            let vi = self.vcpu_info_ptr(p, vcpu);
+            // SAFETY: both point into Cocoon's direct map (vi may be inside si);
+            // `raise` changes them with atomic operations only.
+            unsafe { events::raise(si, vi, port) }
+        };
+        if raised != events::Raised::AlreadyPending {
             p.kick(vcpu);
         }
+    }
+
+    /// Raise `port` towards `vcpu` in the FIFO queues (no kick).
+    pub fn fifo_raise(&self, mem: &mut impl GuestMemory, vcpu: u32, port: u32) -> events::Raised {
+        let vi = self.vcpu_info_ptr(mem, vcpu);
+        let queues = |v: u32| self.vcpus.get(v as usize).map(|s| &s.fifo);
+        // SAFETY: vi is null or a registered vcpu_info in Cocoon's direct map.
+        unsafe { self.evtchn_fifo.set_pending(mem, queues, vcpu, vi, port) }
+    }
+
+    /// Is `port` pending, in whichever ABI the guest runs (SCHEDOP_poll)?
+    pub fn port_pending(&self, mem: &mut impl GuestMemory, port: u32) -> bool {
+        if self.fifo.load(Ordering::Acquire) && self.forward.is_none() {
+            return self.evtchn_fifo.is_pending(mem, port);
+        }
+        let si = self.shared_info(mem) as *mut SharedInfo;
+        // SAFETY: shared_info is mapped; the bit is read atomically.
+        unsafe { events::is_pending(si, port) }
     }
 
     /// vCPU `vcpu`'s vcpu_info, as another vCPU reaches it (null before it

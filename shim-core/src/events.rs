@@ -1,11 +1,14 @@
-//! Event channels, 2-level ABI (`common/event_2l.c`), kept by Cocoon for the
-//! standalone backend: VIRQs and IPIs per vCPU, and the console and xenstore
-//! ports whose other end is Cocoon itself. The bindings are behind the domain
-//! lock; the pending and mask bits live in guest pages and change atomically.
+//! Event channels kept by Cocoon for the standalone backend: VIRQs and IPIs
+//! per vCPU, and the console and xenstore ports whose other end is Cocoon
+//! itself. The bindings are behind the domain lock; the pending and mask
+//! bits live in guest pages and change atomically: here in the 2-level ABI
+//! (`common/event_2l.c`), in [`fifo`] once the guest switches to the FIFO ABI.
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::abi::{SharedInfo, VcpuInfo, EVTCHN_2L_NR_CHANNELS};
+
+pub mod fifo;
 
 /// VIRQ numbers Cocoon binds (`VIRQ_*` are in `abi`).
 pub const NR_VIRQS: usize = 24;
@@ -139,6 +142,16 @@ unsafe fn raise_sel(vcpu: *mut VcpuInfo, w: usize) -> bool {
         AtomicU8::from_ptr(core::ptr::addr_of_mut!((*vcpu).evtchn_upcall_pending)).store(1, Ordering::SeqCst);
     }
     true
+}
+
+/// Is `port` pending in the 2-level bitmap?
+///
+/// # Safety
+/// `shared` points to the mapped shared_info page.
+pub unsafe fn is_pending(shared: *mut SharedInfo, port: u32) -> bool {
+    let (w, bit) = ((port as usize / 64) % 64, 1u64 << (port % 64));
+    // SAFETY: per the contract; the word changes atomically.
+    unsafe { atomic_u64(core::ptr::addr_of_mut!((*shared).evtchn_pending[w])).load(Ordering::SeqCst) & bit != 0 }
 }
 
 /// A port was closed: it is no longer pending (Xen's `evtchn_port_clear_pending`

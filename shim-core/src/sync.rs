@@ -18,7 +18,8 @@
 //!   behind the one domain lock, [`Domain::lock`](crate::domain::Domain::lock).
 //!
 //! Order: the domain lock, then a down vCPU's boot-context lock, then the
-//! console. No lock is held across a return to the guest or a wait for an
+//! console. A vCPU's FIFO event queue lock (`events::fifo`; two of them in
+//! vCPU order) comes after the domain lock and before nothing else. No lock is held across a return to the guest or a wait for an
 //! interrupt. A CPU that waits for a lock, or for other CPUs to acknowledge a
 //! TLB flush, keeps answering flush requests meanwhile (the [`relax`] hook),
 //! so a lock holder waiting for acknowledgements cannot deadlock against a

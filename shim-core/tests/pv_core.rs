@@ -1445,6 +1445,317 @@ fn smp_events_reach_the_vcpu_they_are_bound_to() {
     assert_eq!(g.p.kicks, vec![1]);
 }
 
+// --- FIFO event channels, standalone (events::fifo) ---
+
+/// Data pages of the synthetic kernel for the FIFO control blocks (vCPU n's
+/// at offset 0x100 * n) and the first event-array page.
+const FIFO_CTL: u64 = SYNTH_VIRT_BASE + 0x100_4000;
+const FIFO_ARRAY: u64 = SYNTH_VIRT_BASE + 0x100_3000;
+
+fn evtchn_op(g: &mut Guest, cmd: u64, arg: u64) -> i64 {
+    hypercall(g, __HYPERVISOR_event_channel_op, [cmd, arg, 0, 0, 0])
+}
+
+fn mfn_of(g: &Guest, va: u64) -> u64 {
+    translate(&g.p.mem, g.v.guest_table, va).unwrap().mfn
+}
+
+/// EVTCHNOP_init_control: the result and the link_bits written back.
+fn init_control(g: &mut Guest, vcpu: u32, mfn: u64, offset: u32) -> (i64, u8) {
+    put(g, ARG, &EvtchnInitControl { control_gfn: mfn, offset, vcpu, link_bits: 0xaa, _pad: [0; 7] });
+    let rc = evtchn_op(g, EVTCHNOP_init_control, ARG);
+    (rc, get::<EvtchnInitControl>(g, ARG).link_bits)
+}
+
+fn expand_array(g: &mut Guest, mfn: u64) -> i64 {
+    put(g, ARG, &EvtchnExpandArray { array_gfn: mfn });
+    evtchn_op(g, EVTCHNOP_expand_array, ARG)
+}
+
+fn set_priority(g: &mut Guest, port: u32, priority: u32) -> i64 {
+    put(g, ARG, &EvtchnSetPriority { port, priority });
+    evtchn_op(g, EVTCHNOP_set_priority, ARG)
+}
+
+fn bind_ipi(g: &mut Guest, vcpu: u32) -> u32 {
+    put(g, ARG, &EvtchnBindIpi { vcpu, port: 0 });
+    assert_eq!(evtchn_op(g, EVTCHNOP_bind_ipi, ARG), 0);
+    get::<EvtchnBindIpi>(g, ARG).port
+}
+
+fn bind_virq(g: &mut Guest, virq: u32, vcpu: u32) -> u32 {
+    put(g, ARG, &EvtchnBindVirq { virq, vcpu, port: 0 });
+    assert_eq!(evtchn_op(g, EVTCHNOP_bind_virq, ARG), 0);
+    get::<EvtchnBindVirq>(g, ARG).port
+}
+
+fn send(g: &mut Guest, port: u32) {
+    put(g, ARG, &port);
+    assert_eq!(evtchn_op(g, EVTCHNOP_send, ARG), 0);
+}
+
+fn word(g: &mut Guest, port: u32) -> u32 {
+    get(g, FIFO_ARRAY + port as u64 * 4)
+}
+
+fn set_word(g: &mut Guest, port: u32, w: u32) {
+    put(g, FIFO_ARRAY + port as u64 * 4, &w);
+}
+
+fn control_block(g: &mut Guest, vcpu: u32) -> EvtchnFifoControlBlock {
+    get(g, FIFO_CTL + 0x100 * vcpu as u64)
+}
+
+const PENDING: u32 = 1 << EVTCHN_FIFO_PENDING;
+const MASKED: u32 = 1 << EVTCHN_FIFO_MASKED;
+const LINKED: u32 = 1 << EVTCHN_FIFO_LINKED;
+
+/// Linux's `evtchn_fifo_unmask`: clear MASKED itself unless the event is
+/// pending, in which case Xen unmasks it (and links it).
+fn guest_unmask(g: &mut Guest, port: u32) {
+    let w = word(g, port);
+    if w & PENDING == 0 {
+        set_word(g, port, w & !MASKED);
+    } else {
+        put(g, ARG, &port);
+        assert_eq!(evtchn_op(g, EVTCHNOP_unmask, ARG), 0);
+    }
+}
+
+/// A guest as Linux sets FIFO up: vCPU 0's control block, then one
+/// event-array page with every event masked (`init_array_page`).
+fn fifo_guest(nr_vcpus: u32) -> Guest {
+    let mut g = boot_with(None, nr_vcpus);
+    let (ctl, array) = (mfn_of(&g, FIFO_CTL), mfn_of(&g, FIFO_ARRAY));
+    g.p.frame_mut(ctl).fill(0);
+    assert_eq!(init_control(&mut g, 0, ctl, 0), (0, EVTCHN_FIFO_LINK_BITS as u8));
+    for port in 0..1024 {
+        set_word(&mut g, port, MASKED);
+    }
+    assert_eq!(expand_array(&mut g, array), 0);
+    vcpu_info(&mut g).evtchn_upcall_pending = 0;
+    g
+}
+
+#[test]
+fn fifo_init_control_checks_as_xen() {
+    let mut g = boot();
+    let ctl = mfn_of(&g, FIFO_CTL);
+    let l4 = g.v.guest_table;
+    let before = refs(&g, ctl);
+    // Before any control block: no event array, no priorities.
+    let ipi = bind_ipi(&mut g, 0);
+    let array = mfn_of(&g, FIFO_ARRAY);
+    assert_eq!(expand_array(&mut g, array), -XEN_EOPNOTSUPP);
+    assert_eq!(set_priority(&mut g, ipi, 3), -XEN_ENOSYS, "2-level has no priorities");
+    assert_eq!(init_control(&mut g, 1, ctl, 0), (-XEN_ENOENT, 0xaa), "no such vCPU; nothing written back");
+    assert_eq!(init_control(&mut g, 0, ctl, 4096 - 72 + 8).0, -XEN_EINVAL, "past the page");
+    assert_eq!(init_control(&mut g, 0, ctl, 4).0, -XEN_EINVAL, "not 8-aligned");
+    assert_eq!(init_control(&mut g, 0, SHARED, 0).0, -XEN_EINVAL, "not the guest's RAM");
+    assert_eq!(init_control(&mut g, 0, l4, 0).0, -XEN_EINVAL, "a page table");
+    assert_eq!(init_control(&mut g, 0, 1 << 40, 0).0, -XEN_EINVAL, "no such frame");
+    assert!(!g.d.fifo.load(std::sync::atomic::Ordering::Relaxed), "still 2-level");
+    assert_eq!(refs(&g, ctl), before);
+    // The last offset that fits, 8-aligned: the domain is FIFO now.
+    assert_eq!(init_control(&mut g, 0, ctl, 4096 - 72), (0, EVTCHN_FIFO_LINK_BITS as u8));
+    assert!(g.d.fifo.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(refs(&g, ctl), (before.0 + 1, before.1 + 1, before.2 + 1), "held writable");
+    assert_eq!(init_control(&mut g, 0, ctl, 0).0, -XEN_EINVAL, "vCPU 0 has one");
+    assert_eq!(refs(&g, ctl), (before.0 + 1, before.1 + 1, before.2 + 1));
+    assert_eq!(set_priority(&mut g, ipi, 3), 0);
+    // EVTCHNOP_reset: back to 2-level, the frame released.
+    assert_eq!(evtchn_op(&mut g, EVTCHNOP_reset, ARG), 0);
+    assert!(!g.d.fifo.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(refs(&g, ctl), before);
+    send(&mut g, ipi);
+    let si = g.d.shared_info(&mut g.p);
+    assert_ne!(si.evtchn_pending[0] & (1 << ipi), 0, "raised in the 2-level bitmap again");
+}
+
+#[test]
+fn fifo_expand_array_to_xens_limit() {
+    let mut g = boot();
+    let (ctl, array) = (mfn_of(&g, FIFO_CTL), mfn_of(&g, FIFO_ARRAY));
+    assert_eq!(init_control(&mut g, 0, ctl, 0).0, 0);
+    let before = refs(&g, array);
+    assert_eq!(expand_array(&mut g, SHARED), -XEN_EINVAL, "not the guest's RAM");
+    let l4 = g.v.guest_table;
+    assert_eq!(expand_array(&mut g, l4), -XEN_EINVAL, "a page table");
+    // Xen takes 128 pages (2^17 event words); one frame may serve as all of them.
+    for _ in 0..EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES {
+        assert_eq!(expand_array(&mut g, array), 0);
+    }
+    assert_eq!(expand_array(&mut g, array), -XEN_ENOSPC);
+    assert_eq!(refs(&g, array).0, before.0 + EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES as u32);
+    assert_eq!(g.d.evtchn_fifo.nr_events(), EVTCHN_FIFO_NR_CHANNELS);
+    assert_eq!(evtchn_op(&mut g, EVTCHNOP_reset, ARG), 0);
+    assert_eq!(refs(&g, array), before, "every page released");
+    assert_eq!(g.d.evtchn_fifo.nr_events(), 0);
+}
+
+#[test]
+fn fifo_set_priority_checks_port_and_priority() {
+    let mut g = fifo_guest(1);
+    let ipi = bind_ipi(&mut g, 0);
+    assert_eq!(set_priority(&mut g, ipi, EVTCHN_FIFO_PRIORITY_MIN + 1), -XEN_EINVAL);
+    assert_eq!(set_priority(&mut g, 100, 3), -XEN_EINVAL, "not bound");
+    assert_eq!(set_priority(&mut g, 1 << 20, 3), -XEN_EINVAL, "no such port");
+    assert_eq!(set_priority(&mut g, ipi, EVTCHN_FIFO_PRIORITY_MAX), 0);
+    assert_eq!(g.d.evtchn_fifo.priority(ipi), 0);
+    // A closed port's next binding starts at the default again.
+    put(&mut g, ARG, &ipi);
+    assert_eq!(evtchn_op(&mut g, EVTCHNOP_close, ARG), 0);
+    assert_eq!(bind_ipi(&mut g, 0), ipi);
+    assert_eq!(g.d.evtchn_fifo.priority(ipi), EVTCHN_FIFO_PRIORITY_DEFAULT);
+}
+
+#[test]
+fn fifo_events_are_linked_on_their_queue_and_raise_the_upcall() {
+    let mut g = fifo_guest(1);
+    let cb = SYNTH_VIRT_BASE + 0x100_0400;
+    g.v.event = shim_core::domain::Callback { address: cb, mask_events: true };
+    let timer = bind_virq(&mut g, VIRQ_TIMER, 0);
+    guest_unmask(&mut g, timer);
+    assert_eq!(word(&mut g, timer), 0);
+    ctx!(g).raise_virq(&mut g.p, VIRQ_TIMER);
+    let prio = EVTCHN_FIFO_PRIORITY_DEFAULT as usize;
+    assert_eq!(word(&mut g, timer), PENDING | LINKED, "linked, nothing after it");
+    let c = control_block(&mut g, 0);
+    assert_eq!((c.ready, c.head[prio]), (1 << prio, timer), "HEAD of the default queue, READY");
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
+    let si = g.d.shared_info(&mut g.p);
+    assert_eq!(si.evtchn_pending[0], 0, "the 2-level bitmap is not used");
+    // Raised again while pending and linked: nothing changes.
+    ctx!(g).raise_virq(&mut g.p, VIRQ_TIMER);
+    assert_eq!(word(&mut g, timer), PENDING | LINKED);
+    // A second event on the same queue goes after it: the tail's LINK.
+    let ipi = bind_ipi(&mut g, 0);
+    guest_unmask(&mut g, ipi);
+    send(&mut g, ipi);
+    assert_eq!(word(&mut g, timer), PENDING | LINKED | ipi);
+    assert_eq!(word(&mut g, ipi), PENDING | LINKED);
+    assert_eq!(control_block(&mut g, 0).head[prio], timer, "HEAD stays");
+    // The upcall reaches the guest's callback on the way out.
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
+    let mut r = kregs(&g);
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(r.rip, cb);
+    // The guest consumes the queue as Linux does (clear READY, LINKED, PENDING).
+    for port in [timer, ipi] {
+        set_word(&mut g, port, 0);
+    }
+    put(&mut g, FIFO_CTL, &0u32);
+    vcpu_info(&mut g).evtchn_upcall_pending = 0;
+    // The queue is empty (its tail unlinked): the next event is its new HEAD.
+    send(&mut g, ipi);
+    assert_eq!(word(&mut g, ipi), PENDING | LINKED);
+    let c = control_block(&mut g, 0);
+    assert_eq!((c.ready, c.head[prio]), (1 << prio, ipi));
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
+    // Closing clears PENDING.
+    put(&mut g, ARG, &ipi);
+    assert_eq!(evtchn_op(&mut g, EVTCHNOP_close, ARG), 0);
+    assert_eq!(word(&mut g, ipi) & PENDING, 0);
+}
+
+#[test]
+fn fifo_masked_events_wait_for_unmask() {
+    let mut g = fifo_guest(1);
+    let ipi = bind_ipi(&mut g, 0);
+    send(&mut g, ipi);
+    assert_eq!(word(&mut g, ipi), PENDING | MASKED, "pending, not linked");
+    assert_eq!(control_block(&mut g, 0).ready, 0);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0);
+    assert!(g.d.port_pending(&mut g.p, ipi), "SCHEDOP_poll sees it");
+    // SCHEDOP_poll on it returns at once.
+    put(&mut g, ARG + 0x40, &ipi);
+    put(&mut g, ARG, &[ARG + 0x40, 1, 0]);
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_sched_op, [SCHEDOP_poll, ARG, 0, 0, 0]), 0);
+    guest_unmask(&mut g, ipi);
+    assert_eq!(word(&mut g, ipi), PENDING | LINKED);
+    let c = control_block(&mut g, 0);
+    let prio = EVTCHN_FIFO_PRIORITY_DEFAULT as usize;
+    assert_eq!((c.ready, c.head[prio]), (1 << prio, ipi));
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
+}
+
+#[test]
+fn fifo_priorities_have_their_own_queues() {
+    let mut g = fifo_guest(1);
+    let (a, b) = (bind_ipi(&mut g, 0), bind_ipi(&mut g, 0));
+    assert_eq!(set_priority(&mut g, b, 2), 0);
+    for port in [a, b] {
+        guest_unmask(&mut g, port);
+        send(&mut g, port);
+    }
+    assert_eq!((word(&mut g, a), word(&mut g, b)), (PENDING | LINKED, PENDING | LINKED), "no link between them");
+    let c = control_block(&mut g, 0);
+    assert_eq!(c.ready, 1 << 7 | 1 << 2);
+    assert_eq!((c.head[7], c.head[2]), (a, b));
+}
+
+#[test]
+fn fifo_switch_and_late_pages_keep_pending_events() {
+    let mut g = boot();
+    let ipi = bind_ipi(&mut g, 0);
+    send(&mut g, ipi); // pending in the 2-level bitmap
+    let (ctl, array) = (mfn_of(&g, FIFO_CTL), mfn_of(&g, FIFO_ARRAY));
+    g.p.frame_mut(ctl).fill(0);
+    assert_eq!(init_control(&mut g, 0, ctl, 0).0, 0);
+    let late = bind_ipi(&mut g, 0);
+    send(&mut g, late); // no event word yet
+    assert!(g.d.port_pending(&mut g.p, late));
+    g.p.frame_mut(array).fill(0); // this time the guest leaves them unmasked
+    vcpu_info(&mut g).evtchn_upcall_pending = 0;
+    assert_eq!(expand_array(&mut g, array), 0);
+    // Both are raised once the page is there, in port order.
+    assert_eq!(word(&mut g, ipi), PENDING | LINKED | late);
+    assert_eq!(word(&mut g, late), PENDING | LINKED);
+    assert_eq!(control_block(&mut g, 0).head[7], ipi);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 1);
+}
+
+#[test]
+fn smp_fifo_events_go_to_the_control_block_of_their_vcpu() {
+    let mut g = fifo_guest(2);
+    let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+    put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 1, ARG), 0);
+    let mut v: VcpuInfo = get(&mut g, ARG + 0x100);
+    v.evtchn_upcall_pending = 0;
+    put(&mut g, ARG + 0x100, &v);
+    let ctl = mfn_of(&g, FIFO_CTL);
+    assert_eq!(init_control(&mut g, 1, ctl, 0x100), (0, EVTCHN_FIFO_LINK_BITS as u8));
+    let ipi = bind_ipi(&mut g, 1);
+    guest_unmask(&mut g, ipi);
+    g.p.kicks.clear();
+    send(&mut g, ipi);
+    let prio = EVTCHN_FIFO_PRIORITY_DEFAULT as usize;
+    let c1 = control_block(&mut g, 1);
+    assert_eq!((c1.ready, c1.head[prio]), (1 << prio, ipi), "vCPU 1's queue");
+    assert_eq!(control_block(&mut g, 0).ready, 0, "not vCPU 0's");
+    assert_eq!(get::<VcpuInfo>(&mut g, ARG + 0x100).evtchn_upcall_pending, 1);
+    assert_eq!(vcpu_info(&mut g).evtchn_upcall_pending, 0);
+    assert_eq!(g.p.kicks, vec![1]);
+    // A global VIRQ moved to vCPU 1 follows it: off vCPU 0's queue, onto vCPU 1's.
+    let con = bind_virq(&mut g, VIRQ_CONSOLE, 0);
+    guest_unmask(&mut g, con);
+    ctx!(g).raise_virq(&mut g.p, VIRQ_CONSOLE);
+    assert_eq!(control_block(&mut g, 0).head[prio], con);
+    set_word(&mut g, con, 0); // consumed by vCPU 0
+    put(&mut g, ARG, &[con, 1]);
+    assert_eq!(evtchn_op(&mut g, EVTCHNOP_bind_vcpu, ARG), 0);
+    g.d.send_to_vcpu(&mut g.p, 1, con);
+    assert_eq!(word(&mut g, ipi), PENDING | LINKED | con, "after the IPI on vCPU 1's queue");
+    // vCPU 0's queue forgot it: its next event there is a new HEAD.
+    let ipi0 = bind_ipi(&mut g, 0);
+    guest_unmask(&mut g, ipi0);
+    put(&mut g, FIFO_CTL, &0u32);
+    send(&mut g, ipi0);
+    assert_eq!(word(&mut g, con), PENDING | LINKED, "not linked to from vCPU 0's queue");
+    assert_eq!(control_block(&mut g, 0).head[prio], ipi0);
+}
+
 #[test]
 fn smp_tlb_flushes_reach_the_vcpus_named() {
     let mut g = boot_with(None, 4);

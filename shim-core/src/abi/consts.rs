@@ -293,6 +293,24 @@ pub const EVTCHNOP_init_control: u64 = 11;
 pub const EVTCHNOP_expand_array: u64 = 12;
 pub const EVTCHNOP_set_priority: u64 = 13;
 
+// --- FIFO event channels (event_channel.h, "FIFO ABI") ---
+/// Priorities run from 0 (highest) to 15 (lowest); new ports get 7.
+pub const EVTCHN_FIFO_PRIORITY_MAX: u32 = 0;
+pub const EVTCHN_FIFO_PRIORITY_DEFAULT: u32 = 7;
+pub const EVTCHN_FIFO_PRIORITY_MIN: u32 = 15;
+pub const EVTCHN_FIFO_MAX_QUEUES: usize = EVTCHN_FIFO_PRIORITY_MIN as usize + 1;
+/// Bit numbers in an `event_word_t` (a u32).
+pub const EVTCHN_FIFO_PENDING: u32 = 31;
+pub const EVTCHN_FIFO_MASKED: u32 = 30;
+pub const EVTCHN_FIFO_LINKED: u32 = 29;
+pub const EVTCHN_FIFO_BUSY: u32 = 28;
+pub const EVTCHN_FIFO_LINK_BITS: u32 = 17;
+pub const EVTCHN_FIFO_LINK_MASK: u32 = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
+pub const EVTCHN_FIFO_NR_CHANNELS: usize = 1 << EVTCHN_FIFO_LINK_BITS;
+/// Xen's `EVTCHN_FIFO_EVENT_WORDS_PER_PAGE` and `EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES` (event_fifo.c).
+pub const EVTCHN_FIFO_EVENT_WORDS_PER_PAGE: usize = 4096 / 4;
+pub const EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES: usize = EVTCHN_FIFO_NR_CHANNELS / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
+
 // --- grant_table_op (grant_table.h) ---
 pub const GNTTABOP_map_grant_ref: u64 = 0;
 pub const GNTTABOP_unmap_grant_ref: u64 = 1;

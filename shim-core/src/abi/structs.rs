@@ -3,7 +3,7 @@
 
 use core::mem::{offset_of, size_of};
 
-use super::consts::{MAX_GUEST_CMDLINE, XEN_LEGACY_MAX_VCPUS};
+use super::consts::{EVTCHN_FIFO_MAX_QUEUES, MAX_GUEST_CMDLINE, XEN_LEGACY_MAX_VCPUS};
 
 /// `struct start_info` (xen.h), 1168 bytes on x86_64.
 #[repr(C)]
@@ -359,6 +359,57 @@ pub struct EvtchnSend {
     pub port: u32,
 }
 const _: () = assert!(size_of::<EvtchnSend>() == 4);
+
+/// `struct evtchn_init_control` (event_channel.h): the FIFO control block
+/// of `vcpu` at `offset` in frame `control_gfn` (an MFN for a PV guest).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnInitControl {
+    pub control_gfn: u64,
+    pub offset: u32,
+    pub vcpu: u32,
+    /// OUT: `EVTCHN_FIFO_LINK_BITS`.
+    pub link_bits: u8,
+    pub _pad: [u8; 7],
+}
+const _: () = {
+    assert!(size_of::<EvtchnInitControl>() == 24);
+    assert!(offset_of!(EvtchnInitControl, offset) == 8);
+    assert!(offset_of!(EvtchnInitControl, vcpu) == 12);
+    assert!(offset_of!(EvtchnInitControl, link_bits) == 16);
+};
+
+/// `struct evtchn_expand_array` (event_channel.h): one more event-array page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnExpandArray {
+    pub array_gfn: u64,
+}
+const _: () = assert!(size_of::<EvtchnExpandArray>() == 8);
+
+/// `struct evtchn_set_priority` (event_channel.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnSetPriority {
+    pub port: u32,
+    pub priority: u32,
+}
+const _: () = assert!(size_of::<EvtchnSetPriority>() == 8 && offset_of!(EvtchnSetPriority, priority) == 4);
+
+/// `struct evtchn_fifo_control_block` (event_channel.h): per vCPU, in guest
+/// memory. Bit q of `ready` says queue q (priority q) has events; `head[q]`
+/// is the port the guest starts that queue from.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnFifoControlBlock {
+    pub ready: u32,
+    pub _rsvd: u32,
+    pub head: [u32; EVTCHN_FIFO_MAX_QUEUES],
+}
+const _: () = {
+    assert!(size_of::<EvtchnFifoControlBlock>() == 72);
+    assert!(offset_of!(EvtchnFifoControlBlock, head) == 8);
+};
 
 /// `struct cpu_user_regs` (arch-x86/xen-x86_64.h), 200 bytes.
 #[repr(C)]

@@ -149,14 +149,7 @@ fn poll<P: Platform>(c: &mut Ctx, p: &mut P, arg: u64) -> i64 {
     }
     let ports = &ports[..sp.nr_ports as usize];
     loop {
-        let si = c.d.shared_info(p);
-        if ports.iter().any(|&port| {
-            let w = &si.evtchn_pending[port as usize / 64] as *const u64;
-            // SAFETY: a u64 of the shared_info page, changed atomically by other CPUs.
-            unsafe { core::sync::atomic::AtomicU64::from_ptr(w as *mut u64) }.load(core::sync::atomic::Ordering::SeqCst)
-                & (1 << (port % 64))
-                != 0
-        }) {
+        if ports.iter().any(|&port| c.d.port_pending(p, port)) {
             return 0;
         }
         if sp.timeout != 0 && p.now_ns() >= sp.timeout {
