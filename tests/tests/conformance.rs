@@ -25,6 +25,7 @@ const CHECKS: &[&str] = &[
     "debugctl_faults",
     "grant_v1_maps_copy_swap",
     "grant_v2_status_frames",
+    "fifo_event_queues",
 ];
 
 /// Both with QEMU's default CPU (no FSGSBASE) and with `-cpu max` (FSGSBASE).

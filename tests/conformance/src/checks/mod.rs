@@ -2,6 +2,7 @@
 
 mod cpu;
 mod debugregs;
+mod fifo;
 mod grants;
 mod hypercalls;
 mod ioports;
@@ -61,4 +62,6 @@ pub const ALL: &[Check] = &[
     ("debugctl_faults", cpu::debugctl_faults),
     ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
     ("grant_v2_status_frames", grants::v2_status_frames),
+    // Last: the domain stays on FIFO.
+    ("fifo_event_queues", fifo::fifo_queues),
 ];

@@ -15,14 +15,20 @@ static mut SHARED_INFO: Page = Page([0; 4096]);
 
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+/// Map shared_info (again) at SHARED_INFO; its address.
+pub fn map_shared_info() -> Result<u64, super::Failed> {
+    let va = core::ptr::addr_of!(SHARED_INFO) as u64;
+    let pte = (start_info().shared_info & ADDR_MASK) | _PAGE_PRESENT | _PAGE_RW;
+    ensure_eq!(update_va_mapping(va, pte, UVMF_INVLPG), 0, "map shared_info");
+    Ok(va)
+}
+
 /// A kernel-mode #PF: the frame has the hardware's error code with the
 /// user bit cleared (the guest kernel is supervisor to itself, Xen's
 /// `pv_inject_event`), rip at the instruction, and the address in the
 /// vCPU's `arch.cr2` in shared_info.
 pub fn page_fault_frame_and_cr2() -> Outcome {
-    let va = core::ptr::addr_of!(SHARED_INFO) as u64;
-    let pte = (start_info().shared_info & ADDR_MASK) | _PAGE_PRESENT | _PAGE_RW;
-    ensure_eq!(update_va_mapping(va, pte, UVMF_INVLPG), 0, "map shared_info");
+    let va = map_shared_info()?;
     let cr2 = || {
         // SAFETY: vcpu_info[0].arch.cr2 in the shared_info page mapped above.
         unsafe { core::ptr::read_volatile((va + 16) as *const u64) }
