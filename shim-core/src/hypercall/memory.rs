@@ -9,9 +9,14 @@
 //! `guest_remove_page`); until then it waits as `Owner::Leaving`, and the
 //! reservation ops look for such frames that lost their last reference
 //! (`retry_leaving`).
-//! Standalone there is no memory to give or take: refused as Xen refuses.
-
-use core::sync::atomic::Ordering;
+//!
+//! Standalone there is no Xen to give frames back to: Cocoon keeps them
+//! itself. A frame given up becomes `Owner::Released` exactly as on Xen
+//! (once nothing refers to it), and these released frames are the pool that
+//! populate and increase take from: standalone they are simply
+//! handed out again (zeroed, as Xen's are); on a real Xen, Xen populates
+//! them again first. The guest's RAM never grows beyond what it started
+//! with, and a guest that gave nothing up has nothing to take.
 
 use super::unknown_op;
 use crate::abi::*;
@@ -109,16 +114,6 @@ pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64
 fn reservation_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let op = cmd & MEMOP_CMD_MASK;
     let start = cmd >> MEMOP_EXTENT_SHIFT;
-    if c.d.forward.is_none() {
-        // Standalone: no memory underneath to give back or take. Xen
-        // answers "no extent done" when it has no memory to give; giving
-        // memory back is not possible at all (Linux's balloon then stops
-        // and keeps the pages).
-        if c.d.balloon_refusals_logged.fetch_or(1 << op, Ordering::Relaxed) & (1 << op) == 0 {
-            log::warn!("memory_op {op}: no ballooning without a Xen underneath (reported once)");
-        }
-        return if op == XENMEM_decrease_reservation { -XEN_ENOSYS } else { start as i64 };
-    }
     let Ok(r) = Domain::read_guest::<P, XenMemoryReservation>(p, arg) else {
         return start as i64;
     };
@@ -187,16 +182,20 @@ fn decrease_reservation<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReserv
     done
 }
 
-/// Give leaving frames nothing refers to back to Xen. Every CPU's TLB is
-/// flushed first: no stale translation may reach a frame once it is Xen's
-/// (or once Xen gives it to the guest again, say as a page table). Frames
-/// Xen does not take stay leaving, for `retry_leaving`.
+/// Give leaving frames nothing refers to back to Xen (standalone: to the
+/// pool Cocoon keeps). Every CPU's TLB is flushed first: no stale
+/// translation may reach a frame once it is Xen's (or once it is the
+/// guest's again, say as a page table). Frames Xen does not take stay
+/// leaving, for `retry_leaving`.
 fn give_back<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, mfns: &[u64]) {
     if mfns.is_empty() {
         return;
     }
     p.flush_tlb_mask(super::mmu::up_vcpus(c), None);
-    let rc = xen_reservation(p, XENMEM_decrease_reservation, mfns);
+    let rc = match c.d.forward {
+        Some(_) => xen_reservation(p, XENMEM_decrease_reservation, mfns),
+        None => mfns.len() as i64,
+    };
     let given = rc.clamp(0, mfns.len() as i64) as usize;
     let Locked { frames, balloon, .. } = &mut **l;
     for &mfn in &mfns[..given] {
@@ -215,7 +214,7 @@ fn give_back<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, mfn
 /// unless `now` (a guest that keeps a given-up frame mapped for good costs
 /// one search per 16 of its balloon calls).
 fn retry_leaving<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, now: bool) {
-    if c.d.forward.is_none() || l.balloon.leaving == 0 {
+    if l.balloon.leaving == 0 {
         return;
     }
     l.balloon.since_retry += 1;
@@ -263,8 +262,8 @@ fn xen_reservation<P: Platform>(p: &mut P, op: u64, gfns: &[u64]) -> i64 {
 /// and gets its MFN back in the same slot) and XENMEM_increase_reservation
 /// (the MFNs are written to the list if there is one). The frames are the
 /// ones the guest gave back earlier (never more than it started with), which
-/// Xen populates again, found in the frame table from where the last search
-/// stopped. Extents are order 0 only: Cocoon has no contiguous frames to
+/// Xen populates again (standalone: zeroed), found in the frame table from
+/// where the last search stopped. Extents are order 0 only: Cocoon has no contiguous frames to
 /// promise, and answers a larger order as Xen does when it has no memory of
 /// that order (no extent done). Stops, with the count so far, when no frame
 /// is left or Xen refuses (the guest's balloon retries later).
@@ -311,7 +310,14 @@ fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start
             }
         }
         l.balloon.cursor = from;
-        let rc = if got == 0 { 0 } else { xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]) };
+        let rc = match c.d.forward {
+            _ if got == 0 => 0,
+            Some(_) => xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]),
+            None => {
+                scrub(p, &mfns[..got]);
+                got as i64
+            }
+        };
         let filled = rc.clamp(0, got as i64) as usize;
         {
             let Locked { frames, m2p, balloon, .. } = &mut *l;
@@ -361,4 +367,12 @@ fn take_back_unreported<P: Platform>(c: &Ctx, p: &mut P, mfns: &[u64]) {
         }
     }
     give_back(c, p, &mut l, &batch[..n]);
+}
+
+/// Zero frames the guest gets from the pool, as Xen gives scrubbed pages
+/// (standalone; on a real Xen, Xen populates them zeroed).
+fn scrub<P: Platform>(p: &mut P, mfns: &[u64]) {
+    for &mfn in mfns {
+        p.frame_mut(mfn).fill(0);
+    }
 }
