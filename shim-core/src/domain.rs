@@ -252,8 +252,6 @@ pub struct Domain {
     pub cmos_idx: AtomicU8,
     /// SCHEDOP_shutdown_code, u32::MAX + 1 while unset.
     pub shutdown_code: AtomicU64,
-    /// Reservation ops refused standalone and already reported (bit n: op n).
-    pub balloon_refusals_logged: AtomicU8,
     pub vcpus: Box<[VcpuShared]>,
     locked: Lock<Locked>,
 }
@@ -393,7 +391,6 @@ impl Domain {
             pci_cf8: AtomicU32::new(0),
             cmos_idx: AtomicU8::new(0),
             shutdown_code: AtomicU64::new(1 << 32),
-            balloon_refusals_logged: AtomicU8::new(0),
             vcpus: vcpus.into_boxed_slice(),
             locked: Lock::new(Locked {
                 frames,

@@ -2202,16 +2202,223 @@ fn balloon_bad_requests_do_nothing_as_on_xen() {
 }
 
 #[test]
-fn balloon_is_refused_standalone() {
+fn balloon_standalone_keeps_given_up_frames_for_the_guest() {
     let mut g = boot();
     let f = BASE + PAGES - 30;
-    assert_eq!(decrease(&mut g, &[f]), -XEN_ENOSYS);
-    assert_eq!(decrease(&mut g, &[f]), -XEN_ENOSYS);
-    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x10], 0, DOMID_SELF), 0);
-    assert_eq!(reservation(&mut g, XENMEM_increase_reservation, &[0], 0, DOMID_SELF), 0);
+    g.p.mem.write_u64(f, 3, 0xdead);
+    assert_eq!(decrease(&mut g, &[f]), 1);
+    assert_eq!(decrease(&mut g, &[f]), 0, "only once");
+    assert!(g.p.xen_calls.is_empty(), "no Xen to call");
+    assert!(!g.d.lock().frames.owned_by_guest(f));
+    assert_eq!(g.d.lock().m2p[f as usize], INVALID_M2P_ENTRY);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 1);
+    assert_eq!(set_l1e(&mut g, MAP_VA, (f << 12) | _PAGE_PRESENT), -XEN_EINVAL);
+    // Taken again: zeroed, at the PFN the guest names.
+    assert_eq!(reservation(&mut g, XENMEM_populate_physmap, &[0x10, 0x11], 0, DOMID_SELF), 1);
+    assert_eq!(get::<[u64; 2]>(&mut g, LIST), [f, 0x11]);
+    assert_eq!(g.p.mem.read_u64(f, 3), 0);
+    assert_eq!(g.d.lock().m2p[f as usize], 0x10);
     assert_eq!(current_reservation(&mut g), PAGES as i64);
-    assert!(g.d.lock().frames.owned_by_guest(f));
-    assert_eq!(g.d.balloon_refusals_logged.load(std::sync::atomic::Ordering::Relaxed), 0b100_0011);
+    assert_eq!(reservation(&mut g, XENMEM_increase_reservation, &[0], 0, DOMID_SELF), 0, "nothing left");
+    // A mapped frame waits for its last mapping, as on Xen.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (f << 12) | _PAGE_PRESENT), 0);
+    assert_eq!(decrease(&mut g, &[f]), 1);
+    assert_eq!(current_reservation(&mut g), PAGES as i64);
+    assert_eq!(set_l1e(&mut g, MAP_VA, 0), 0);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 1);
+}
+
+// --- XENMEM_exchange ---
+
+const EXCH: u64 = BUF + 0x800;
+const OUT_LIST: u64 = BUF + 0xc00;
+
+/// An exchange of the order-`io` extents `ins` for order-`oo` extents at
+/// the GPFNs `outs`, below `bits` address bits: (result, nr_exchanged).
+fn exchange(g: &mut Guest, ins: &[u64], io: u32, outs: &[u64], oo: u32, bits: u32) -> (i64, u64) {
+    let x = exchange_args(g, ins, io, outs, oo, bits);
+    exchange_raw(g, &x, XENMEM_exchange)
+}
+
+fn exchange_args(g: &mut Guest, ins: &[u64], io: u32, outs: &[u64], oo: u32, bits: u32) -> XenMemoryExchange {
+    for (i, x) in ins.iter().enumerate() {
+        put(g, LIST + 8 * i as u64, x);
+    }
+    for (i, x) in outs.iter().enumerate() {
+        put(g, OUT_LIST + 8 * i as u64, x);
+    }
+    let r = |start, list: &[u64], order, mem_flags| XenMemoryReservation {
+        extent_start: start,
+        nr_extents: list.len() as u64,
+        extent_order: order,
+        mem_flags,
+        domid: DOMID_SELF,
+    };
+    XenMemoryExchange { input: r(LIST, ins, io, 0), output: r(OUT_LIST, outs, oo, bits), nr_exchanged: 0 }
+}
+
+fn exchange_raw(g: &mut Guest, x: &XenMemoryExchange, cmd: u64) -> (i64, u64) {
+    put(g, EXCH, x);
+    let rc = hypercall(g, __HYPERVISOR_memory_op, [cmd, EXCH, 0, 0, 0]);
+    (rc, get::<XenMemoryExchange>(g, EXCH).nr_exchanged)
+}
+
+fn owner(g: &Guest, mfn: u64) -> shim_core::mm::frames::Owner {
+    g.d.lock().frames.get(mfn).unwrap().owner
+}
+
+/// Frames at the top of the guest's RAM, `A` aligned to 4 (the pool the
+/// tests balloon out), and guest frames to exchange.
+const A: u64 = BASE + PAGES - 64;
+const X: u64 = BASE + PAGES - 101;
+
+#[test]
+fn exchange_two_frames_for_one_contiguous_extent_below_address_bits() {
+    use shim_core::mm::frames::Owner;
+    let mut g = boot();
+    assert_eq!(decrease(&mut g, &[A, A + 1]), 2);
+    g.p.mem.write_u64(A + 1, 7, 0xdead);
+    let gpfn = X - BASE;
+    assert_eq!(g.d.lock().m2p[X as usize], gpfn);
+    let flushes = g.p.tlb_flushes.len();
+    // 2 order-0 extents for 1 order-1 extent below 64 MiB (A is below).
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[gpfn], 1, 26), (0, 2));
+    assert_eq!(get::<u64>(&mut g, OUT_LIST), A, "the MFN written over the GPFN");
+    {
+        let l = g.d.lock();
+        assert_eq!((l.m2p[A as usize], l.m2p[A as usize + 1]), (gpfn, gpfn + 1));
+        assert_eq!((l.m2p[X as usize], l.m2p[X as usize + 1]), (INVALID_M2P_ENTRY, INVALID_M2P_ENTRY));
+    }
+    assert_eq!((owner(&g, A), owner(&g, A + 1)), (Owner::Guest, Owner::Guest));
+    assert_eq!((owner(&g, X), owner(&g, X + 1)), (Owner::Released, Owner::Released));
+    assert_eq!(g.p.mem.read_u64(A + 1, 7), 0, "zeroed");
+    assert!(g.p.tlb_flushes.len() > flushes, "TLBs flushed before the old frames left");
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 2, "as many frames as before");
+    // The old frames are no one's to map, the new ones are the guest's.
+    assert_eq!(set_l1e(&mut g, MAP_VA, (X << 12) | _PAGE_PRESENT), -XEN_EINVAL);
+    assert_eq!(set_l1e(&mut g, MAP_VA, ((A + 1) << 12) | _PAGE_PRESENT | _PAGE_RW), 0);
+    assert_eq!(set_l1e(&mut g, MAP_VA, 0), 0);
+    // And back: one order-1 extent for two order-0 ones (the pool's X, X + 1).
+    assert_eq!(exchange(&mut g, &[A], 1, &[0x40, 0x41], 0, 0), (0, 1));
+    assert_eq!(get::<[u64; 2]>(&mut g, OUT_LIST), [X, X + 1]);
+    let m2p = |g: &Guest, m: u64| g.d.lock().m2p[m as usize];
+    assert_eq!((m2p(&g, X), m2p(&g, X + 1)), (0x40, 0x41));
+    assert_eq!((owner(&g, A), owner(&g, A + 1)), (Owner::Released, Owner::Released));
+}
+
+#[test]
+fn exchange_stops_at_a_frame_still_in_use_keeping_the_chunks_done() {
+    use shim_core::mm::frames::Owner;
+    let mut g = boot();
+    assert_eq!(decrease(&mut g, &[A, A + 1, A + 2, A + 3]), 4);
+    let (z, w) = (X + 2, X + 3);
+    assert_eq!(set_l1e(&mut g, MAP_VA, (w << 12) | _PAGE_PRESENT), 0, "w mapped read-only");
+    let gp = [X - BASE, z - BASE];
+    // Two chunks: X, X + 1 go; z is stolen, then w refuses: z comes back.
+    assert_eq!(exchange(&mut g, &[X, X + 1, z, w], 0, &gp, 1, 0), (-XEN_EINVAL, 2));
+    assert_eq!(get::<[u64; 2]>(&mut g, OUT_LIST), [A, gp[1]], "the chunk not done is left alone");
+    assert_eq!((owner(&g, X), owner(&g, z), owner(&g, w)), (Owner::Released, Owner::Guest, Owner::Guest));
+    assert_eq!(g.d.lock().m2p[z as usize], z - BASE);
+    assert_eq!(refs(&g, w), (1, 0, 0));
+    assert_eq!((owner(&g, A + 2), owner(&g, A + 3)), (Owner::Released, Owner::Released));
+    // Continued from nr_exchanged once w is unmapped: the second chunk.
+    assert_eq!(set_l1e(&mut g, MAP_VA, 0), 0);
+    let mut x = exchange_args(&mut g, &[X, X + 1, z, w], 0, &[A, gp[1]], 1, 0);
+    x.nr_exchanged = 2;
+    assert_eq!(exchange_raw(&mut g, &x, XENMEM_exchange), (0, 4));
+    assert_eq!(get::<[u64; 2]>(&mut g, OUT_LIST), [A, A + 2]);
+    // A page table, a pinned one, a frame listed twice, Cocoon's frames: refused.
+    let l4 = g.v.guest_table;
+    for bad in [[l4, X + 4], [X + 4, X + 4], [SHARED, X + 4], [5, X + 4]] {
+        assert_eq!(exchange(&mut g, &bad, 0, &[0], 1, 0), (-XEN_EINVAL, 0), "{bad:x?}");
+        assert_eq!(owner(&g, X + 4), Owner::Guest);
+    }
+}
+
+#[test]
+fn exchange_argument_checks_are_xens() {
+    let mut g = boot();
+    assert_eq!(decrease(&mut g, &[A, A + 1]), 2);
+    let base = exchange_args(&mut g, &[X, X + 1], 0, &[0], 1, 0);
+    let with = |f: &dyn Fn(&mut XenMemoryExchange)| {
+        let mut x = base;
+        f(&mut x);
+        x
+    };
+    let cases: [(XenMemoryExchange, i64); 9] = [
+        // Orders above the domU limit: -EPERM before anything else.
+        (with(&|x| x.output.extent_order = 10), -XEN_EPERM),
+        // 2 order-0 for 1 order-2: sizes differ.
+        (with(&|x| x.output.extent_order = 2), -XEN_EINVAL),
+        (with(&|x| x.input.nr_extents = 3), -XEN_EINVAL),
+        (with(&|x| x.output.domid = 0), -XEN_EINVAL),
+        (with(&|x| x.nr_exchanged = 3), -XEN_EINVAL),
+        // Lists outside the guest's addresses.
+        (with(&|x| x.input.extent_start = HYPERVISOR_VIRT_START), -XEN_EFAULT),
+        (with(&|x| x.output.extent_start = HYPERVISOR_VIRT_START), -XEN_EFAULT),
+        // A domU insisting on a NUMA node.
+        (with(&|x| x.output.mem_flags = (1 << 8) | XENMEMF_exact_node_request), -XEN_EINVAL),
+        // Another domain.
+        (with(&|x| (x.input.domid, x.output.domid) = (5, 5)), -XEN_ESRCH),
+    ];
+    for (x, rc) in cases {
+        assert_eq!(exchange_raw(&mut g, &x, XENMEM_exchange), (rc, x.nr_exchanged), "{x:x?}");
+        assert!(g.d.lock().frames.owned_by_guest(X));
+    }
+    // A continuation's start extent in cmd: -EINVAL, nothing written back.
+    let mut x = base;
+    x.nr_exchanged = 1;
+    put(&mut g, EXCH, &x);
+    assert_eq!(
+        hypercall(&mut g, __HYPERVISOR_memory_op, [XENMEM_exchange | (1 << MEMOP_EXTENT_SHIFT), EXCH, 0, 0, 0]),
+        -XEN_EINVAL
+    );
+    // Everything already exchanged: 0, nothing written back.
+    x.nr_exchanged = 2;
+    assert_eq!(exchange_raw(&mut g, &x, XENMEM_exchange), (0, 2));
+    // An unreadable argument.
+    assert_eq!(hypercall(&mut g, __HYPERVISOR_memory_op, [XENMEM_exchange, 0x1234_0000, 0, 0, 0]), -XEN_EFAULT);
+    // Domain 0 is the guest itself, as for the reservation ops.
+    let x = with(&|x| (x.input.domid, x.output.domid) = (0, 0));
+    assert_eq!(exchange_raw(&mut g, &x, XENMEM_exchange), (0, 2));
+}
+
+#[test]
+fn exchange_with_nothing_free_below_address_bits_is_enomem() {
+    use shim_core::mm::frames::Owner;
+    let mut g = boot();
+    // Nothing given up: nothing to give.
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[0x33], 1, 0), (-XEN_ENOMEM, 0));
+    assert_eq!((owner(&g, X), owner(&g, X + 1)), (Owner::Guest, Owner::Guest));
+    assert_eq!(g.d.lock().m2p[X as usize], X - BASE);
+    assert_eq!(get::<u64>(&mut g, OUT_LIST), 0x33);
+    // Frames given up, but none below 1 MiB, or no aligned pair.
+    assert_eq!(decrease(&mut g, &[A + 1, A + 2]), 2);
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[0x33], 1, 20), (-XEN_ENOMEM, 0));
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[0x33], 1, 0), (-XEN_ENOMEM, 0));
+    assert_eq!((owner(&g, A + 1), owner(&g, A + 2)), (Owner::Released, Owner::Released));
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 2);
+    // Order 0 out works from either.
+    assert_eq!(exchange(&mut g, &[X], 0, &[0x33], 0, 0), (0, 1));
+    assert_eq!(get::<u64>(&mut g, OUT_LIST), A + 1);
+}
+
+#[test]
+fn exchange_on_xen_populates_the_new_frames_and_gives_the_old_back() {
+    use shim_core::mm::frames::Owner;
+    let mut g = boot_forwarded(Forward::default());
+    assert_eq!(decrease(&mut g, &[A, A + 1]), 2);
+    assert_eq!(g.p.xen_decreased, vec![A, A + 1]);
+    // Xen has no memory: -ENOMEM, the pool as it was.
+    g.p.xen_out_of_memory = true;
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[0x33], 1, 0), (-XEN_ENOMEM, 0));
+    assert_eq!((owner(&g, A), owner(&g, X)), (Owner::Released, Owner::Guest));
+    g.p.xen_out_of_memory = false;
+    assert_eq!(exchange(&mut g, &[X, X + 1], 0, &[0x33], 1, 0), (0, 2));
+    assert_eq!(g.p.xen_populated, vec![A, A + 1]);
+    assert_eq!(g.p.xen_decreased, vec![A, A + 1, X, X + 1]);
+    assert_eq!(get::<u64>(&mut g, OUT_LIST), A);
+    assert_eq!(current_reservation(&mut g), PAGES as i64 - 2);
 }
 
 #[test]

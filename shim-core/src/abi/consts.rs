@@ -237,6 +237,15 @@ pub const MEMOP_CMD_MASK: u64 = (1 << MEMOP_EXTENT_SHIFT) - 1;
 /// The largest extent order a domU may use in reservation ops (Xen's
 /// `CONFIG_DOMU_MAX_ORDER`: 2 MiB).
 pub const DOMU_MAX_ORDER: u32 = 9;
+/// `XENMEMF_address_bits(x)`: the low byte of `mem_flags` (0: no limit).
+pub const XENMEMF_address_bits_mask: u32 = 0xff;
+/// `XENMEMF_node(n)` is `(n + 1) << 8`; `XENMEMF_get_node` gives
+/// `NUMA_NO_NODE` for 0.
+pub const XENMEMF_node_shift: u32 = 8;
+pub const NUMA_NO_NODE: u32 = 0xff;
+/// `XENMEMF_exact_node_request`: only the node asked for (refused to a domU
+/// that names a node, Xen's `propagate_node`).
+pub const XENMEMF_exact_node_request: u32 = 1 << 17;
 
 // --- xen_version (version.h) ---
 pub const XENVER_version: u64 = 0;

@@ -269,6 +269,24 @@ const _: () = {
     assert!(offset_of!(XenMemoryReservation, domid) == 24);
 };
 
+/// `struct xen_memory_exchange` (memory.h): XENMEM_exchange.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XenMemoryExchange {
+    /// Xen's `in`: the extents given up (GMFN bases; `mem_flags` unused).
+    pub input: XenMemoryReservation,
+    /// Xen's `out`: the GPFN bases to fill, overwritten with the MFN bases
+    /// given (a PV guest); `mem_flags` holds address_bits.
+    pub output: XenMemoryReservation,
+    /// [in/out] Input extents exchanged: where to start, and how far it got.
+    pub nr_exchanged: u64,
+}
+const _: () = {
+    assert!(size_of::<XenMemoryExchange>() == 72);
+    assert!(offset_of!(XenMemoryExchange, output) == 32);
+    assert!(offset_of!(XenMemoryExchange, nr_exchanged) == 64);
+};
+
 /// `struct xen_hvm_param` (hvm_op.h): HVMOP_{get,set}_param.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

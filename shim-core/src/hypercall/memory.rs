@@ -9,9 +9,19 @@
 //! `guest_remove_page`); until then it waits as `Owner::Leaving`, and the
 //! reservation ops look for such frames that lost their last reference
 //! (`retry_leaving`).
-//! Standalone there is no memory to give or take: refused as Xen refuses.
+//!
+//! Standalone there is no Xen to give frames back to: Cocoon keeps them
+//! itself. A frame given up becomes `Owner::Released` exactly as on Xen
+//! (once nothing refers to it), and these released frames are the pool that
+//! populate, increase and exchange take from: standalone they are simply
+//! handed out again (zeroed, as Xen's are); on a real Xen, Xen populates
+//! them again first. The guest's RAM never grows beyond what it started
+//! with, and a guest that gave nothing up has nothing to take.
+//!
+//! XENMEM_exchange (`exchange`) gives the guest frames from that pool for
+//! frames it gives up, as Xen's `memory_exchange` does from its heap.
 
-use core::sync::atomic::Ordering;
+use core::mem::offset_of;
 
 use super::unknown_op;
 use crate::abi::*;
@@ -97,6 +107,7 @@ pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64
         XENMEM_increase_reservation | XENMEM_decrease_reservation | XENMEM_populate_physmap => {
             reservation_op(c, p, cmd, arg)
         }
+        XENMEM_exchange => exchange(c, p, cmd, arg),
         other => unknown_op("memory_op", other),
     }
 }
@@ -109,16 +120,6 @@ pub fn memory_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64
 fn reservation_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
     let op = cmd & MEMOP_CMD_MASK;
     let start = cmd >> MEMOP_EXTENT_SHIFT;
-    if c.d.forward.is_none() {
-        // Standalone: no memory underneath to give back or take. Xen
-        // answers "no extent done" when it has no memory to give; giving
-        // memory back is not possible at all (Linux's balloon then stops
-        // and keeps the pages).
-        if c.d.balloon_refusals_logged.fetch_or(1 << op, Ordering::Relaxed) & (1 << op) == 0 {
-            log::warn!("memory_op {op}: no ballooning without a Xen underneath (reported once)");
-        }
-        return if op == XENMEM_decrease_reservation { -XEN_ENOSYS } else { start as i64 };
-    }
     let Ok(r) = Domain::read_guest::<P, XenMemoryReservation>(p, arg) else {
         return start as i64;
     };
@@ -187,16 +188,20 @@ fn decrease_reservation<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReserv
     done
 }
 
-/// Give leaving frames nothing refers to back to Xen. Every CPU's TLB is
-/// flushed first: no stale translation may reach a frame once it is Xen's
-/// (or once Xen gives it to the guest again, say as a page table). Frames
-/// Xen does not take stay leaving, for `retry_leaving`.
+/// Give leaving frames nothing refers to back to Xen (standalone: to the
+/// pool Cocoon keeps). Every CPU's TLB is flushed first: no stale
+/// translation may reach a frame once it is Xen's (or once it is the
+/// guest's again, say as a page table). Frames Xen does not take stay
+/// leaving, for `retry_leaving`.
 fn give_back<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, mfns: &[u64]) {
     if mfns.is_empty() {
         return;
     }
     p.flush_tlb_mask(super::mmu::up_vcpus(c), None);
-    let rc = xen_reservation(p, XENMEM_decrease_reservation, mfns);
+    let rc = match c.d.forward {
+        Some(_) => xen_reservation(p, XENMEM_decrease_reservation, mfns),
+        None => mfns.len() as i64,
+    };
     let given = rc.clamp(0, mfns.len() as i64) as usize;
     let Locked { frames, balloon, .. } = &mut **l;
     for &mfn in &mfns[..given] {
@@ -215,7 +220,7 @@ fn give_back<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, mfn
 /// unless `now` (a guest that keeps a given-up frame mapped for good costs
 /// one search per 16 of its balloon calls).
 fn retry_leaving<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, now: bool) {
-    if c.d.forward.is_none() || l.balloon.leaving == 0 {
+    if l.balloon.leaving == 0 {
         return;
     }
     l.balloon.since_retry += 1;
@@ -263,8 +268,8 @@ fn xen_reservation<P: Platform>(p: &mut P, op: u64, gfns: &[u64]) -> i64 {
 /// and gets its MFN back in the same slot) and XENMEM_increase_reservation
 /// (the MFNs are written to the list if there is one). The frames are the
 /// ones the guest gave back earlier (never more than it started with), which
-/// Xen populates again, found in the frame table from where the last search
-/// stopped. Extents are order 0 only: Cocoon has no contiguous frames to
+/// Xen populates again (standalone: zeroed), found in the frame table from
+/// where the last search stopped. Extents are order 0 only: Cocoon has no contiguous frames to
 /// promise, and answers a larger order as Xen does when it has no memory of
 /// that order (no extent done). Stops, with the count so far, when no frame
 /// is left or Xen refuses (the guest's balloon retries later).
@@ -311,7 +316,14 @@ fn populate<P: Platform>(c: &mut Ctx, p: &mut P, r: &XenMemoryReservation, start
             }
         }
         l.balloon.cursor = from;
-        let rc = if got == 0 { 0 } else { xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]) };
+        let rc = match c.d.forward {
+            _ if got == 0 => 0,
+            Some(_) => xen_reservation(p, XENMEM_populate_physmap, &mfns[..got]),
+            None => {
+                scrub(p, &mfns[..got]);
+                got as i64
+            }
+        };
         let filled = rc.clamp(0, got as i64) as usize;
         {
             let Locked { frames, m2p, balloon, .. } = &mut *l;
@@ -361,4 +373,345 @@ fn take_back_unreported<P: Platform>(c: &Ctx, p: &mut P, mfns: &[u64]) {
         }
     }
     give_back(c, p, &mut l, &batch[..n]);
+}
+
+/// Zero frames the guest gets from the pool, as Xen gives scrubbed pages
+/// (standalone; on a real Xen, Xen populates them zeroed).
+fn scrub<P: Platform>(p: &mut P, mfns: &[u64]) {
+    for &mfn in mfns {
+        p.frame_mut(mfn).fill(0);
+    }
+}
+
+// --- XENMEM_exchange ---
+//
+// Xen's `memory_exchange`: the guest gives up 2^k order-a extents for one
+// order-(a+k) extent (or one for many), chunk by chunk. A chunk is all or
+// nothing: its input frames are stolen (each must be the guest's and
+// referenced by nothing, Xen's `steal_page`), its output extents taken from
+// the pool below address_bits, and only then are the inputs given back and
+// the outputs handed over, their M2P entries set to the GPFNs the guest
+// named and their MFNs written over those GPFNs (a PV guest's list).
+// `nr_exchanged` counts the input extents of the chunks done. Cocoon is
+// never preempted, so one call does every chunk (Xen may return and
+// continue; the guest sees the same result).
+//
+// On a real Xen, the same op of Cocoon's HVM domain would mean nothing
+// useful: Xen refuses to steal pages from a translated domain (x86
+// `steal_page` fails with -EOPNOTSUPP when paging_mode_external), and the
+// guest's "MFNs" are Cocoon's GFNs anyway, whose contiguity only Cocoon can
+// give. So the output extents come from the same pool as populate's (GFNs
+// the guest ballooned out earlier, which Xen populates again), and the
+// input frames go back to Xen as decrease_reservation gives them.
+
+/// Frames in one chunk: 2^max(in order, out order).
+const CHUNK_FRAMES: usize = 1 << DOMU_MAX_ORDER;
+
+/// How the extents of an exchange form chunks (Xen's `in_chunk_order`,
+/// `out_chunk_order`: one of them is 0), and the frame every output
+/// extent must lie below.
+struct Chunks {
+    in_order: u32,
+    out_order: u32,
+    limit: u64,
+}
+
+fn exchange<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, arg: u64) -> i64 {
+    if cmd >> MEMOP_EXTENT_SHIFT != 0 {
+        return -XEN_EINVAL;
+    }
+    let Ok(x) = Domain::read_guest::<P, XenMemoryExchange>(p, arg) else {
+        return -XEN_EFAULT;
+    };
+    // (error, nr_exchanged): both written back, as Xen's fail paths do.
+    let (rc, done) = match exchange_chunks(&x) {
+        Err(rc) => (rc, x.nr_exchanged),
+        Ok(None) => return 0,
+        Ok(Some(ch)) => exchange_all(c, p, &x, &ch),
+    };
+    let at = arg.wrapping_add(offset_of!(XenMemoryExchange, nr_exchanged) as u64);
+    match Domain::write_guest(p, at, &done) {
+        Ok(()) => rc,
+        Err(Fault) => -XEN_EFAULT,
+    }
+}
+
+/// Xen's checks before any chunk, in its order. `Ok(None)`: nothing left
+/// to do (`nr_exchanged` already covers every input extent).
+fn exchange_chunks(x: &XenMemoryExchange) -> Result<Option<Chunks>, i64> {
+    let (i, o) = (&x.input, &x.output);
+    if i.extent_order.max(o.extent_order) > DOMU_MAX_ORDER {
+        return Err(-XEN_EPERM);
+    }
+    // Orders are at most 9 from here: no shift overflows.
+    if x.nr_exchanged > i.nr_extents
+        || i.domid != o.domid
+        || (u64::MAX >> i.extent_order) < i.nr_extents
+        || (u64::MAX >> o.extent_order) < o.nr_extents
+        || i.nr_extents << i.extent_order != o.nr_extents << o.extent_order
+    {
+        return Err(-XEN_EINVAL);
+    }
+    if x.nr_exchanged == i.nr_extents {
+        return Ok(None);
+    }
+    let (in_order, out_order) =
+        (o.extent_order.saturating_sub(i.extent_order), i.extent_order.saturating_sub(o.extent_order));
+    let out_first = (x.nr_exchanged >> in_order) << out_order;
+    if !list_ok(i.extent_start, x.nr_exchanged, i.nr_extents) || !list_ok(o.extent_start, out_first, o.nr_extents) {
+        return Err(-XEN_EFAULT);
+    }
+    // Xen's `propagate_node`: a domU may not insist on a NUMA node.
+    let node = ((o.mem_flags >> XENMEMF_node_shift).wrapping_sub(1)) & 0xff;
+    if node != NUMA_NO_NODE && o.mem_flags & XENMEMF_exact_node_request != 0 {
+        return Err(-XEN_EINVAL);
+    }
+    // The guest is the only domain there is (DOMID_SELF, or 0 as the
+    // reservation ops take it).
+    if !matches!(i.domid, DOMID_SELF | 0) {
+        return Err(-XEN_ESRCH);
+    }
+    Ok(Some(Chunks { in_order, out_order, limit: frame_limit(o.mem_flags) }))
+}
+
+/// Entries `first..end` of a guest list of u64s lie in the guest's
+/// addresses (Xen's `guest_handle_subrange_okay`).
+fn list_ok(base: u64, first: u64, end: u64) -> bool {
+    let n = end.wrapping_sub(first);
+    n < u64::MAX / 8 && Domain::guest_va_ok(base.wrapping_add(first.wrapping_mul(8)), n * 8)
+}
+
+/// The frame output extents must lie below, from address_bits (Xen's
+/// zones: frames below 2^bits bytes; 12 bits or fewer leave frames 0-1).
+fn frame_limit(mem_flags: u32) -> u64 {
+    match mem_flags & XENMEMF_address_bits_mask {
+        0 => u64::MAX,
+        b if b <= PAGE_SHIFT => 2,
+        b if b - PAGE_SHIFT >= 64 => u64::MAX,
+        b => 1 << (b - PAGE_SHIFT),
+    }
+}
+
+/// Every chunk from `nr_exchanged` on: (0, all input extents), or the
+/// first chunk's error and the input extents of the chunks before it.
+fn exchange_all<P: Platform>(c: &Ctx, p: &mut P, x: &XenMemoryExchange, ch: &Chunks) -> (i64, u64) {
+    let mut l = c.d.lock();
+    // Frames given up earlier whose last reference went since join the pool.
+    retry_leaving(c, p, &mut l, true);
+    for i in x.nr_exchanged >> ch.in_order..x.input.nr_extents >> ch.in_order {
+        if let Err(rc) = exchange_chunk(c, p, &mut l, x, ch, i) {
+            return (rc, i << ch.in_order);
+        }
+    }
+    (0, x.input.nr_extents)
+}
+
+/// Chunk `i`: steal its input frames, take its output extents, then hand
+/// over. A failure before the hand-over undoes the chunk; one while
+/// writing the guest's list (a fault) leaves it done but reported failed,
+/// as Xen does.
+fn exchange_chunk<P: Platform>(
+    c: &Ctx,
+    p: &mut P,
+    l: &mut LockGuard<'_, Locked>,
+    x: &XenMemoryExchange,
+    ch: &Chunks,
+    i: u64,
+) -> Result<(), i64> {
+    let mut stolen = [0u64; CHUNK_FRAMES];
+    let mut n_in = 0;
+    let mut heads = [0u64; CHUNK_FRAMES];
+    let mut n_out = 0;
+    let r = steal_inputs(p, l, x, ch, i, &mut stolen, &mut n_in)
+        .and_then(|()| take_outputs(c, p, l, x, ch, &mut heads, &mut n_out));
+    if let Err(rc) = r {
+        for &mfn in &stolen[..n_in] {
+            l.frames.set_owner(mfn, Owner::Guest);
+        }
+        return Err(rc);
+    }
+    release_inputs(c, p, l, &stolen[..n_in]);
+    hand_over(c, p, l, x, ch, i, &heads[..n_out])
+}
+
+/// Take every frame of chunk `i`'s input extents from the guest, noting
+/// each in `stolen` (`n` of them) as it goes. -EINVAL for a frame that is
+/// not the guest's or that anything refers to, -EFAULT for an unreadable list.
+fn steal_inputs<P: Platform>(
+    p: &mut P,
+    l: &mut LockGuard<'_, Locked>,
+    x: &XenMemoryExchange,
+    ch: &Chunks,
+    i: u64,
+    stolen: &mut [u64; CHUNK_FRAMES],
+    n: &mut usize,
+) -> Result<(), i64> {
+    for j in 0..1u64 << ch.in_order {
+        let at = x.input.extent_start.wrapping_add(((i << ch.in_order) + j).wrapping_mul(8));
+        let gmfn = Domain::read_guest::<P, u64>(p, at).map_err(|Fault| -XEN_EFAULT)?;
+        for mfn in (0..1u64 << x.input.extent_order).map(|k| gmfn.wrapping_add(k)) {
+            if !l.frames.steal(mfn) {
+                log::debug!("exchange: frame {mfn:#x} is not the guest's or is in use");
+                return Err(-XEN_EINVAL);
+            }
+            stolen[*n] = mfn;
+            *n += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Take the chunk's output extents from the pool (`heads`, `n` of them),
+/// populated by Xen when there is one. -ENOMEM, everything put back, when
+/// the pool has no such extent below the limit or Xen does not populate.
+fn take_outputs<P: Platform>(
+    c: &Ctx,
+    p: &mut P,
+    l: &mut LockGuard<'_, Locked>,
+    x: &XenMemoryExchange,
+    ch: &Chunks,
+    heads: &mut [u64; CHUNK_FRAMES],
+    n: &mut usize,
+) -> Result<(), i64> {
+    let order = x.output.extent_order;
+    for _ in 0..1u64 << ch.out_order {
+        let Some(head) = l.frames.find_released_extent(order, ch.limit) else {
+            unwind_outputs(c, p, l, &heads[..*n], order, 0);
+            return Err(-XEN_ENOMEM);
+        };
+        // Out of the pool, nobody's meanwhile.
+        for mfn in head..head + (1 << order) {
+            l.frames.set_owner(mfn, Owner::Leaving);
+        }
+        l.balloon.released = l.balloon.released.saturating_sub(1 << order);
+        heads[*n] = head;
+        *n += 1;
+    }
+    if c.d.forward.is_some() {
+        let populated = xen_populate(p, extent_frames(&heads[..*n], order));
+        if populated < *n << order {
+            log::warn!("exchange: Xen populated {populated} of {} frames", *n << order);
+            unwind_outputs(c, p, l, &heads[..*n], order, populated);
+            return Err(-XEN_ENOMEM);
+        }
+    }
+    Ok(())
+}
+
+/// Every frame of the order-`order` extents at `heads`, in order.
+fn extent_frames(heads: &[u64], order: u32) -> impl Iterator<Item = u64> + '_ {
+    heads.iter().flat_map(move |&h| h..h + (1 << order))
+}
+
+/// XENMEM_populate_physmap of Cocoon's domain for `frames`, `BATCH` at a
+/// time, up to the first Xen refuses: how many it populated.
+fn xen_populate<P: Platform>(p: &mut P, frames: impl Iterator<Item = u64>) -> usize {
+    let mut batch = [0u64; BATCH];
+    let (mut n, mut done) = (0, 0);
+    let mut flush = |p: &mut P, batch: &[u64]| {
+        let got = xen_reservation(p, XENMEM_populate_physmap, batch).clamp(0, batch.len() as i64) as usize;
+        done += got;
+        got == batch.len()
+    };
+    for mfn in frames {
+        batch[n] = mfn;
+        n += 1;
+        if n == BATCH {
+            if !flush(p, &batch) {
+                return done;
+            }
+            n = 0;
+        }
+    }
+    if n > 0 {
+        flush(p, &batch[..n]);
+    }
+    done
+}
+
+/// Put output extents taken from the pool back: the first `populated`
+/// frames, which Xen populated, go back to it as leaving frames do; the
+/// rest are released again at once.
+fn unwind_outputs<P: Platform>(
+    c: &Ctx,
+    p: &mut P,
+    l: &mut LockGuard<'_, Locked>,
+    heads: &[u64],
+    order: u32,
+    populated: usize,
+) {
+    let mut batch = [0u64; BATCH];
+    let mut n = 0;
+    for (k, mfn) in extent_frames(heads, order).enumerate() {
+        if k >= populated {
+            l.frames.set_owner(mfn, Owner::Released);
+            l.balloon.released += 1;
+            continue;
+        }
+        l.balloon.leaving += 1;
+        batch[n] = mfn;
+        n += 1;
+        if n == BATCH {
+            give_back(c, p, l, &batch);
+            n = 0;
+        }
+    }
+    give_back(c, p, l, &batch[..n]);
+}
+
+/// The stolen input frames leave the guest's M2P and go to the pool (Xen's
+/// `guest_physmap_remove_page` and `free_domheap_page`).
+fn release_inputs<P: Platform>(c: &Ctx, p: &mut P, l: &mut LockGuard<'_, Locked>, stolen: &[u64]) {
+    for &mfn in stolen {
+        if let Some(e) = l.m2p.get_mut(mfn as usize) {
+            *e = INVALID_M2P_ENTRY;
+        }
+    }
+    l.balloon.leaving += stolen.len() as u64;
+    for batch in stolen.chunks(BATCH) {
+        give_back(c, p, l, batch);
+    }
+}
+
+/// Give chunk `i`'s output extents to the guest: each at the GPFN its list
+/// slot names (M2P), its MFN written over that slot. A slot that cannot be
+/// read or written is -EFAULT; the extents are the guest's all the same
+/// (Xen's `assign_pages` comes first), one whose GPFN could not be read
+/// without an M2P entry.
+fn hand_over<P: Platform>(
+    c: &Ctx,
+    p: &mut P,
+    l: &mut LockGuard<'_, Locked>,
+    x: &XenMemoryExchange,
+    ch: &Chunks,
+    i: u64,
+    heads: &[u64],
+) -> Result<(), i64> {
+    let order = x.output.extent_order;
+    let mut rc = Ok(());
+    for (j, &head) in heads.iter().enumerate() {
+        let frames = head..head + (1 << order);
+        if c.d.forward.is_none() {
+            for mfn in frames.clone() {
+                p.frame_mut(mfn).fill(0);
+            }
+        }
+        for mfn in frames.clone() {
+            l.frames.set_owner(mfn, Owner::Guest);
+        }
+        let at = x.output.extent_start.wrapping_add(((i << ch.out_order) + j as u64).wrapping_mul(8));
+        let Ok(gpfn) = Domain::read_guest::<P, u64>(p, at) else {
+            rc = Err(-XEN_EFAULT);
+            continue;
+        };
+        for (k, mfn) in frames.enumerate() {
+            if let Some(e) = l.m2p.get_mut(mfn as usize) {
+                *e = gpfn.wrapping_add(k as u64);
+            }
+        }
+        if Domain::write_guest(p, at, &head).is_err() {
+            rc = Err(-XEN_EFAULT);
+        }
+    }
+    rc
 }

@@ -705,6 +705,40 @@ impl FrameTable {
         Ok(self.info[mfn as usize].unreferenced())
     }
 
+    /// Xen's `steal_page` (XENMEM_exchange): the guest's frame `mfn` leaves
+    /// it at once ([`Owner::Leaving`]), but only if nothing maps, types or
+    /// holds it. False (the frame unchanged) otherwise.
+    pub fn steal(&mut self, mfn: u64) -> bool {
+        match self.info.get_mut(mfn as usize) {
+            Some(f) if f.owner == Owner::Guest && f.unreferenced() => {
+                f.owner = Owner::Leaving;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first `2^order` frames, aligned to their size and all below frame
+    /// `limit`, that are [`Owner::Released`] (as Xen's buddy allocator hands
+    /// out an extent), searched from frame 0.
+    pub fn find_released_extent(&self, order: u32, limit: u64) -> Option<u64> {
+        let n = 1u64 << order;
+        let end = limit.min(self.len());
+        let released = |f: &FrameInfo| f.owner == Owner::Released;
+        let mut base = 0;
+        while base + n <= end {
+            // The next released frame (the search wraps: below `base` means none).
+            let hit = self.find_from(base, released).filter(|&m| m >= base)?;
+            base = hit & !(n - 1);
+            match (base..base + n).find(|&m| !self.get(m).is_some_and(released)) {
+                None if base + n <= end => return Some(base),
+                None => return None,
+                Some(taken) => base = (taken & !(n - 1)) + n,
+            }
+        }
+        None
+    }
+
     /// Record that the unreferenced frame `mfn` was given back to Xen.
     pub fn set_released(&mut self, mfn: u64) {
         if let Some(f) = self.info.get_mut(mfn as usize) {
