@@ -25,6 +25,7 @@ const CHECKS: &[&str] = &[
     "debugctl_faults",
     "grant_v1_maps_copy_swap",
     "grant_v2_status_frames",
+    "memory_exchange",
     "fifo_event_queues",
 ];
 

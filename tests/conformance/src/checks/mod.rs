@@ -6,6 +6,7 @@ mod fifo;
 mod grants;
 mod hypercalls;
 mod ioports;
+mod memory;
 mod multicall;
 mod pagetables;
 mod softint;
@@ -62,6 +63,7 @@ pub const ALL: &[Check] = &[
     ("debugctl_faults", cpu::debugctl_faults),
     ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
     ("grant_v2_status_frames", grants::v2_status_frames),
+    ("memory_exchange", memory::exchange_swaps_frames),
     // Last: the domain stays on FIFO.
     ("fifo_event_queues", fifo::fifo_queues),
 ];
