@@ -26,6 +26,7 @@ const GTF_permit_access: u16 = 1;
 const GTF_readonly: u16 = 1 << 2;
 const GTF_reading: u16 = 1 << 3;
 const GTF_writing: u16 = 1 << 4;
+const GNTMAP_device_map: u32 = 1 << 0;
 const GNTMAP_host_map: u32 = 1 << 1;
 const GNTMAP_readonly: u32 = 1 << 2;
 const GNTCOPY_source_gref: u16 = 1;
@@ -291,6 +292,16 @@ pub fn v1_maps_copy_swap() -> Outcome {
     ensure_eq!(flags_v1(10), GTF_permit_access, "the entry's flags after unmap");
     ensure_eq!(read_mapped(5), None, "a read at the unmapped address (#PF)");
     ensure_eq!(unmap(m.handle), GNTST_bad_handle, "unmapping the same handle again");
+    // A device mapping (no host address): the frame's bus address, which
+    // for a PV domain without an IOMMU is its machine address.
+    let mut d = MapGrantRef { flags: GNTMAP_device_map, gref: 10, dom, status: 99, ..Default::default() };
+    gnttab(GNTTABOP_map_grant_ref, &mut d);
+    ensure_eq!((d.status, d.dev_bus_addr), (GNTST_okay, data_mfn << 12), "a device map: (status, dev_bus_addr)");
+    ensure_eq!(flags_v1(10), GTF_permit_access | GTF_reading | GTF_writing, "the entry's flags while device-mapped");
+    let mut u = UnmapGrantRef { dev_bus_addr: data_mfn << 12, handle: d.handle, status: 99, ..Default::default() };
+    gnttab(GNTTABOP_unmap_grant_ref, &mut u);
+    ensure_eq!(u.status, GNTST_okay, "unmapping the device mapping");
+    ensure_eq!(flags_v1(10), GTF_permit_access, "the entry's flags after it");
     // Bad references and domains.
     ensure_eq!(map(q.nr_frames * 512, dom, GNTMAP_host_map).status, GNTST_bad_gntref, "a ref past the table");
     ensure_eq!(map(10, DOMID_SELF as u16, GNTMAP_host_map).status, GNTST_bad_domain, "a map naming DOMID_SELF");
