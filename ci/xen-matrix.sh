@@ -217,6 +217,19 @@ run_column() {
   # 4 GiB row needs 3 GiB more.
   local mem=3072
   [ -f "$ov/matrix/guests/99-cocoonhvmgen4g.cfg" ] && mem=6144
+  # COCOON_MATRIX_ROUNDS=N (ci/bench-matrix.sh): every row N times,
+  # interleaved (each row's round 1, then each row's round 2, ...), so that
+  # a change in the machine's load falls on every row alike.
+  if [ "${COCOON_MATRIX_ROUNDS:-1}" -gt 1 ]; then
+    for f in "$ov"/matrix/guests/*.cfg; do
+      [ -e "$f" ] || continue
+      for r in $(seq 1 "$COCOON_MATRIX_ROUNDS"); do
+        cp "$f" "$ov/matrix/guests/r$(printf %02d "$r")-$(basename "$f")"
+      done
+      rm -f "$f"
+    done
+    touch "$ov/matrix/rounds"
+  fi
   (cd "$ov" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 >"$run/overlay.cpio")
   rm -rf "$ov"
   cat "$rig/dom0-base.cpio" "$run/overlay.cpio" >"$run/dom0.cpio"
