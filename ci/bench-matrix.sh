@@ -35,7 +35,7 @@ metrics = ["userspace_s", "null_syscall", "page_fault", "fork_exit_wait", "fork_
            "pipe_pingpong", "mmap_munmap", "clock_gettime"]
 xen = re.search(r"xen=(\S+)", open(path, errors="replace").read())
 print(f"Xen {xen[1] if xen else '?'}: median [min-max] over the rounds; ns per op, userspace_s in s")
-print(f"{'metric':16}" + "".join(f"{r:>28}" for r in rows) + "   cocoon/pvshim")
+print(f"{'metric':16}" + "".join(f"{r:>36}" for r in rows) + "   cocoon/pvshim")
 def fmt(v):
     return f"{v:.1f}" if isinstance(v, float) else str(v)
 for met in metrics:
@@ -45,9 +45,9 @@ for met in metrics:
         v = vals.get((r, met), [])
         if v:
             med[r] = statistics.median(v)
-            line += f"{fmt(med[r]) + ' [' + fmt(min(v)) + '-' + fmt(max(v)) + '] n=' + str(len(v)):>28}"
+            line += f"{fmt(med[r]) + ' [' + fmt(min(v)) + '-' + fmt(max(v)) + '] n=' + str(len(v)):>36}"
         else:
-            line += f"{'-':>28}"
+            line += f"{'-':>36}"
     if "cocoon" in med and med.get("pvshim"):
         line += f"   {med['cocoon'] / med['pvshim']:.2f}"
     print(line)
