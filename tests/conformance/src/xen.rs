@@ -1,5 +1,5 @@
 //! The slice of Xen's public ABI this kernel uses, transcribed from
-//! `xen/include/public/` (xen.h, physdev.h, sched.h, memory.h,
+//! `xen/include/public/` (xen.h, physdev.h, sched.h, memory.h, event_channel.h,
 //! grant_table.h, arch-x86/xen-x86_64.h) on its own, not shared with Cocoon:
 //! the checks compare Cocoon with these documented values.
 
@@ -24,11 +24,14 @@ pub const __HYPERVISOR_event_channel_op: u64 = 32;
 pub const __HYPERVISOR_physdev_op: u64 = 33;
 
 pub const XEN_EPERM: i64 = 1;
+pub const XEN_ENOENT: i64 = 2;
 pub const XEN_ENOMEM: i64 = 12;
 pub const XEN_EFAULT: i64 = 14;
 pub const XEN_ENODEV: i64 = 19;
 pub const XEN_EINVAL: i64 = 22;
 pub const XEN_ENOSYS: i64 = 38;
+pub const XEN_EBUSY: i64 = 16;
+pub const XEN_EOPNOTSUPP: i64 = 95;
 
 pub const CONSOLEIO_write: u64 = 0;
 pub const EVTCHNOP_send: u64 = 4;
@@ -213,3 +216,70 @@ pub fn physdev_op<T>(cmd: u64, arg: &mut T) -> i64 {
 pub fn vm_assist(cmd: u64, ty: u64) -> i64 {
     hypercall(__HYPERVISOR_vm_assist, [cmd, ty, 0, 0, 0])
 }
+
+// CPU registers and MSRs (x86; Xen names, `pv_fixup_guest_cr4` masks from xen/arch/x86/include/asm/pv/domain.h)
+pub const X86_CR4_TSD: u64 = 1 << 2;
+pub const X86_CR4_DE: u64 = 1 << 3;
+pub const X86_CR4_PAE: u64 = 1 << 5;
+pub const X86_CR4_MCE: u64 = 1 << 6;
+pub const X86_CR4_PGE: u64 = 1 << 7;
+pub const X86_CR4_OSFXSR: u64 = 1 << 9;
+pub const X86_CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const X86_CR4_FSGSBASE: u64 = 1 << 16;
+pub const X86_CR4_OSXSAVE: u64 = 1 << 18;
+pub const PV_CR4_GUEST_MASK: u64 = X86_CR4_TSD | X86_CR4_DE | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE;
+pub const PV_CR4_GUEST_VISIBLE_MASK: u64 = X86_CR4_PAE | X86_CR4_MCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+pub const MSR_FS_BASE: u32 = 0xc000_0100;
+pub const MSR_IA32_DEBUGCTLMSR: u32 = 0x1d9;
+
+// DR7 fields
+pub const DR_RW_EXECUTE: u64 = 0;
+pub const DR_RW_WRITE: u64 = 1;
+pub const DR_IO: u64 = 2;
+pub const DR_LEN_1: u64 = 0;
+pub const DR_LEN_4: u64 = 3;
+
+// event_channel.h
+pub const EVTCHNOP_close: u64 = 3;
+pub const EVTCHNOP_bind_ipi: u64 = 7;
+pub const EVTCHNOP_unmask: u64 = 9;
+pub const EVTCHNOP_init_control: u64 = 11;
+pub const EVTCHNOP_expand_array: u64 = 12;
+pub const EVTCHNOP_set_priority: u64 = 13;
+pub const EVTCHN_FIFO_LINK_BITS: u8 = 17;
+pub const EVTCHN_FIFO_PRIORITY_DEFAULT: usize = 7;
+pub const EVTCHN_FIFO_PENDING: u32 = 1 << 31;
+pub const EVTCHN_FIFO_MASKED: u32 = 1 << 30;
+pub const EVTCHN_FIFO_LINKED: u32 = 1 << 29;
+pub const EVTCHN_FIFO_LINK_MASK: u32 = (1 << 17) - 1;
+
+// grant_table.h
+pub const GNTTABOP_map_grant_ref: u64 = 0;
+pub const GNTTABOP_unmap_grant_ref: u64 = 1;
+pub const GNTTABOP_setup_table: u64 = 2;
+pub const GNTTABOP_copy: u64 = 5;
+pub const GNTTABOP_query_size: u64 = 6;
+pub const GNTTABOP_set_version: u64 = 8;
+pub const GNTTABOP_get_status_frames: u64 = 9;
+pub const GNTTABOP_get_version: u64 = 10;
+pub const GNTTABOP_swap_grant_ref: u64 = 11;
+pub const GTF_permit_access: u16 = 1;
+pub const GTF_readonly: u16 = 1 << 2;
+pub const GTF_reading: u16 = 1 << 3;
+pub const GTF_writing: u16 = 1 << 4;
+pub const GNTMAP_device_map: u32 = 1 << 0;
+pub const GNTMAP_host_map: u32 = 1 << 1;
+pub const GNTMAP_readonly: u32 = 1 << 2;
+pub const GNTCOPY_source_gref: u16 = 1;
+pub const GNTST_okay: i16 = 0;
+pub const GNTST_bad_domain: i16 = -2;
+pub const GNTST_bad_gntref: i16 = -3;
+pub const GNTST_bad_handle: i16 = -4;
+pub const GNTST_bad_copy_arg: i16 = -10;
+
+// memory.h and the M2P
+pub const XENMEM_decrease_reservation: u64 = 1;
+pub const XENMEM_exchange: u64 = 11;
+/// The read-only M2P every 64-bit PV guest sees.
+pub const RO_MPT_VIRT_START: u64 = 0xffff_8000_0000_0000;
+pub const INVALID_M2P_ENTRY: u64 = !0;

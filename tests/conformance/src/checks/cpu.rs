@@ -9,20 +9,7 @@ use core::arch::asm;
 
 use super::{ensure, ensure_eq, Outcome};
 use crate::traps;
-
-const X86_CR4_TSD: u64 = 1 << 2;
-const X86_CR4_DE: u64 = 1 << 3;
-const X86_CR4_PAE: u64 = 1 << 5;
-const X86_CR4_MCE: u64 = 1 << 6;
-const X86_CR4_PGE: u64 = 1 << 7;
-const X86_CR4_OSFXSR: u64 = 1 << 9;
-const X86_CR4_OSXMMEXCPT: u64 = 1 << 10;
-const X86_CR4_FSGSBASE: u64 = 1 << 16;
-const X86_CR4_OSXSAVE: u64 = 1 << 18;
-const PV_CR4_GUEST_MASK: u64 = X86_CR4_TSD | X86_CR4_DE | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE;
-const PV_CR4_GUEST_VISIBLE_MASK: u64 = X86_CR4_PAE | X86_CR4_MCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
-const MSR_FS_BASE: u32 = 0xc000_0100;
-const MSR_IA32_DEBUGCTLMSR: u32 = 0x1d9;
+use crate::xen::*;
 
 /// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
 fn xen_cpuid(leaf: u32, sub: u32) -> [u32; 4] {

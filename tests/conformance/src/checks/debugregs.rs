@@ -21,12 +21,6 @@ const fn dr7_bp(n: u64, rw: u64, len: u64) -> u64 {
     (1 << (2 * n)) | (rw << (16 + 4 * n)) | (len << (18 + 4 * n))
 }
 
-const DR_RW_EXECUTE: u64 = 0;
-const DR_RW_WRITE: u64 = 1;
-const DR_IO: u64 = 2;
-const DR_LEN_1: u64 = 0;
-const DR_LEN_4: u64 = 3;
-
 fn clear() {
     set_debugreg(7, 0);
     set_debugreg(6, X86_DR6_DEFAULT);

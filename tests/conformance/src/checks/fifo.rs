@@ -4,29 +4,12 @@
 //! READY, the upcall), a masked event linked only when unmasked, and
 //! set_priority's range. Runs last: the domain stays on FIFO.
 
-#![allow(non_upper_case_globals)]
-
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use super::pagetables::map_shared_info;
 use super::{ensure_eq, Outcome};
 use crate::mfn_of;
 use crate::xen::*;
-
-const EVTCHNOP_close: u64 = 3;
-const EVTCHNOP_bind_ipi: u64 = 7;
-const EVTCHNOP_unmask: u64 = 9;
-const EVTCHNOP_init_control: u64 = 11;
-const EVTCHNOP_expand_array: u64 = 12;
-const EVTCHNOP_set_priority: u64 = 13;
-const EVTCHN_FIFO_LINK_BITS: u8 = 17;
-const EVTCHN_FIFO_PRIORITY_DEFAULT: usize = 7;
-const PENDING: u32 = 1 << 31;
-const MASKED: u32 = 1 << 30;
-const LINKED: u32 = 1 << 29;
-const LINK_MASK: u32 = (1 << 17) - 1;
-const XEN_ENOENT: i64 = 2;
-const XEN_EOPNOTSUPP: i64 = 95;
 
 #[repr(C)]
 #[derive(Default)]
@@ -93,9 +76,9 @@ pub fn fifo_queues() -> Outcome {
     ensure_eq!(init(cb, 0, 99).0, -XEN_ENOENT, "init_control for vCPU 99");
     ensure_eq!(init(cb, 0, 0), (0, EVTCHN_FIFO_LINK_BITS), "init_control (rc, link_bits)");
     ensure_eq!(init(cb, 0, 0).0, -XEN_EINVAL, "init_control again for the same vCPU");
-    // The array page, every word MASKED first as Linux hands it over.
+    // The array page, every word EVTCHN_FIFO_MASKED first as Linux hands it over.
     for p in 0..1024 {
-        set_word(p, MASKED);
+        set_word(p, EVTCHN_FIFO_MASKED);
     }
     ensure_eq!(evtchn(EVTCHNOP_expand_array, &mut gfn), 0, "expand_array");
     let (a, b, c) = (bind_ipi()?, bind_ipi()?, bind_ipi()?);
@@ -107,22 +90,22 @@ pub fn fifo_queues() -> Outcome {
     set_word(a, 0);
     set_word(b, 0);
     ensure_eq!(send(a), 0, "send on the first IPI port");
-    ensure_eq!(word(a), PENDING | LINKED, "its event word");
+    ensure_eq!(word(a), EVTCHN_FIFO_PENDING | EVTCHN_FIFO_LINKED, "its event word");
     ensure_eq!(control(2 + q), a, "HEAD of the default-priority queue");
     ensure_eq!(control(0), 1 << q, "READY");
     ensure_eq!(upcall(), 1, "evtchn_upcall_pending");
     ensure_eq!(send(a), 0, "send on it again");
-    ensure_eq!(word(a), PENDING | LINKED, "its word after a second send");
+    ensure_eq!(word(a), EVTCHN_FIFO_PENDING | EVTCHN_FIFO_LINKED, "its word after a second send");
     ensure_eq!(send(b), 0, "send on the second port");
-    ensure_eq!(word(a) & LINK_MASK, b, "the first word's LINK");
-    ensure_eq!(word(b), PENDING | LINKED, "the second word");
-    // Still MASKED: pending, not linked, until unmasked.
+    ensure_eq!(word(a) & EVTCHN_FIFO_LINK_MASK, b, "the first word's LINK");
+    ensure_eq!(word(b), EVTCHN_FIFO_PENDING | EVTCHN_FIFO_LINKED, "the second word");
+    // Still EVTCHN_FIFO_MASKED: pending, not linked, until unmasked.
     ensure_eq!(send(c), 0, "send on the masked port");
-    ensure_eq!(word(c), PENDING | MASKED, "the masked port's word");
+    ensure_eq!(word(c), EVTCHN_FIFO_PENDING | EVTCHN_FIFO_MASKED, "the masked port's word");
     let mut port = c;
     ensure_eq!(evtchn(EVTCHNOP_unmask, &mut port), 0, "unmask");
-    ensure_eq!(word(c), PENDING | LINKED, "the word after unmask");
-    ensure_eq!(word(b) & LINK_MASK, c, "the second word's LINK after unmask");
+    ensure_eq!(word(c), EVTCHN_FIFO_PENDING | EVTCHN_FIFO_LINKED, "the word after unmask");
+    ensure_eq!(word(b) & EVTCHN_FIFO_LINK_MASK, c, "the second word's LINK after unmask");
     let mut prio = [a, 16];
     ensure_eq!(evtchn(EVTCHNOP_set_priority, &mut prio), -XEN_EINVAL, "set_priority 16");
     let mut prio = [a, 3];

@@ -3,39 +3,12 @@
 //! address with the grant's in-use flags, read-only grants, unmap, copy,
 //! swap_grant_ref, and the status frames of v2.
 
-#![allow(non_upper_case_globals)]
-
 use core::arch::asm;
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use super::{ensure, ensure_eq, Outcome};
 use crate::xen::*;
 use crate::{mfn_of, traps, xenstore};
-
-const GNTTABOP_map_grant_ref: u64 = 0;
-const GNTTABOP_unmap_grant_ref: u64 = 1;
-const GNTTABOP_setup_table: u64 = 2;
-const GNTTABOP_copy: u64 = 5;
-const GNTTABOP_query_size: u64 = 6;
-const GNTTABOP_set_version: u64 = 8;
-const GNTTABOP_get_status_frames: u64 = 9;
-const GNTTABOP_get_version: u64 = 10;
-const GNTTABOP_swap_grant_ref: u64 = 11;
-
-const GTF_permit_access: u16 = 1;
-const GTF_readonly: u16 = 1 << 2;
-const GTF_reading: u16 = 1 << 3;
-const GTF_writing: u16 = 1 << 4;
-const GNTMAP_device_map: u32 = 1 << 0;
-const GNTMAP_host_map: u32 = 1 << 1;
-const GNTMAP_readonly: u32 = 1 << 2;
-const GNTCOPY_source_gref: u16 = 1;
-
-const GNTST_okay: i16 = 0;
-const GNTST_bad_domain: i16 = -2;
-const GNTST_bad_gntref: i16 = -3;
-const GNTST_bad_handle: i16 = -4;
-const GNTST_bad_copy_arg: i16 = -10;
 
 #[repr(C)]
 #[derive(Default)]
@@ -368,7 +341,7 @@ pub fn v2_status_frames() -> Outcome {
     ensure_eq!(m.status, GNTST_okay, "map_grant_ref of a v2 grant");
     ensure_eq!(read_mapped(7), Some(data(7)), "word 7 read through the mapping");
     ensure_eq!(status_v2(10), GTF_reading | GTF_writing, "the status word while mapped");
-    ensure_eq!(set_version(1), -16, "set_version(1) while a grant is mapped (-EBUSY)");
+    ensure_eq!(set_version(1), -XEN_EBUSY, "set_version(1) while a grant is mapped");
     ensure_eq!(unmap(m.handle), GNTST_okay, "unmap");
     ensure_eq!(status_v2(10), 0, "the status word after unmap");
     grant_v2(10, 0, 0, 0);

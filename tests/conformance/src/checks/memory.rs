@@ -3,20 +3,11 @@
 //! hypervisor has free; an exchange swaps unmapped frames of the guest for
 //! free ones, writing the new MFNs over the GPFNs it was given and the M2P.
 
-#![allow(non_upper_case_globals)]
-
 use core::ptr::{addr_of, read_volatile};
 
 use super::{ensure, ensure_eq, Outcome};
 use crate::mfn_of;
 use crate::xen::*;
-
-const XENMEM_decrease_reservation: u64 = 1;
-const XENMEM_exchange: u64 = 11;
-/// The read-only M2P every 64-bit PV guest sees (`RO_MPT_VIRT_START`).
-const RO_MPT_VIRT_START: u64 = 0xffff_8000_0000_0000;
-const INVALID_M2P_ENTRY: u64 = !0;
-const XEN_EPERM_: i64 = -XEN_EPERM;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -88,7 +79,7 @@ pub fn exchange_swaps_frames() -> Outcome {
     let (mut inl, mut outl) = ([c], [pfn_b]);
     ensure_eq!(
         exchange(reservation(&mut inl, 10, 0), reservation(&mut outl, 10, 0)).0,
-        XEN_EPERM_,
+        -XEN_EPERM,
         "an exchange of order-10 extents"
     );
     ensure_eq!(
