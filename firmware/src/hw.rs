@@ -40,13 +40,12 @@ impl Platform for Hw {
     }
 
     fn load_cr3(&mut self, l4_mfn: u64) {
-        // SAFETY: the L4 was validated and carries Cocoon's slots, so Cocoon stays mapped.
-        unsafe { core::arch::asm!("mov cr3, {}", in(reg) l4_mfn << 12) };
+        // The L4 was validated and carries Cocoon's slots, so Cocoon stays mapped.
+        crate::arch::syscall_entry::load_cr3(percpu::this().cpu as usize, l4_mfn << 12);
     }
 
     fn flush_tlb(&mut self) {
-        // SAFETY: reloading CR3 with itself only flushes.
-        unsafe { core::arch::asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _) };
+        crate::arch::syscall_entry::reload_cr3(percpu::this().cpu as usize);
     }
 
     fn invlpg(&mut self, va: u64) {

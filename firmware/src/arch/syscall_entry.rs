@@ -48,8 +48,13 @@ pub struct SyscallSlot {
     /// The iret being made: the guest's rcx and r11 (its rax goes in `saved`).
     t_rcx: u64,
     t_r11: u64,
-    /// The user page table while a syscall's bounce frame is written.
-    t_cr3: u64,
+    /// What this CPU's CR3 holds, once Cocoon loaded a guest page table on
+    /// it (0 before): every later CR3 load stores here (`Hw::load_cr3` and
+    /// the fast path), so a TLB flush reloads it without reading CR3. (A CR
+    /// read exits to a host that intercepts them: under shadow paging, and
+    /// nested on QEMU's TCG, which checks every CR read against the CR0-read
+    /// intercept Xen sets.)
+    cr3: u64,
 }
 
 impl SyscallSlot {
@@ -63,7 +68,7 @@ impl SyscallSlot {
             saved: [0; 7],
             t_rcx: 0,
             t_r11: 0,
-            t_cr3: 0,
+            cr3: 0,
         }
     }
 }
@@ -196,11 +201,10 @@ syscall_common:
     jae fast_miss
     movabs r8, {direct_map}
     add r8, [rdx + {vcpu_info_maddr}]   /* r8 = the vcpu_info */
-    mov r9, cr3
-    mov [rax + {t_cr3}], r9
     mov r9, [rdx + {guest_table}]
     shl r9, 12
     mov cr3, r9                         /* the guest kernel's page tables */
+    mov [rax + {slot_cr3}], r9
     movzx r9d, byte ptr [r8 + {vi_mask}]
     mov rsi, r11
     and rsi, {not_if_iopl}
@@ -236,11 +240,15 @@ fast_syscall_written:
     mov rax, [rax + {s_rax}]
     sysretq
 
-    /* A fault writing the frame: back to the user's page tables, and the Rust path. */
+    /* A fault writing the frame: back to the user's page tables (a process
+       runs on them: its CR3 is not read, as a CR3 read exits to the host
+       where CR reads are intercepted, as under shadow paging), and the Rust path. */
     .global fast_syscall_fault
 fast_syscall_fault:
-    mov r9, [rax + {t_cr3}]
+    mov r9, [rdx + {guest_table_user}]
+    shl r9, 12
     mov cr3, r9
+    mov [rax + {slot_cr3}], r9
     jmp fast_miss
 
     /* A hypercall: HYPERVISOR_iret here, every other one in Rust. */
@@ -326,6 +334,7 @@ fast_iret_read_end:
     mov r8, [rdx + {guest_table_user}]
     shl r8, 12
     mov cr3, r8
+    mov [rax + {slot_cr3}], r8
 9:
     shr edi, 1
     mov byte ptr [r10 + {vi_mask}], dil
@@ -371,7 +380,7 @@ syscall_slow_rdx:
     s_r10 = const saved(R10),
     t_rcx = const offset_of!(SyscallSlot, t_rcx),
     t_r11 = const offset_of!(SyscallSlot, t_r11),
-    t_cr3 = const offset_of!(SyscallSlot, t_cr3),
+    slot_cr3 = const offset_of!(SyscallSlot, cr3),
     kernel_mode = const fp::KERNEL_MODE,
     guest_table = const fp::GUEST_TABLE,
     guest_table_user = const fp::GUEST_TABLE_USER,
@@ -439,6 +448,31 @@ pub fn attach(cpu: usize, vcpu: *mut Vcpu, gdt: *const u64, d: &'static Domain) 
         slot.gdt = gdt;
         slot.vm_assist = &d.vm_assist;
         slot.vcpu = vcpu;
+    }
+}
+
+/// Load CR3 with `cr3` on this CPU (`cpu`), noting it for [`reload_cr3`].
+pub fn load_cr3(cpu: usize, cr3: u64) {
+    // SAFETY: the L4 at `cr3` carries Cocoon's slots (the caller's
+    // condition); the slot's `cr3` is only used by this CPU, with interrupts
+    // off (no SYSCALL or flush request can come between the two stores).
+    unsafe {
+        core::arch::asm!("mov cr3, {}", in(reg) cr3);
+        (*core::ptr::addr_of_mut!(COCOON_SYSCALL_SLOTS))[cpu].cr3 = cr3;
+    }
+}
+
+/// Flush this CPU's (`cpu`) TLB, global pages excepted, by loading CR3 again.
+pub fn reload_cr3(cpu: usize) {
+    // SAFETY: as in `load_cr3`; a noted value is what CR3 holds, and before
+    // one is noted CR3 is read instead (Cocoon's boot tables).
+    unsafe {
+        let noted = (*core::ptr::addr_of!(COCOON_SYSCALL_SLOTS))[cpu].cr3;
+        if noted != 0 {
+            core::arch::asm!("mov cr3, {}", in(reg) noted);
+        } else {
+            core::arch::asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _);
+        }
     }
 }
 
