@@ -212,10 +212,14 @@ fn log_unknown(c: &mut Ctx, msr: u32, what: &str) {
 
 /// RDMSR: the value, or None for #GP.
 pub fn read<P: Platform>(c: &mut Ctx, p: &mut P, msr: u32) -> Option<u64> {
+    // The segment bases first, without a CPUID: Linux reads the inactive GS
+    // base at each context switch, and CPUID exits to the host.
+    if matches!(msr, MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE) {
+        return Some(p.rdmsr(msr));
+    }
     let cpu = GuestCpu { p: &*p };
     let vendor = cpu.vendor();
     let v = match msr {
-        MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE => p.rdmsr(msr),
         MSR_EFER => EFER_SCE | EFER_LME | EFER_LMA | (p.rdmsr(MSR_EFER) & EFER_NX),
         MSR_IA32_CR_PAT => XEN_MSR_PAT,
         MSR_IA32_APICBASE => 0xfee0_0900,
@@ -257,12 +261,17 @@ pub fn read<P: Platform>(c: &mut Ctx, p: &mut P, msr: u32) -> Option<u64> {
 
 /// WRMSR: false for #GP.
 pub fn write<P: Platform>(c: &mut Ctx, p: &mut P, msr: u32, v: u64) -> bool {
+    // The segment bases first, without a CPUID (as in `read`).
+    if matches!(msr, MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE) {
+        let canonical = ((v as i64) << 16 >> 16) as u64 == v;
+        if canonical {
+            p.wrmsr(msr, v);
+        }
+        return canonical;
+    }
     let cpu = GuestCpu { p: &*p };
     let vendor = cpu.vendor();
-    let canonical = ((v as i64) << 16 >> 16) as u64 == v;
     match msr {
-        MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE if canonical => p.wrmsr(msr, v),
-        MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE => return false,
         // A PV kernel's own syscall MSRs mean nothing: the pv ops swallow them, as Xen does.
         MSR_STAR | MSR_LSTAR | MSR_CSTAR | MSR_SYSCALL_MASK => {}
         MSR_IA32_CR_PAT => return v == XEN_MSR_PAT,
