@@ -88,7 +88,7 @@ extern "C" fn cocoon_main64(proto: u32, magic: u32, info_pa: u32) -> ! {
         .as_ref()
         .filter(|x| x.max_leaf >= x.base + 3 && opts.compat != hvm_glue::xen_host::Compat::Xen34)
         .map(|x| x.base + 3);
-    if let Err(e) = arch::timer::init(xen_time_leaf) {
+    if let Err(e) = arch::timer::init(xen_time_leaf, xen.is_some()) {
         error!("time: {e}; Cocoon needs a timer to run a guest");
         fault::stop(ExitReason::CocoonFault);
     }

@@ -1,5 +1,5 @@
-//! The local APIC, in whichever mode the firmware left it: xAPIC (MMIO
-//! through the direct map) or x2APIC (MSRs). Every CPU sees its own APIC at
+//! The local APIC: xAPIC (MMIO through the direct map) or x2APIC (MSRs), as
+//! the firmware left it, or x2APIC on Xen where the CPU has it. Every CPU sees its own APIC at
 //! the same address, so these functions act on the calling CPU's APIC.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,11 +42,27 @@ pub const ICR_ALL_BUT_SELF: u32 = 3 << 18;
 static X2APIC: AtomicBool = AtomicBool::new(false);
 static BASE_VA: AtomicU64 = AtomicU64::new(0);
 
-/// Find the boot CPU's APIC (its mode and, for xAPIC, its base address). Every
-/// other CPU's APIC is put in the same mode by [`enable_on_this_cpu`].
-pub fn init_boot_cpu() {
+/// Find the boot CPU's APIC (its mode and, for xAPIC, its base address). On
+/// Xen (`on_xen`) switch it to x2APIC mode where the CPU has one: an EOI or
+/// a timer write is then an MSR write, which Xen handles without decoding an
+/// instruction (an xAPIC's MMIO write is a nested page fault that Xen
+/// emulates, once per timer tick and upcall). Without Xen the firmware's mode
+/// stays (QEMU's instruction counting cannot read the x2APIC timer count).
+/// Every other CPU's APIC is put in the same mode by [`enable_on_this_cpu`].
+pub fn init_boot_cpu(on_xen: bool) {
+    let mut msr = Msr::new(MSR_IA32_APICBASE);
     // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC; reading it has no side effects.
-    let base = unsafe { Msr::new(MSR_IA32_APICBASE).read() };
+    let mut base = unsafe { msr.read() };
+    // CPUID.1:ECX bit 21: x2APIC.
+    let has_x2apic = core::arch::x86_64::__cpuid(1).ecx & (1 << 21) != 0;
+    if on_xen && has_x2apic && base & APICBASE_EN != 0 && base & APICBASE_EXTD == 0 {
+        // SAFETY: xAPIC to x2APIC (EN and EXTD set) is an architectural
+        // transition; nothing uses the APIC yet (interrupts are off).
+        unsafe { msr.write(base | APICBASE_EXTD) };
+        // SAFETY: as above.
+        base = unsafe { msr.read() };
+        log::info!("APIC: x2APIC mode (switched from xAPIC)");
+    }
     X2APIC.store(base & APICBASE_EXTD != 0, Ordering::Relaxed);
     BASE_VA.store(phys_to_virt(base & APICBASE_ADDR), Ordering::Relaxed);
 }

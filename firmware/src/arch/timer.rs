@@ -141,9 +141,10 @@ fn tsc_hz_nominal() -> Option<u64> {
 /// Find the TSC rate (as CPUID or Xen states it, else measured against the
 /// PIT over 50 ms, else the nominal rate), calibrate the APIC timer against
 /// the TSC, enable the local APIC, and read the RTC. `xen_time_leaf` is Xen's
-/// time leaf when Cocoon runs on a Xen that has one.
-pub fn init(xen_time_leaf: Option<u32>) -> Result<(), &'static str> {
-    apic::init_boot_cpu();
+/// time leaf when Cocoon runs on a Xen that has one; `on_xen` whether it runs
+/// on Xen at all.
+pub fn init(xen_time_leaf: Option<u32>, on_xen: bool) -> Result<(), &'static str> {
+    apic::init_boot_cpu(on_xen);
     init_local_apic(); // the timer masked while calibrating
 
     let sane = |hz: &u64| TSC_HZ_SANE.contains(hz);
