@@ -219,15 +219,21 @@ run_column() {
   [ -f "$ov/matrix/guests/99-cocoonhvmgen4g.cfg" ] && mem=6144
   # COCOON_MATRIX_ROUNDS=N (ci/bench-matrix.sh): every row N times,
   # interleaved (each row's round 1, then each row's round 2, ...), so that
-  # a change in the machine's load falls on every row alike.
+  # a change in the machine's load falls on every row alike. The order turns
+  # by one row each round (pv, pvshim, cocoon; pvshim, cocoon, pv; ...): a
+  # row that runs later in the nested machine's life (more translated code
+  # in QEMU's caches, more domains created before it) is not always the same.
   if [ "${COCOON_MATRIX_ROUNDS:-1}" -gt 1 ]; then
-    for f in "$ov"/matrix/guests/*.cfg; do
-      [ -e "$f" ] || continue
+    local cfgs=("$ov"/matrix/guests/*.cfg) n i
+    n=${#cfgs[@]}
+    if [ -e "${cfgs[0]}" ]; then
       for r in $(seq 1 "$COCOON_MATRIX_ROUNDS"); do
-        cp "$f" "$ov/matrix/guests/r$(printf %02d "$r")-$(basename "$f")"
+        for i in $(seq 0 $((n - 1))); do
+          cp "${cfgs[$i]}" "$ov/matrix/guests/r$(printf %02d "$r")-p$(printf %02d $(((i + n - (r - 1) % n) % n)))-$(basename "${cfgs[$i]}")"
+        done
       done
-      rm -f "$f"
-    done
+      rm -f "${cfgs[@]}"
+    fi
     touch "$ov/matrix/rounds"
   fi
   (cd "$ov" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 >"$run/overlay.cpio")
