@@ -1,6 +1,7 @@
 //! The local APIC: xAPIC (MMIO through the direct map) or x2APIC (MSRs), as
-//! the firmware left it, or x2APIC on Xen where the CPU has it. Every CPU sees its own APIC at
-//! the same address, so these functions act on the calling CPU's APIC.
+//! the firmware left it, or x2APIC on Xen where the CPU has it. Every CPU
+//! sees its own APIC at the same address, so these functions act on the
+//! calling CPU's APIC.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
