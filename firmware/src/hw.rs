@@ -13,9 +13,11 @@ use crate::arch::{cpu, percpu, timer, trap_entry};
 pub struct Hw;
 
 impl GuestMemory for Hw {
+    #[inline]
     fn frame(&self, mfn: u64) -> &Frame {
         crate::memory::DirectMapGuest.frame_static(mfn)
     }
+    #[inline]
     fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
         crate::memory::DirectMapGuest.frame_static_mut(mfn)
     }

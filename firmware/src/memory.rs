@@ -233,6 +233,7 @@ pub fn plan(boot: &BootInfo, cocoon_pages: u64, scratch_pages: u64, extra_heap: 
 pub struct DirectMapGuest;
 
 impl DirectMapGuest {
+    #[inline]
     pub fn frame_static(&self, mfn: u64) -> &'static Frame {
         assert!(mfn < mapped_end() / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
         // SAFETY: the frame lies in the direct map and is RAM; the guest may change it
@@ -240,6 +241,7 @@ impl DirectMapGuest {
         unsafe { &*(phys_to_virt(mfn * PAGE_SIZE) as *const Frame) }
     }
 
+    #[inline]
     #[allow(clippy::mut_from_ref)]
     pub fn frame_static_mut(&self, mfn: u64) -> &'static mut Frame {
         assert!(mfn < mapped_end() / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
@@ -250,10 +252,12 @@ impl DirectMapGuest {
 }
 
 impl GuestMemory for DirectMapGuest {
+    #[inline]
     fn frame(&self, mfn: u64) -> &Frame {
         self.frame_static(mfn)
     }
 
+    #[inline]
     fn frame_mut(&mut self, mfn: u64) -> &mut Frame {
         self.frame_static_mut(mfn)
     }

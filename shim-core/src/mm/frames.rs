@@ -242,6 +242,12 @@ fn or8(f: &Frame, i: usize) -> u64 {
     e(0) | e(8) | e(16) | e(24) | e(32) | e(40) | e(48) | e(56)
 }
 
+/// The entries of `chunk` or'ed together.
+#[inline(always)]
+fn or_entries(chunk: &[[u8; 8]]) -> u64 {
+    chunk.iter().fold(0, |a, e| a | u64::from_le_bytes(*e))
+}
+
 /// The first present entry of table `f` in `from..end` (`end` <= 512) and in
 /// a group `groups` names (see [`FrameInfo::present`]), with its index.
 /// Non-present entries are skipped 32 or 8 at a time.
@@ -324,6 +330,7 @@ impl FrameTable {
 
     /// Adjust a guest L1 entry the way Xen does for a 64-bit PV guest: the
     /// guest kernel runs in ring 3, so every present mapping must be user-accessible.
+    #[inline(always)]
     pub fn adjust_l1e(e: u64) -> u64 {
         if e & _PAGE_PRESENT == 0 {
             return e;
@@ -344,7 +351,7 @@ impl FrameTable {
     }
 
     /// Take the references a new L1 entry needs.
-    #[inline]
+    #[inline(always)]
     pub fn get_l1e(&mut self, e: u64) -> Result<(), MmError> {
         if e & _PAGE_PRESENT == 0 {
             return Ok(());
@@ -372,7 +379,7 @@ impl FrameTable {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn put_l1e(&mut self, e: u64) {
         if e & _PAGE_PRESENT != 0 {
             if let Some(f) = self.info.get_mut(entry_mfn(e) as usize) {
@@ -580,6 +587,21 @@ impl FrameTable {
     /// more than a load: a fresh or sparse table is mostly empty.
     fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
         let Some(level) = ty.level() else { return Ok(()) };
+        if level == 1 {
+            // Most tables are L1s, and most of their entries are present
+            // (the guest's direct map: 262,144 entries per GiB).
+            let r = self.validate_l1(mem.frame_mut(mfn));
+            return match r {
+                Ok(groups) => {
+                    self.info[mfn as usize].present = groups;
+                    Ok(())
+                }
+                Err((j, err)) => {
+                    self.release_l1(mem.frame(mfn), j, !0);
+                    Err(err)
+                }
+            };
+        }
         let mut groups = 0u8;
         for &(start, end) in Self::guest_ranges(level) {
             let mut i = start;
@@ -614,9 +636,59 @@ impl FrameTable {
         Ok(())
     }
 
+    /// [`validate`](Self::validate) for an L1 table `f`, in one pass over its
+    /// entries, eight at a time: the entry groups holding a present entry,
+    /// or the index of the entry refused (those below it hold references).
+    /// Not generic and not inlined into the generic callers, so that it is
+    /// compiled with shim-core's optimisation level (see Cargo.toml).
+    #[inline(never)]
+    fn validate_l1(&mut self, f: &mut Frame) -> Result<u8, (usize, MmError)> {
+        let mut groups = 0u8;
+        let (ents, _) = f.as_chunks_mut::<8>();
+        for (c, chunk) in ents.chunks_exact_mut(8).enumerate() {
+            if or_entries(chunk) & _PAGE_PRESENT == 0 {
+                continue;
+            }
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                let e = u64::from_le_bytes(*slot);
+                if e & _PAGE_PRESENT == 0 {
+                    continue;
+                }
+                if let Err(err) = self.get_l1e(e) {
+                    return Err((c * 8 + k, err));
+                }
+                let adj = Self::adjust_l1e(e);
+                if adj != e {
+                    *slot = adj.to_le_bytes();
+                }
+            }
+            groups |= 1 << (c * 8 / PRESENT_GROUP);
+        }
+        Ok(groups)
+    }
+
+    /// [`release_entries`](Self::release_entries) for an L1 table `f`
+    /// (not inlined, as `validate_l1`).
+    #[inline(never)]
+    fn release_l1(&mut self, f: &Frame, upto: usize, groups: u8) {
+        let (ents, _) = f.as_chunks::<8>();
+        for (c, chunk) in ents[..upto].chunks(8).enumerate() {
+            if groups & (1 << (c * 8 / PRESENT_GROUP)) == 0 || or_entries(chunk) & _PAGE_PRESENT == 0 {
+                continue;
+            }
+            for slot in chunk {
+                self.put_l1e(u64::from_le_bytes(*slot));
+            }
+        }
+    }
+
     /// Drop what the guest entries of table `mfn` below index `upto`, in
     /// the entry groups `groups` names, hold.
     fn release_entries(&mut self, mem: &mut impl GuestMemory, mfn: u64, level: u8, upto: usize, groups: u8) {
+        if level == 1 {
+            self.release_l1(mem.frame(mfn), upto, groups);
+            return;
+        }
         for &(start, end) in Self::guest_ranges(level) {
             let end = end.min(upto);
             let mut i = start;
