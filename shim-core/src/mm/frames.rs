@@ -225,58 +225,29 @@ fn entry_mfn(e: u64) -> u64 {
     (e & PADDR_MASK) >> PAGE_SHIFT
 }
 
-/// Entry `i` of table `f`.
-#[inline(always)]
-fn entry(f: &Frame, i: usize) -> u64 {
-    let (ents, _) = f.as_chunks::<8>();
-    u64::from_le_bytes(ents[i])
-}
-
-/// Entries `i..i + 8` of table `f` or'ed together (written out: Cocoon is
-/// built for size, which would keep a loop here).
-#[inline(always)]
-fn or8(f: &Frame, i: usize) -> u64 {
-    let (groups, _) = f.as_chunks::<64>();
-    let g = &groups[i / 8];
-    let e = |k: usize| u64::from_le_bytes([g[k], g[k + 1], g[k + 2], g[k + 3], g[k + 4], g[k + 5], g[k + 6], g[k + 7]]);
-    e(0) | e(8) | e(16) | e(24) | e(32) | e(40) | e(48) | e(56)
-}
-
 /// The entries of `chunk` or'ed together.
 #[inline(always)]
 fn or_entries(chunk: &[[u8; 8]]) -> u64 {
     chunk.iter().fold(0, |a, e| a | u64::from_le_bytes(*e))
 }
 
-/// The first present entry of table `f` in `from..end` (`end` <= 512) and in
-/// a group `groups` names (see [`FrameInfo::present`]), with its index.
-/// Non-present entries are skipped 32 or 8 at a time.
-#[inline]
-fn next_present(f: &Frame, from: usize, end: usize, groups: u8) -> Option<(usize, u64)> {
-    let mut i = from;
-    while i < end {
-        if groups & (1 << (i / PRESENT_GROUP)) == 0 {
-            i = (i / PRESENT_GROUP + 1) * PRESENT_GROUP;
+/// Which chunks of eight entries of table `f` hold a present entry (bit
+/// `c`: entries `8c..8c + 8`), looking only in the entry groups `groups`
+/// names (see [`FrameInfo::present`]). One pass over the table, not inlined
+/// (so compiled at shim-core's optimisation level, see Cargo.toml).
+#[inline(never)]
+fn present_chunks(f: &Frame, groups: u8) -> u64 {
+    let (ents, _) = f.as_chunks::<8>();
+    let mut mask = 0u64;
+    for (g, group) in ents.chunks_exact(PRESENT_GROUP).enumerate() {
+        if groups & (1 << g) == 0 {
             continue;
         }
-        if i.is_multiple_of(32)
-            && i + 32 <= end
-            && (or8(f, i) | or8(f, i + 8) | or8(f, i + 16) | or8(f, i + 24)) & _PAGE_PRESENT == 0
-        {
-            i += 32;
-            continue;
+        for (k, chunk) in group.chunks_exact(8).enumerate() {
+            mask |= (or_entries(chunk) & _PAGE_PRESENT) << (g * (PRESENT_GROUP / 8) + k);
         }
-        if i.is_multiple_of(8) && i + 8 <= end && or8(f, i) & _PAGE_PRESENT == 0 {
-            i += 8;
-            continue;
-        }
-        let e = entry(f, i);
-        if e & _PAGE_PRESENT != 0 {
-            return Some((i, e));
-        }
-        i += 1;
     }
-    None
+    mask
 }
 
 impl FrameTable {
@@ -569,17 +540,25 @@ impl FrameTable {
         }
     }
 
-    /// The slot ranges of a level-`level` table that belong to the guest.
+    /// The chunks of eight entries (as in [`present_chunks`]) of a
+    /// level-`level` table that belong to the guest: all but Cocoon's L4 slots.
     #[inline]
-    fn guest_ranges(level: u8) -> &'static [(usize, usize)] {
-        const WHOLE: [(usize, usize); 1] = [(0, L1_PAGETABLE_ENTRIES)];
-        const L4_GUEST: [(usize, usize); 2] =
-            [(0, HYPERVISOR_L4_FIRST), (HYPERVISOR_L4_LAST + 1, L1_PAGETABLE_ENTRIES)];
+    fn guest_chunks(level: u8) -> u64 {
+        const _: () = assert!(HYPERVISOR_L4_FIRST.is_multiple_of(8) && (HYPERVISOR_L4_LAST + 1).is_multiple_of(8));
+        const HYPERVISOR: u64 = ((1 << ((HYPERVISOR_L4_LAST + 1) / 8)) - 1) & !((1 << (HYPERVISOR_L4_FIRST / 8)) - 1);
         if level == 4 {
-            &L4_GUEST
+            !HYPERVISOR
         } else {
-            &WHOLE
+            !0
         }
+    }
+
+    /// The present guest entries of table `mfn` (level `level`) in the entry
+    /// groups `groups` names and below index `upto`, as a chunk mask.
+    #[inline]
+    fn chunks_to_visit(mem: &impl GuestMemory, mfn: u64, level: u8, groups: u8, upto: usize) -> u64 {
+        let below = if upto >= L1_PAGETABLE_ENTRIES { !0 } else { (1u64 << upto.div_ceil(8)) - 1 };
+        present_chunks(mem.frame(mfn), groups) & Self::guest_chunks(level) & below
     }
 
     /// Take the references every present entry of table `mfn` needs (Xen's
@@ -603,29 +582,26 @@ impl FrameTable {
             };
         }
         let mut groups = 0u8;
-        for &(start, end) in Self::guest_ranges(level) {
-            let mut i = start;
-            while let Some((j, e)) = next_present(mem.frame(mfn), i, end, !0) {
-                let r = if level == 1 {
-                    self.get_l1e(e).map(|_| Self::adjust_l1e(e))
-                } else {
-                    self.get_lxe(mem, mfn, level, e).map(|_| Self::adjust_lxe(e))
-                };
-                match r {
-                    Ok(adj) => {
-                        if adj != e {
-                            mem.write_u64(mfn, j, adj);
-                        }
-                    }
-                    Err(err) => {
-                        // Undo the entries already taken.
-                        self.release_entries(mem, mfn, level, j, !0);
-                        return Err(err);
-                    }
+        let mut chunks = Self::chunks_to_visit(mem, mfn, level, !0, L1_PAGETABLE_ENTRIES);
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            for j in c * 8..c * 8 + 8 {
+                let e = mem.read_u64(mfn, j);
+                if e & _PAGE_PRESENT == 0 {
+                    continue;
                 }
-                groups |= 1 << (j / PRESENT_GROUP);
-                i = j + 1;
+                if let Err(err) = self.get_lxe(mem, mfn, level, e) {
+                    // Undo the entries already taken.
+                    self.release_entries(mem, mfn, level, j, !0);
+                    return Err(err);
+                }
+                let adj = Self::adjust_lxe(e);
+                if adj != e {
+                    mem.write_u64(mfn, j, adj);
+                }
             }
+            groups |= 1 << (c * 8 / PRESENT_GROUP);
         }
         if level == 4 {
             for (k, slot) in (HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST).enumerate() {
@@ -689,16 +665,15 @@ impl FrameTable {
             self.release_l1(mem.frame(mfn), upto, groups);
             return;
         }
-        for &(start, end) in Self::guest_ranges(level) {
-            let end = end.min(upto);
-            let mut i = start;
-            while let Some((j, e)) = next_present(mem.frame(mfn), i, end, groups) {
-                if level == 1 {
-                    self.put_l1e(e);
-                } else {
+        let mut chunks = Self::chunks_to_visit(mem, mfn, level, groups, upto);
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            for j in c * 8..(c * 8 + 8).min(upto) {
+                let e = mem.read_u64(mfn, j);
+                if e & _PAGE_PRESENT != 0 {
                     self.put_lxe(mem, mfn, level, e);
                 }
-                i = j + 1;
             }
         }
     }
@@ -708,10 +683,9 @@ impl FrameTable {
     fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType, groups: u8) {
         if let Some(level) = ty.level() {
             #[cfg(debug_assertions)]
-            for &(start, end) in Self::guest_ranges(level) {
-                if let Some((j, e)) = next_present(mem.frame(mfn), start, end, !groups) {
-                    panic!("table {mfn:#x}: entry {j} ({e:#x}) is present outside the groups {groups:#010b}");
-                }
+            {
+                let stray = Self::chunks_to_visit(mem, mfn, level, !groups, L1_PAGETABLE_ENTRIES);
+                assert!(stray == 0, "table {mfn:#x}: chunks {stray:#x} are present outside the groups {groups:#010b}");
             }
             self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, groups);
         }
