@@ -529,11 +529,14 @@ impl Domain {
         if !Self::guest_va_ok(va, n as u64) {
             return Err(Fault);
         }
-        let mut buf = [0u8; 128];
-        assert!(n <= buf.len());
-        p.copy_from_guest(va, &mut buf[..n])?;
-        // SAFETY: `buf` holds `n` initialised bytes; T is plain data (Copy, integers).
-        Ok(unsafe { core::ptr::read_unaligned(buf.as_ptr() as *const T) })
+        // Zeroed, so that its bytes are initialised before they are lent out.
+        let mut v = core::mem::MaybeUninit::<T>::zeroed();
+        // SAFETY: the `n` bytes of `v`, all initialised (zeroed).
+        let bytes = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n) };
+        p.copy_from_guest(va, bytes)?;
+        // SAFETY: every byte of `v` is initialised; T is plain data (Copy, integers),
+        // valid for any bytes.
+        Ok(unsafe { v.assume_init() })
     }
 
     pub fn write_guest<P: Platform, T: Copy>(p: &mut P, va: u64, v: &T) -> Result<(), Fault> {
