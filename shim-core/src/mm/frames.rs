@@ -250,6 +250,16 @@ fn present_chunks(f: &Frame, groups: u8) -> u64 {
     mask
 }
 
+/// The chunks (as in [`present_chunks`]) holding an entry below index `upto`.
+#[inline(always)]
+fn below_chunk_of(upto: usize) -> u64 {
+    if upto >= L1_PAGETABLE_ENTRIES {
+        !0
+    } else {
+        (1u64 << upto.div_ceil(8)) - 1
+    }
+}
+
 impl FrameTable {
     pub fn new(max_mfn: u64, hypervisor_l4: [u64; 16]) -> Self {
         FrameTable {
@@ -557,8 +567,7 @@ impl FrameTable {
     /// groups `groups` names and below index `upto`, as a chunk mask.
     #[inline]
     fn chunks_to_visit(mem: &impl GuestMemory, mfn: u64, level: u8, groups: u8, upto: usize) -> u64 {
-        let below = if upto >= L1_PAGETABLE_ENTRIES { !0 } else { (1u64 << upto.div_ceil(8)) - 1 };
-        present_chunks(mem.frame(mfn), groups) & Self::guest_chunks(level) & below
+        present_chunks(mem.frame(mfn), groups) & Self::guest_chunks(level) & below_chunk_of(upto)
     }
 
     /// Take the references every present entry of table `mfn` needs (Xen's
@@ -613,10 +622,11 @@ impl FrameTable {
     }
 
     /// [`validate`](Self::validate) for an L1 table `f`, in one pass over its
-    /// entries, eight at a time: the entry groups holding a present entry,
-    /// or the index of the entry refused (those below it hold references).
-    /// Not generic and not inlined into the generic callers, so that it is
-    /// compiled with shim-core's optimisation level (see Cargo.toml).
+    /// entries, eight at a time (most L1s are dense: the guest's direct map
+    /// is 262,144 present entries per GiB): the entry groups holding a
+    /// present entry, or the index of the entry refused (those below it hold
+    /// references). Not generic and not inlined into the generic callers, so
+    /// that it is compiled with shim-core's optimisation level (see Cargo.toml).
     #[inline(never)]
     fn validate_l1(&mut self, f: &mut Frame) -> Result<u8, (usize, MmError)> {
         let mut groups = 0u8;
@@ -647,12 +657,12 @@ impl FrameTable {
     /// (not inlined, as `validate_l1`).
     #[inline(never)]
     fn release_l1(&mut self, f: &Frame, upto: usize, groups: u8) {
+        let mut chunks = present_chunks(f, groups) & below_chunk_of(upto);
         let (ents, _) = f.as_chunks::<8>();
-        for (c, chunk) in ents[..upto].chunks(8).enumerate() {
-            if groups & (1 << (c * 8 / PRESENT_GROUP)) == 0 || or_entries(chunk) & _PAGE_PRESENT == 0 {
-                continue;
-            }
-            for slot in chunk {
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            for slot in &ents[c * 8..(c * 8 + 8).min(upto)] {
                 self.put_l1e(u64::from_le_bytes(*slot));
             }
         }
