@@ -6,6 +6,7 @@
  * `guestbench --tsc` prints the TSC instead ("COCOON-BENCH: tsc N"): under
  * QEMU's instruction counting, the virtual nanoseconds since the machine
  * started, the same scale for a direct boot and one through Cocoon.
+ * `guestbench --fork N` only forks, exits and waits N times (ci/profile.sh).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -36,6 +37,16 @@ int main(int argc, char **argv)
         unsigned int lo, hi;
         __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
         printf("COCOON-BENCH: tsc %llu\n", ((unsigned long long)hi << 32) | lo);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "--fork") == 0) {
+        /* ci/profile.sh: fork+exit+wait N times, nothing else. */
+        for (long i = atol(argv[2]); i > 0; i--) {
+            pid_t p = fork();
+            if (p == 0)
+                _exit(0);
+            waitpid(p, NULL, 0);
+        }
         return 0;
     }
     long scale = argc > 1 ? atol(argv[1]) : 1;
