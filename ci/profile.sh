@@ -6,6 +6,8 @@
 #   bash ci/profile.sh fork     fork+exit+wait: two boots, 200 and 1200 forks,
 #                               the difference per fork
 #   bash ci/profile.sh boot     one boot to /init and power-off, in total
+# COCOON_PROFILE_DIRECT=1 profiles the same kernel booted directly (no
+# Cocoon, nokaslr) instead, to compare with.
 # COCOON_PROFILE_TOP=K rows (default 30); COCOON_PROFILE_MEM=SIZE (default 1024M).
 # Needs the plugin header from QEMU's source: ci/xen-matrix/build-qemu.sh
 # fetches it (and builds the matrix's QEMU, cached) the first time.
@@ -47,23 +49,31 @@ initrd() {
   chmod +x "$stage/init"
   (cd "$stage" && find . | cpio -o -H newc 2>/dev/null | gzip) >"$out/init-$1.cpio.gz"
 }
-qemu() { # qemu N [QEMU options]: boot Cocoon with the initramfs for N
-  local n=$1
+direct=${COCOON_PROFILE_DIRECT:-0}
+qemu() { # qemu N [QEMU options]: boot Cocoon (or the kernel) with the initramfs for N
+  local n=$1 boot
   shift
   initrd "$n"
+  if [ "$direct" = 1 ]; then
+    boot=(-kernel "$k" -append "console=ttyS0 quiet norandmaps nokaslr panic=-1" -initrd "$out/init-$n.cpio.gz")
+  else
+    boot=(-kernel "$fw" -initrd "$k console=hvc0 quiet norandmaps,$out/init-$n.cpio.gz")
+  fi
   timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m "${COCOON_PROFILE_MEM:-1024M}" -display none \
     -no-reboot -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04 "$@" -serial "file:$out/log-$n" \
-    -kernel "$fw" -initrd "$k console=hvc0 quiet norandmaps,$out/init-$n.cpio.gz" || true
+    "${boot[@]}" || true
 }
 run() { # run N: the profile of a boot that forks N times
   qemu "$1" -icount shift=0 -plugin "$out/libtbprof.so,out=$out/prof-$1"
   [ -s "$out/prof-$1" ] || { echo "no profile from the run with $1 forks: $(tail -3 "$out/log-$1")" >&2; exit 1; }
 }
-# The guest kernel's symbols, from a boot of its own (no KASLR for PV guests).
+# The kernel's symbols, from a boot of its own (PV kernels have no KASLR;
+# the direct one runs with nokaslr).
 qemu ksyms
 sed -n 's/^KSYM //p' "$out/log-ksyms" | tr -d '\r' >"$out/kallsyms"
 [ -s "$out/kallsyms" ] || echo "(no kernel symbols: the guest rows stay unnamed)" >&2
 top=(--top "${COCOON_PROFILE_TOP:-30}")
+[ "$direct" = 1 ] && top+=(--direct)
 if [ "$mode" = boot ]; then
   run 0
   python3 ci/profile/symbolize.py --elf "$fw" --kallsyms "$out/kallsyms" "${top[@]}" "$out/prof-0"

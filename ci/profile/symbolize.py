@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sum a tbprof.c profile by function (ci/profile.sh).
 
-  symbolize.py --elf COCOON [--kallsyms MAP] [--base PROFILE --ops N] [--top K] PROFILE
+  symbolize.py --elf COCOON [--kallsyms MAP] [--base PROFILE --ops N] [--top K] [--direct] PROFILE
 
 Cocoon's blocks are named from the ELF's symbols (nm), the guest kernel's
 from MAP (lines of /proc/kallsyms) when given, and everything else is
@@ -58,7 +58,7 @@ def by_function(blocks, cocoon, guest):
 def group(name):
     if name.startswith("guest "):
         return "guest kernel"
-    return "guest user space" if name == "(guest user space)" else "Cocoon"
+    return name.strip("()") if name.startswith("(guest user space") else "Cocoon"
 
 
 def main():
@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--base")
     ap.add_argument("--ops", type=float, default=1)
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--direct", action="store_true", help="a direct boot: no Cocoon; its decompressor runs low")
     ap.add_argument("profile")
     a = ap.parse_args()
     nm = subprocess.run(["nm", "-C", a.elf], capture_output=True, text=True, check=True).stdout
@@ -77,6 +78,8 @@ def main():
     if a.base:
         run.subtract(by_function(load(a.base), cocoon, guest))
     rows = {k: v / a.ops for k, v in run.items()}
+    if a.direct and "(guest user space)" in rows:
+        rows["(guest user space, and the kernel's decompressor)"] = rows.pop("(guest user space)")
     groups = collections.Counter()
     for k, v in rows.items():
         groups[group(k)] += v
