@@ -1,14 +1,6 @@
 //! Link the firmware with Cocoon's own linker script (only for the bare-metal target).
+include!("../linker/link.rs");
+
 fn main() {
-    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-    let script = std::path::Path::new(&manifest).join("../linker/cocoon.ld");
-    println!("cargo:rerun-if-changed={}", script.display());
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{}", script.display());
-        // Absolute addresses resolved at link time: the image is not relocated at run time.
-        println!("cargo:rustc-link-arg-bins=--no-pie");
-        println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
-        println!("cargo:rustc-link-arg-bins=--gc-sections");
-        println!("cargo:rustc-link-arg-bins=-znorelro");
-    }
+    link_with_script("../linker/cocoon.ld");
 }
