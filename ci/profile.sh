@@ -27,12 +27,17 @@ trap 'rm -rf "$out"' EXIT
 # shellcheck disable=SC2046 # pkg-config's flags are several words
 gcc -O2 -shared -fPIC -o "$out/libtbprof.so" ci/profile/tbprof.c -I"$(dirname "$hdr")" $(pkg-config --cflags glib-2.0)
 
+# busybox-static (as ci/make-initramfs.sh picks it).
+bb=$(command -v busybox || true)
+[ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q "statically linked" || bb=/bin/busybox
+[ -x "$bb" ] || { echo "busybox-static is missing: run ci/setup.sh" >&2; exit 1; }
+
 # A busybox initramfs whose /init runs `guestbench --fork N` (N > 0), or
 # prints the kernel's symbols (N = ksyms), and powers off.
 initrd() {
   local stage=$out/stage-$1
   mkdir -p "$stage"/{bin,proc}
-  cp "$(command -v busybox)" "$stage/bin/busybox"
+  cp "$bb" "$stage/bin/busybox"
   for app in sh mount grep sed poweroff; do ln -s busybox "$stage/bin/$app"; done
   gcc -O2 -static -o "$stage/bin/guestbench" ci/guestbench/guestbench.c
   {
