@@ -576,8 +576,6 @@ impl FrameTable {
     fn validate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType) -> Result<(), MmError> {
         let Some(level) = ty.level() else { return Ok(()) };
         if level == 1 {
-            // Most tables are L1s, and most of their entries are present
-            // (the guest's direct map: 262,144 entries per GiB).
             let r = self.validate_l1(mem.frame_mut(mfn));
             return match r {
                 Ok(groups) => {
