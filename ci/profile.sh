@@ -8,7 +8,9 @@
 #   bash ci/profile.sh boot     one boot to /init and power-off, in total
 # COCOON_PROFILE_DIRECT=1 profiles the same kernel booted directly (no
 # Cocoon, nokaslr) instead, to compare with.
-# COCOON_PROFILE_TOP=K rows (default 30); COCOON_PROFILE_MEM=SIZE (default 1024M).
+# COCOON_PROFILE_TOP=K rows (default 30); COCOON_PROFILE_MEM=SIZE (default 1024M);
+# COCOON_PROFILE_KEEP=DIR keeps the raw profiles, logs and kallsyms there
+# (for a look block by block).
 # Needs the plugin header from QEMU's source: ci/xen-matrix/build-qemu.sh
 # fetches it (and builds the matrix's QEMU, cached) the first time.
 set -euo pipefail
@@ -23,7 +25,8 @@ qemu_dir=$(dirname "$(dirname "$(bash ci/xen-matrix/build-qemu.sh)")")
 hdr=$(echo "$qemu_dir"/qemu-*/include/qemu/qemu-plugin.h)
 [ -f "$hdr" ] || { echo "no qemu-plugin.h under $qemu_dir" >&2; exit 1; }
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+keep() { [ -z "${COCOON_PROFILE_KEEP:-}" ] || { mkdir -p "$COCOON_PROFILE_KEEP" && cp "$out"/prof-* "$out"/log-* "$out"/kallsyms "$COCOON_PROFILE_KEEP"/ 2>/dev/null; } || true; }
+trap 'keep; rm -rf "$out"' EXIT
 # shellcheck disable=SC2046 # pkg-config's flags are several words
 gcc -O2 -shared -fPIC -o "$out/libtbprof.so" ci/profile/tbprof.c -I"$(dirname "$hdr")" $(pkg-config --cflags glib-2.0)
 

@@ -7,10 +7,11 @@ use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
 use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, NR_GRANT_FRAMES, NR_STATUS_FRAMES};
+use shim_core::fastpath::{self, PlainExit};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
 use shim_core::platform::{ExitReason, Platform};
-use shim_core::regs::{GuestRegs, X86_EFLAGS_IF, X86_EFLAGS_MBS};
+use shim_core::regs::{GuestRegs, ENTRY_HYPERCALL_DONE, X86_EFLAGS_IF, X86_EFLAGS_MBS};
 use shim_core::xenstore::XenStore;
 use shim_core::{stats, traps};
 
@@ -303,6 +304,19 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
     }
 }
 
+/// A kernel-mode hypercall from the SYSCALL fast path (`arch::syscall_entry`),
+/// with the guest's arguments (rdi, rsi, rdx, r10, r8): run it if it is a
+/// plain one (`shim_core::fastpath::plain_hypercall`), on this CPU's ring-0
+/// stack with interrupts off, as `cocoon_trap` runs.
+#[no_mangle]
+extern "C" fn cocoon_plain_hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> PlainExit {
+    // The fast path serves only a vCPU attached to its CPU, after the domain exists.
+    let (Some(d), Some(v)) = (DOMAIN.get(), crate::vcpus::this_vcpu()) else {
+        return PlainExit { value: 0, how: fastpath::PLAIN_NOT };
+    };
+    fastpath::plain_hypercall(&mut Ctx { v, d }, &mut Hw, nr, [a0, a1, a2, a3, a4])
+}
+
 /// An entry from the guest (or an interrupt while it ran), on its vCPU.
 fn handle_guest_exit(c: &mut Ctx, regs: &mut GuestRegs) {
     let d = c.d;
@@ -342,8 +356,13 @@ fn handle_guest_exit(c: &mut Ctx, regs: &mut GuestRegs) {
             timer::eoi();
             traps::exit_to_guest(c, &mut hw, regs);
         }
-        _ => {
-            traps::guest_entry(c, &mut hw, regs);
+        v => {
+            if v == ENTRY_HYPERCALL_DONE {
+                // The fast path ran it (counted there): only the way out is left.
+                traps::exit_to_guest(c, &mut hw, regs);
+            } else {
+                traps::guest_entry(c, &mut hw, regs);
+            }
             if c.v.going_down {
                 // VCPUOP_down on itself: the hypercall returns when it is up again.
                 crate::vcpus::park_down(c, &mut hw);

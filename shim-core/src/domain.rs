@@ -739,6 +739,17 @@ impl Ctx<'_> {
         }
     }
 
+    /// Would [`deliver_events`](Self::deliver_events) have anything to do
+    /// now: an NMI to deliver, a held upcall to look at, or an upcall
+    /// pending and unmasked?
+    pub fn events_due(&mut self, mem: &mut impl GuestMemory) -> bool {
+        if (self.v.nmi_pending && !self.v.nmi_masked) || self.v.upcall_held {
+            return true;
+        }
+        let vi = self.vcpu_info(mem);
+        vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0
+    }
+
     /// Before any return to the guest: take a pending, unmasked upcall.
     pub fn deliver_events<P: Platform>(&mut self, p: &mut P, regs: &mut GuestRegs) -> Result<(), &'static str> {
         if self.v.nmi_pending && !self.v.nmi_masked {

@@ -33,13 +33,27 @@
 //!   Everything read from the frame before anything changes; a fault reading
 //!   it hands over to the Rust path. It counts [`COUNT_IRET`].
 //!
+//! - **Any other hypercall** (kernel mode): [`plain_hypercall`], called from
+//!   the assembly with the guest's registers left where the fast path keeps
+//!   them, runs those [`hypercall::is_plain`] names (all but `multicall`,
+//!   `iret` and `sched_op`: they need the guest's registers) and says how to
+//!   return: straight to the caller (`sysretq` with the result in rax, the
+//!   other registers as the guest left them, as Xen preserves them), through
+//!   the Rust path's way out with the result as the guest's rax (pseudo-vector
+//!   [`ENTRY_HYPERCALL_DONE`]) when something is due there (an event or NMI
+//!   to deliver, the vCPU going down), or, for the others, the Rust path from
+//!   the start with nothing done. The fast path only calls it with a
+//!   canonical return address (no `sysretq` to any other).
+//!
 //! The platform enables the fast path per vCPU (not with `cocoon.stats`,
 //! whose per-exit cycle counts need the Rust path).
 
 use core::mem::offset_of;
 
 use crate::abi::*;
-use crate::domain::Vcpu;
+use crate::domain::{Ctx, Vcpu};
+use crate::hypercall::{self, Args};
+use crate::platform::Platform;
 use crate::regs::*;
 use crate::stats::{hypercall_exit, EXIT_GUEST_SYSCALL};
 
@@ -71,6 +85,35 @@ pub const COUNT_IRET: usize = offset_of!(Vcpu, stats.exits.count) + 8 * hypercal
 pub const BOUNCES: usize = offset_of!(Vcpu, stats.bounces);
 /// `u64`: syscalls and irets the fast path handed to the Rust path.
 pub const FAST_PATH_MISSES: usize = offset_of!(Vcpu, stats.exits.fast_path_misses);
+
+/// How [`plain_hypercall`] returns (in the second word of [`PlainExit`]).
+pub const PLAIN_DIRECT: u64 = 0;
+pub const PLAIN_THROUGH_RUST: u64 = 1;
+pub const PLAIN_NOT: u64 = 2;
+
+/// What [`plain_hypercall`] returns: the result and how to return with it.
+#[repr(C)]
+pub struct PlainExit {
+    pub value: i64,
+    pub how: u64,
+}
+
+/// A kernel-mode hypercall from the fast path (see the module's
+/// documentation): run it if it is a plain one, as
+/// [`hypercall::dispatch`] would, and say how to return.
+pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> PlainExit {
+    if !hypercall::is_plain(nr) {
+        return PlainExit { value: 0, how: PLAIN_NOT };
+    }
+    c.v.stats.exits.exit(hypercall_exit(nr));
+    let value = hypercall::plain(c, p, nr, a);
+    // An NMI that came while Cocoon ran is the guest's (as at any exit).
+    if p.take_nmi() {
+        c.v.nmi_pending = true;
+    }
+    let how = if c.v.going_down || c.events_due(p) { PLAIN_THROUGH_RUST } else { PLAIN_DIRECT };
+    PlainExit { value, how }
+}
 
 /// `u8` fields of the `vcpu_info`.
 pub const VI_UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);

@@ -38,6 +38,10 @@ const _: () = assert!(core::mem::offset_of!(GuestRegs, rip) == 17 * 8);
 
 /// Pseudo-vector the SYSCALL entry stub records.
 pub const ENTRY_SYSCALL: u64 = 0x100;
+/// Pseudo-vector of a hypercall the platform's fast path has run (its
+/// result in rax), returning through the Rust path for what is due on the
+/// way out (see [`crate::fastpath::plain_hypercall`]).
+pub const ENTRY_HYPERCALL_DONE: u64 = 0x101;
 
 pub const X86_EFLAGS_CF: u64 = 1 << 0;
 pub const X86_EFLAGS_MBS: u64 = 1 << 1;

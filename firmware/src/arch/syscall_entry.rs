@@ -24,7 +24,9 @@ use shim_core::abi::{__HYPERVISOR_iret, VMASST_TYPE_architectural_iopl};
 use shim_core::abi::{VGCF_in_syscall, FLAT_KERNEL_CS, FLAT_KERNEL_SS, FLAT_USER_SS, HYPERVISOR_VIRT_END};
 use shim_core::domain::{Domain, Vcpu};
 use shim_core::fastpath as fp;
-use shim_core::regs::{ENTRY_SYSCALL, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS, X86_EFLAGS_VM};
+use shim_core::regs::{
+    ENTRY_HYPERCALL_DONE, ENTRY_SYSCALL, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS, X86_EFLAGS_VM,
+};
 
 use super::percpu::MAX_CPUS;
 
@@ -55,6 +57,8 @@ pub struct SyscallSlot {
     /// nested on QEMU's TCG, which checks every CR read against the CR0-read
     /// intercept Xen sets.)
     cr3: u64,
+    /// The pseudo-vector of the frame the hand-over to the Rust path builds.
+    vector: u64,
 }
 
 impl SyscallSlot {
@@ -69,6 +73,7 @@ impl SyscallSlot {
             t_rcx: 0,
             t_r11: 0,
             cr3: 0,
+            vector: 0,
         }
     }
 }
@@ -251,10 +256,11 @@ fast_syscall_fault:
     mov [rax + {slot_cr3}], r9
     jmp fast_miss
 
-    /* A hypercall: HYPERVISOR_iret here, every other one in Rust. */
+    /* A hypercall: HYPERVISOR_iret here, the plain ones (fast_plain) in
+       Rust without the Rust path's frame, the rest through the Rust path. */
 fast_hypercall:
     cmp qword ptr [rax + {s_rax}], {nr_iret}
-    jne syscall_slow_regs
+    jne fast_plain
     cmp byte ptr [rdx + {nmi_masked}], 0
     jne fast_miss                       /* the end of an NMI handler: Rust unmasks NMIs */
     mov r8, [rax + {slot_vm_assist}]
@@ -346,13 +352,65 @@ fast_iret_read_end:
     mov rax, [rax + {s_rax}]
     iretq
 
-    /* The Rust path: the guest's registers back, and the frame trap_common expects. */
+    /* Any other hypercall: cocoon_plain_hypercall(nr, rdi, rsi, rdx, r10, r8)
+       runs a plain one (shim_core::fastpath::plain_hypercall) and says how
+       to return: with sysretq (the guest's registers as they were, rcx and
+       r11 aside as SYSCALL left them), through the Rust path's way out, or
+       (not a plain one, nothing done) through the Rust path. Only with a
+       canonical return address: sysretq to another would fault in ring 0. */
+fast_plain:
+    mov r8, rcx
+    sar r8, 47
+    inc r8
+    cmp r8, 1
+    ja syscall_slow_regs
+    push rax                            /* the slot */
+    push rcx                            /* the guest's rip and rflags */
+    push r11
+    sub rsp, 8                          /* the call on a 16-byte boundary */
+    mov rdi, [rax + {s_rax}]
+    mov rsi, [rax + {s_rdi}]
+    mov rdx, [rax + {s_rsi}]
+    mov rcx, [rax + {s_rdx}]
+    mov r8, [rax + {s_r10}]
+    mov r9, [rax + {s_r8}]
+    call cocoon_plain_hypercall         /* rax = the result, rdx = how to return */
+    add rsp, 8
+    pop r11
+    pop rcx
+    pop rdi
+    cmp rdx, {plain_not}
+    je 1f
+    mov [rdi + {s_rax}], rax            /* the result is the guest's rax */
+    mov rax, rdi
+    cmp rdx, {plain_direct}
+    jne syscall_done
+    mov rdx, [rax + {s_rdx}]
+    restore_scratch
+    mov rsp, [rax + {slot_rsp}]         /* nothing below may fault: the guest's stack */
+    mov rax, [rax + {s_rax}]
+    sysretq
+1:
+    mov rax, rdi
+    jmp syscall_slow_regs
+
+    /* The Rust path: the guest's registers back, and the frame trap_common
+       expects, with the pseudo-vector ENTRY_SYSCALL, or ENTRY_HYPERCALL_DONE
+       for a hypercall run above (its result now the guest's rax). */
+syscall_done:
+    mov qword ptr [rax + {slot_vector}], {done_vec}
+    jmp 2f
     .global fast_miss
 fast_miss:
     inc qword ptr [rdx + {fast_misses}]
 syscall_slow_regs:
+    mov qword ptr [rax + {slot_vector}], {syscall_vec}
+2:
     restore_scratch
+    jmp 3f
 syscall_slow_rdx:
+    mov qword ptr [rax + {slot_vector}], {syscall_vec}
+3:
     mov rdx, [rax + {s_rdx}]
     mov rsp, [rax + {slot_stack_top}]
     push {user_ss}
@@ -361,7 +419,7 @@ syscall_slow_rdx:
     push {kernel_cs}
     push rcx
     push 0
-    push {syscall_vec}
+    push qword ptr [rax + {slot_vector}]
     mov rax, [rax + {s_rax}]
     jmp trap_common
 "#,
@@ -381,6 +439,10 @@ syscall_slow_rdx:
     t_rcx = const offset_of!(SyscallSlot, t_rcx),
     t_r11 = const offset_of!(SyscallSlot, t_r11),
     slot_cr3 = const offset_of!(SyscallSlot, cr3),
+    slot_vector = const offset_of!(SyscallSlot, vector),
+    plain_direct = const fp::PLAIN_DIRECT,
+    plain_not = const fp::PLAIN_NOT,
+    done_vec = const ENTRY_HYPERCALL_DONE,
     kernel_mode = const fp::KERNEL_MODE,
     guest_table = const fp::GUEST_TABLE,
     guest_table_user = const fp::GUEST_TABLE_USER,

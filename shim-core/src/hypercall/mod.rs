@@ -37,48 +37,63 @@ pub type Args = [u64; 5];
 /// Run hypercall `nr`.
 pub fn dispatch<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, nr: u64, a: Args) -> Ret {
     c.v.stats.exits.exit(crate::stats::hypercall_exit(nr));
+    match nr {
+        __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]),
+        __HYPERVISOR_iret => callbacks::iret(c, p, regs),
+        __HYPERVISOR_sched_op => sched::sched_op(c, p, regs, a[0], a[1]).into(),
+        _ => plain(c, p, nr, a).into(),
+    }
+}
+
+/// Does hypercall `nr` neither read nor write the guest's registers (so
+/// that [`plain`] runs it)? All but `multicall`, `iret` and `sched_op`.
+#[inline]
+pub fn is_plain(nr: u64) -> bool {
+    !matches!(nr, __HYPERVISOR_multicall | __HYPERVISOR_iret | __HYPERVISOR_sched_op)
+}
+
+/// Run hypercall `nr`, one of those [`is_plain`] names (not counted here).
+pub fn plain<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> i64 {
     let fwd = c.d.forward.is_some();
     match nr {
-        __HYPERVISOR_set_trap_table => callbacks::set_trap_table(c, p, a[0]).into(),
-        __HYPERVISOR_mmu_update => mmu::mmu_update(c, p, a[0], a[1], a[2], a[3]).into(),
-        __HYPERVISOR_set_gdt => descriptors::set_gdt(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_set_trap_table => callbacks::set_trap_table(c, p, a[0]),
+        __HYPERVISOR_mmu_update => mmu::mmu_update(c, p, a[0], a[1], a[2], a[3]),
+        __HYPERVISOR_set_gdt => descriptors::set_gdt(c, p, a[0], a[1]),
         __HYPERVISOR_stack_switch => {
             c.v.kernel_ss = a[0];
             c.v.kernel_sp = a[1];
-            0.into()
+            0
         }
-        __HYPERVISOR_set_callbacks => callbacks::set_callbacks(c, a[0], a[1], a[2]).into(),
+        __HYPERVISOR_set_callbacks => callbacks::set_callbacks(c, a[0], a[1], a[2]),
         __HYPERVISOR_fpu_taskswitch => {
             c.v.virtual_ts = a[0] != 0;
             p.set_cr0_ts(a[0] != 0);
-            0.into()
+            0
         }
-        __HYPERVISOR_set_debugreg => misc::set_debugreg(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_get_debugreg => misc::get_debugreg(c, a[0]).into(),
-        __HYPERVISOR_update_descriptor => descriptors::update_descriptor(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_multicall => multicall(c, p, regs, a[0], a[1]),
-        __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, c.v.id, a[0]).into(),
-        __HYPERVISOR_set_timer_op => sched::set_timer_op(c, p, a[0]).into(),
-        __HYPERVISOR_xen_version => version::xen_version(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_grant_table_op if fwd => forward::grant_table_op(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_grant_table_op => grant::grant_table_op(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_vm_assist => misc::vm_assist(c, a[0], a[1]).into(),
-        __HYPERVISOR_iret => callbacks::iret(c, p, regs),
-        __HYPERVISOR_vcpu_op if fwd => forward::vcpu_op(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_vcpu_op => vcpu::vcpu_op(c, p, a[0], a[1], a[2]).into(),
-        __HYPERVISOR_set_segment_base => misc::set_segment_base(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_mmuext_op => mmu::mmuext_op(c, p, a[0], a[1], a[2], a[3]).into(),
-        __HYPERVISOR_sched_op => sched::sched_op(c, p, regs, a[0], a[1]).into(),
-        __HYPERVISOR_callback_op => callbacks::callback_op(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_event_channel_op if fwd => forward::event_channel_op(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_event_channel_op => events::event_channel_op(c, p, a[0], a[1]).into(),
-        __HYPERVISOR_physdev_op => misc::physdev_op(c, p, a[0], a[1]).into(),
+        __HYPERVISOR_set_debugreg => misc::set_debugreg(c, p, a[0], a[1]),
+        __HYPERVISOR_get_debugreg => misc::get_debugreg(c, a[0]),
+        __HYPERVISOR_update_descriptor => descriptors::update_descriptor(c, p, a[0], a[1]),
+        __HYPERVISOR_memory_op => memory::memory_op(c, p, a[0], a[1]),
+        __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_set_timer_op if fwd => forward::set_timer_op(p, c.v.id, a[0]),
+        __HYPERVISOR_set_timer_op => sched::set_timer_op(c, p, a[0]),
+        __HYPERVISOR_xen_version => version::xen_version(c, p, a[0], a[1]),
+        __HYPERVISOR_console_io => misc::console_io(p, a[0], a[1], a[2]),
+        __HYPERVISOR_grant_table_op if fwd => forward::grant_table_op(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_grant_table_op => grant::grant_table_op(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_vm_assist => misc::vm_assist(c, a[0], a[1]),
+        __HYPERVISOR_vcpu_op if fwd => forward::vcpu_op(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_vcpu_op => vcpu::vcpu_op(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_set_segment_base => misc::set_segment_base(c, p, a[0], a[1]),
+        __HYPERVISOR_mmuext_op => mmu::mmuext_op(c, p, a[0], a[1], a[2], a[3]),
+        __HYPERVISOR_callback_op => callbacks::callback_op(c, p, a[0], a[1]),
+        __HYPERVISOR_event_channel_op if fwd => forward::event_channel_op(c, p, a[0], a[1]),
+        __HYPERVISOR_event_channel_op => events::event_channel_op(c, p, a[0], a[1]),
+        __HYPERVISOR_physdev_op => misc::physdev_op(c, p, a[0], a[1]),
         _ => {
+            debug_assert!(is_plain(nr), "hypercall {nr} is not a plain one");
             unknown(c, nr);
-            (-XEN_ENOSYS).into()
+            -XEN_ENOSYS
         }
     }
 }
