@@ -2813,3 +2813,43 @@ fn random_hypercalls_never_panic_cocoon() {
     assert!(bugs.is_empty(), "{} of {calls} calls panicked in Cocoon:\n{}", bugs.len(), bugs.join("\n"));
     assert!(stopped < calls / 2, "most calls stopped the guest ({stopped} of {calls}): the test exercises little");
 }
+
+#[test]
+fn plain_hypercalls_return_directly_unless_something_is_due() {
+    use shim_core::fastpath::{plain_hypercall, PLAIN_DIRECT, PLAIN_NOT, PLAIN_THROUGH_RUST};
+    use shim_core::stats::hypercall_exit;
+    let mut g = boot();
+    let count = |g: &Guest, nr: u64| g.v.stats.exits.count[hypercall_exit(nr)];
+    // The three that need the guest's registers: nothing done, nothing counted.
+    for nr in [__HYPERVISOR_multicall, __HYPERVISOR_iret, __HYPERVISOR_sched_op] {
+        let r = plain_hypercall(ctx!(g), &mut g.p, nr, [SCHEDOP_yield, 0, 0, 0, 0]);
+        assert_eq!(r.how, PLAIN_NOT, "hypercall {nr}");
+        assert_eq!(count(&g, nr), 0, "hypercall {nr}");
+    }
+    // A plain one runs as dispatch runs it, counted, straight back with events masked.
+    let sp = STACK_TOP - 0x400;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!((r.value, r.how, g.v.kernel_sp), (0, PLAIN_DIRECT, sp));
+    assert_eq!(count(&g, __HYPERVISOR_stack_switch), 1);
+    let r = plain_hypercall(ctx!(g), &mut g.p, 60, [0; 5]);
+    assert_eq!((r.value, r.how), (-XEN_ENOSYS, PLAIN_DIRECT));
+    // An upcall pending: straight back while masked, through the Rust path once unmasked.
+    vcpu_info(&mut g).evtchn_upcall_pending = 1;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!(r.how, PLAIN_DIRECT);
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!((r.value, r.how), (0, PLAIN_THROUGH_RUST));
+    // ... which delivers it.
+    let mut regs = kregs(&g);
+    regs.vector = ENTRY_HYPERCALL_DONE;
+    g.v.event.address = SYNTH_VIRT_BASE + 0x100_0200;
+    traps::exit_to_guest(ctx!(g), &mut g.p, &mut regs);
+    assert_eq!(regs.rip, g.v.event.address);
+    // An NMI latched while Cocoon ran becomes the guest's, delivered on the way out.
+    vcpu_info(&mut g).evtchn_upcall_pending = 0;
+    g.p.nmi = true;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!(r.how, PLAIN_THROUGH_RUST);
+    assert!(g.v.nmi_pending && !g.p.nmi);
+}
