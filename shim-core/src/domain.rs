@@ -716,7 +716,7 @@ impl Ctx<'_> {
         regs.cs = FLAT_KERNEL_CS as u64;
         regs.ss = FLAT_KERNEL_SS as u64;
         regs.rsp = base;
-        regs.rflags &= !(X86_EFLAGS_TF | X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_VM | X86_EFLAGS_AC);
+        regs.rflags &= !crate::fastpath::EXCEPTION_CLEAR_FLAGS;
         Ok(())
     }
 

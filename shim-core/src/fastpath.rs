@@ -33,6 +33,20 @@
 //!   Everything read from the frame before anything changes; a fault reading
 //!   it hands over to the Rust path. It counts [`COUNT_IRET`].
 //!
+//! - **Page fault in guest user mode** (vector 14 from ring 3 with the vCPU
+//!   in guest user mode): only with CR2 non-zero (the Rust path recovers a
+//!   lost CR2), a page-fault handler registered, nothing due on the way out
+//!   (`upcall_held` and `nmi_pending` clear, no upcall pending unmasked), no
+//!   virtual IOPL to put in the frame (as for a syscall), and the kernel
+//!   stack's 8-word frame above [`HYPERVISOR_VIRT_END`]. As `traps::page_fault`
+//!   and `Ctx::bounce` for it: CR2 into the `vcpu_info`, the kernel page table,
+//!   the frame `rcx, r11, error | PFEC_user_mode, rip, cs | mask << 32,
+//!   rflags (IF from the saved upcall mask), rsp, ss` below `kernel_sp & !15`
+//!   (a fault there: back to the user table, CR2 restored, and the Rust
+//!   path), the upcall mask set when the trap entry asks (`TI_IF_MASK`), GS
+//!   swapped, `kernel_mode` set, [`COUNT_PAGE_FAULT`] and [`BOUNCES`]
+//!   counted, and the handler entered on that frame with `rflags` less TF,
+//!   NT, RF, VM and AC.
 //! - **Any other hypercall** (kernel mode): [`plain_hypercall`], called from
 //!   the assembly with the guest's registers left where the fast path keeps
 //!   them, runs those [`hypercall::is_plain`] names (all but `multicall`,
@@ -48,14 +62,14 @@
 //! The platform enables the fast path per vCPU (not with `cocoon.stats`,
 //! whose per-exit cycle counts need the Rust path).
 
-use core::mem::offset_of;
+use core::mem::{offset_of, size_of};
 
 use crate::abi::*;
 use crate::domain::{Ctx, Vcpu};
 use crate::hypercall::{self, Args};
 use crate::platform::Platform;
 use crate::regs::*;
-use crate::stats::{hypercall_exit, EXIT_GUEST_SYSCALL};
+use crate::stats::{hypercall_exit, EXIT_EXCEPTION, EXIT_GUEST_SYSCALL};
 
 /// `bool`: the vCPU is in guest kernel mode.
 pub const KERNEL_MODE: usize = offset_of!(Vcpu, kernel_mode);
@@ -77,11 +91,20 @@ pub const IOPL: usize = offset_of!(Vcpu, iopl);
 pub const UPCALL_HELD: usize = offset_of!(Vcpu, upcall_held);
 /// `bool`: the guest is in its NMI handler (see `Vcpu::nmi_masked`).
 pub const NMI_MASKED: usize = offset_of!(Vcpu, nmi_masked);
+/// `bool`: an NMI waits for the guest (see `Vcpu::nmi_pending`).
+pub const NMI_PENDING: usize = offset_of!(Vcpu, nmi_pending);
+/// `u64` and `u8`: the page-fault entry of the trap table (address, flags).
+pub const PF_HANDLER: usize =
+    offset_of!(Vcpu, trap_ctxt) + TRAP_page_fault as usize * size_of::<TrapInfo>() + offset_of!(TrapInfo, address);
+pub const PF_FLAGS: usize =
+    offset_of!(Vcpu, trap_ctxt) + TRAP_page_fault as usize * size_of::<TrapInfo>() + offset_of!(TrapInfo, flags);
 /// `usize`: entries of the guest GDT.
 pub const GDT_ENTRIES: usize = offset_of!(Vcpu, gdt_state.entries);
 /// `u64` counters of `Vcpu::stats`.
 pub const COUNT_GUEST_SYSCALL: usize = offset_of!(Vcpu, stats.exits.count) + 8 * EXIT_GUEST_SYSCALL;
 pub const COUNT_IRET: usize = offset_of!(Vcpu, stats.exits.count) + 8 * hypercall_exit(__HYPERVISOR_iret);
+pub const COUNT_PAGE_FAULT: usize =
+    offset_of!(Vcpu, stats.exits.count) + 8 * (EXIT_EXCEPTION + TRAP_page_fault as usize);
 pub const BOUNCES: usize = offset_of!(Vcpu, stats.bounces);
 /// `u64`: syscalls and irets the fast path handed to the Rust path.
 pub const FAST_PATH_MISSES: usize = offset_of!(Vcpu, stats.exits.fast_path_misses);
@@ -118,9 +141,15 @@ pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) ->
 /// `u8` fields of the `vcpu_info`.
 pub const VI_UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
 pub const VI_UPCALL_MASK: usize = offset_of!(VcpuInfo, evtchn_upcall_mask);
+/// `u64`: the `vcpu_info`'s CR2.
+pub const VI_CR2: usize = offset_of!(VcpuInfo, arch.cr2);
 
 /// The bounce frame of a guest syscall, in words.
 pub const SYSCALL_FRAME_WORDS: usize = 7;
+/// The bounce frame of a page fault (with its error code), in words.
+pub const PF_FRAME_WORDS: usize = 8;
+/// `rflags` bits cleared on entry to an exception handler (`Ctx::bounce`).
+pub const EXCEPTION_CLEAR_FLAGS: u64 = X86_EFLAGS_TF | X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_VM | X86_EFLAGS_AC;
 /// `rflags` bits cleared on entry to the guest kernel (`Ctx::bounce`, and DF for a syscall).
 pub const BOUNCE_CLEAR_FLAGS: u64 =
     X86_EFLAGS_TF | X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_VM | X86_EFLAGS_AC | X86_EFLAGS_DF | X86_EFLAGS_IOPL;
@@ -152,7 +181,8 @@ const _: fn(&Vcpu) = |v| {
     let _: (&bool, &u64, &u64, &u64) = (&v.kernel_mode, &v.guest_table, &v.guest_table_user, &v.kernel_sp);
     let _: (&u64, &bool, &u64, &u32, &bool) =
         (&v.syscall.address, &v.syscall.mask_events, &v.vcpu_info_maddr, &v.iopl, &v.upcall_held);
-    let _: &bool = &v.nmi_masked;
+    let _: (&bool, &bool) = (&v.nmi_masked, &v.nmi_pending);
+    let _: (&u64, &u8) = (&v.trap_ctxt[TRAP_page_fault as usize].address, &v.trap_ctxt[TRAP_page_fault as usize].flags);
     let _: (&usize, &u64, &u64) = (&v.gdt_state.entries, &v.stats.bounces, &v.stats.exits.fast_path_misses);
     let _: &[u64; crate::stats::NR_EXITS] = &v.stats.exits.count;
 };

@@ -7,6 +7,7 @@ pub mod gdt;
 pub mod idt;
 pub mod paging;
 pub mod percpu;
+pub mod pf_entry;
 pub mod smp;
 pub mod syscall_entry;
 pub mod timer;

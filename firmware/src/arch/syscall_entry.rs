@@ -91,6 +91,11 @@ const fn saved(reg: usize) -> usize {
     offset_of!(SyscallSlot, saved) + reg * 8
 }
 
+/// Offsets in a [`SyscallSlot`] the page-fault fast path (`pf_entry`) uses.
+pub(super) const SLOT_VCPU: usize = offset_of!(SyscallSlot, vcpu);
+pub(super) const SLOT_VM_ASSIST: usize = offset_of!(SyscallSlot, vm_assist);
+pub(super) const SLOT_CR3: usize = offset_of!(SyscallSlot, cr3);
+
 /// One slot per CPU, each in its own cache lines (no false sharing between CPUs).
 #[no_mangle]
 pub static mut COCOON_SYSCALL_SLOTS: [SyscallSlot; MAX_CPUS] = [const { SyscallSlot::new() }; MAX_CPUS];
