@@ -740,14 +740,15 @@ impl Ctx<'_> {
     }
 
     /// Would [`deliver_events`](Self::deliver_events) have anything to do
-    /// now: an NMI to deliver, a held upcall to look at, or an upcall
-    /// pending and unmasked?
+    /// now: an NMI to deliver or, with events unmasked, an upcall pending or
+    /// held back (masked, neither changes anything)?
     pub fn events_due(&mut self, mem: &mut impl GuestMemory) -> bool {
-        if (self.v.nmi_pending && !self.v.nmi_masked) || self.v.upcall_held {
+        if self.v.nmi_pending && !self.v.nmi_masked {
             return true;
         }
+        let held = self.v.upcall_held;
         let vi = self.vcpu_info(mem);
-        vi.evtchn_upcall_pending != 0 && vi.evtchn_upcall_mask == 0
+        vi.evtchn_upcall_mask == 0 && (vi.evtchn_upcall_pending != 0 || held)
     }
 
     /// Before any return to the guest: take a pending, unmasked upcall.

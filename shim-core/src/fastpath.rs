@@ -36,7 +36,8 @@
 //! - **Page fault in guest user mode** (vector 14 from ring 3 with the vCPU
 //!   in guest user mode): only with CR2 non-zero (the Rust path recovers a
 //!   lost CR2), a page-fault handler registered, nothing due on the way out
-//!   (`upcall_held` and `nmi_pending` clear, no upcall pending unmasked), no
+//!   (no NMI pending or latched by the CPU while Cocoon ran, no upcall
+//!   pending or held while events are unmasked), no
 //!   virtual IOPL to put in the frame (as for a syscall), and the kernel
 //!   stack's 8-word frame above [`HYPERVISOR_VIRT_END`]. As `traps::page_fault`
 //!   and `Ctx::bounce` for it: CR2 into the `vcpu_info`, the kernel page table,
@@ -58,6 +59,10 @@
 //!   to deliver, the vCPU going down), or, for the others, the Rust path from
 //!   the start with nothing done. The fast path only calls it with a
 //!   canonical return address (no `sysretq` to any other).
+//!
+//! The SYSCALL and iret paths do not look for an NMI the CPU latched while
+//! Cocoon ran (an NMI to the HVM domain, `xl trigger nmi`): it reaches the
+//! guest at the next exit through Rust, as the next timer tick makes one.
 //!
 //! The platform enables the fast path per vCPU (not with `cocoon.stats`,
 //! whose per-exit cycle counts need the Rust path).

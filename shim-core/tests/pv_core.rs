@@ -2846,8 +2846,17 @@ fn plain_hypercalls_return_directly_unless_something_is_due() {
     g.v.event.address = SYNTH_VIRT_BASE + 0x100_0200;
     traps::exit_to_guest(ctx!(g), &mut g.p, &mut regs);
     assert_eq!(regs.rip, g.v.event.address);
-    // An NMI latched while Cocoon ran becomes the guest's, delivered on the way out.
+    // A held upcall matters only with events unmasked (it is given back then).
     vcpu_info(&mut g).evtchn_upcall_pending = 0;
+    vcpu_info(&mut g).evtchn_upcall_mask = 1;
+    g.v.upcall_held = true;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!(r.how, PLAIN_DIRECT);
+    vcpu_info(&mut g).evtchn_upcall_mask = 0;
+    let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
+    assert_eq!(r.how, PLAIN_THROUGH_RUST);
+    g.v.upcall_held = false;
+    // An NMI latched while Cocoon ran becomes the guest's, delivered on the way out.
     g.p.nmi = true;
     let r = plain_hypercall(ctx!(g), &mut g.p, __HYPERVISOR_stack_switch, [FLAT_KERNEL_SS as u64, sp, 0, 0, 0]);
     assert_eq!(r.how, PLAIN_THROUGH_RUST);

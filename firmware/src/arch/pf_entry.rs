@@ -5,7 +5,7 @@
 //! Vector 14's stub comes here. Anything the contract does not cover (a
 //! fault in Cocoon, guest kernel mode (page-table writes are emulated there),
 //! no vCPU served by the fast path on this CPU, CR2 read as 0, an event or
-//! NMI due, a virtual IOPL, a kernel stack outside the guest's upper half)
+//! NMI due (an NMI latched while Cocoon ran included), a virtual IOPL, a kernel stack outside the guest's upper half)
 //! goes to `trap_common` with every guest register as the CPU left it. The
 //! CPU's slot is found from the ring-0 stack (its `CpuInfo` holds the CPU's
 //! number), as `percpu::this` finds it; the scratch registers are saved on
@@ -42,6 +42,8 @@ trap_pf:
     push r9                             /* the CPU's frame is now at rsp + 56 */
     mov rax, rsp
     and rax, {block_mask}
+    cmp byte ptr [rax + {nmi_latched}], 0
+    jne pf_slow                         /* an NMI came while Cocoon ran: the Rust path takes it */
     mov eax, dword ptr [rax + {cpu_number}]
     imul rax, rax, {stride}
     lea rdx, [rip + COCOON_SYSCALL_SLOTS]
@@ -50,8 +52,6 @@ trap_pf:
     test rdx, rdx
     jz pf_slow
     cmp byte ptr [rdx + {kernel_mode}], 0
-    jne pf_slow
-    cmp byte ptr [rdx + {upcall_held}], 0
     jne pf_slow
     cmp byte ptr [rdx + {nmi_pending}], 0
     jne pf_slow
@@ -70,9 +70,11 @@ trap_pf:
     add rcx, [rdx + {vcpu_info_maddr}]  /* rcx = the vcpu_info */
     movzx r9d, byte ptr [rcx + {vi_mask}]  /* r9 = the upcall mask the frame saves */
     test r9d, r9d
-    jnz 2f
+    jnz 2f                              /* events masked: nothing to deliver */
     cmp byte ptr [rcx + {vi_pending}], 0
     jne pf_slow                         /* an upcall due: the Rust path delivers it */
+    cmp byte ptr [rdx + {upcall_held}], 0
+    jne pf_slow                         /* a held upcall to give back */
 2:
     mov rsi, [rdx + {kernel_sp}]
     and rsi, -16
@@ -159,6 +161,7 @@ pf_slow:
 "#,
     block_mask = const !(RING0_STACK_SIZE as i64 - 1),
     cpu_number = const INFO_OFFSET + offset_of!(CpuInfo, cpu),
+    nmi_latched = const INFO_OFFSET + offset_of!(CpuInfo, nmi_latched),
     stride = const size_of::<SyscallSlot>(),
     slot_vcpu = const SLOT_VCPU,
     slot_vm_assist = const SLOT_VM_ASSIST,
