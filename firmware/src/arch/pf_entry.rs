@@ -25,6 +25,17 @@ use super::syscall_entry::{SyscallSlot, SLOT_CR3, SLOT_VCPU, SLOT_VM_ASSIST};
 
 core::arch::global_asm!(
     r#"
+    /* The guest's registers the fast path uses, back from the ring-0 stack. */
+    .macro pf_pop_scratch
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rax
+    .endm
+
     .section .text.hot, "ax"
     .balign 16
     /* The stub's vector and the CPU's error code and frame are on the stack;
@@ -130,13 +141,7 @@ pf_written:
     and qword ptr [rsp + 88], {not_exception_flags}
     mov [rsp + 96], rsi
     mov qword ptr [rsp + 104], {kernel_ss}
-    pop r9
-    pop r8
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rax
+    pf_pop_scratch
     add rsp, 16
     iretq
 
@@ -150,13 +155,7 @@ pf_fault:
     mov [rax + {slot_cr3}], r8
     mov cr2, rdi
 pf_slow:
-    pop r9
-    pop r8
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rax
+    pf_pop_scratch
     jmp trap_common
 "#,
     block_mask = const !(RING0_STACK_SIZE as i64 - 1),
