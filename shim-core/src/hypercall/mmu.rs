@@ -2,7 +2,7 @@
 
 use crate::abi::*;
 use crate::domain::{Ctx, Domain};
-use crate::mm::frames::PageType;
+use crate::mm::frames::{MmError, PageType};
 use crate::platform::Platform;
 
 const MMU_UPDATE_PREEMPTED: u64 = 1 << 31;
@@ -48,10 +48,12 @@ pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preser
     }
     let idx = ((ptr & (PAGE_SIZE - 1)) / 8) as usize;
     let mut l = c.d.lock();
-    if l.frames.update_may_promote(mfn, val) {
+    let mut r = l.frames.update_entry(p, mfn, idx, val, preserve_ad, false);
+    if r == Err(MmError::Unflushed) {
+        // A new page table: flushed for, and then written (still locked).
         flush_before_promotion(c, p);
+        r = l.frames.update_entry(p, mfn, idx, val, preserve_ad, true);
     }
-    let r = l.frames.update_entry(p, mfn, idx, val, preserve_ad);
     drop(l);
     match r {
         Ok(_) => 0,

@@ -129,6 +129,9 @@ pub enum MmError {
     ReservedSlot,
     /// The frame's reference count is at its limit (Xen's `get_page` fails the same way).
     TooManyRefs(u64),
+    /// The update would make a frame a page table, and the caller has not
+    /// flushed the TLBs first (see [`FrameTable::update_entry`]): nothing changed.
+    Unflushed,
 }
 
 impl MmError {
@@ -494,16 +497,6 @@ impl FrameTable {
         self.get(mfn).is_some_and(|f| f.owner == Owner::Guest && f.type_count == 0)
     }
 
-    /// Would writing `new` into entry slot of table `mfn` make a frame a
-    /// page table (`new` present in a live L2-L4, pointing at an untyped frame)?
-    pub fn update_may_promote(&self, mfn: u64, new: u64) -> bool {
-        new & _PAGE_PRESENT != 0
-            && self
-                .get(mfn)
-                .is_some_and(|f| f.type_count > 0 && matches!(f.ty, PageType::L2 | PageType::L3 | PageType::L4))
-            && self.may_promote(entry_mfn(new))
-    }
-
     /// Give `mfn` the type `ty` (validating it if it had none). Returns true
     /// when the frame newly became a page table. No CPU may hold a writable
     /// translation of it from before while it is validated: the caller
@@ -830,7 +823,12 @@ impl FrameTable {
 
     /// Replace entry `index` of the typed table `mfn` with `new` (unadjusted),
     /// taking the new entry's references before dropping the old one's.
-    /// With `preserve_ad`, the old accessed/dirty bits are kept.
+    /// With `preserve_ad`, the old accessed/dirty bits are kept. An update
+    /// that would make a frame a page table (see [`may_promote`](Self::may_promote))
+    /// is refused with [`MmError::Unflushed`], nothing changed, unless
+    /// `flushed` says the caller flushed the TLBs for it. Inlined into its
+    /// one hot caller (`hypercall::mmu::pt_update`).
+    #[inline(always)]
     pub fn update_entry(
         &mut self,
         mem: &mut impl GuestMemory,
@@ -838,6 +836,7 @@ impl FrameTable {
         index: usize,
         new: u64,
         preserve_ad: bool,
+        flushed: bool,
     ) -> Result<bool, MmError> {
         let f = *self.info.get(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
         let old = mem.read_u64(mfn, index);
@@ -868,6 +867,9 @@ impl FrameTable {
                         return Err(MmError::TypeConflict(entry_mfn(new)));
                     }
                 } else {
+                    if !flushed && new & _PAGE_PRESENT != 0 && self.may_promote(entry_mfn(new)) {
+                        return Err(MmError::Unflushed);
+                    }
                     promoted = self.get_lxe(mem, mfn, level, new)?;
                     self.put_lxe(mem, mfn, level, old);
                 }
@@ -965,19 +967,19 @@ mod tests {
         assert_eq!(mem.read_u64(1, 260), 0x1234_5003, "Cocoon's slot written");
         assert_ne!(mem.read_u64(2, 510) & _PAGE_USER, 0);
         // Writing a hypervisor slot is refused.
-        assert_eq!(ft.update_entry(&mut mem, 1, 256, e(5, _PAGE_PRESENT), false), Err(MmError::ReservedSlot));
+        assert_eq!(ft.update_entry(&mut mem, 1, 256, e(5, _PAGE_PRESENT), false, true), Err(MmError::ReservedSlot));
         // Superpages are refused, in a new entry and as a flag added to a
         // live one (which would make the L1 it points at a 2 MiB page).
         assert!(matches!(
-            ft.update_entry(&mut mem, 3, 1, e(6, _PAGE_PRESENT | _PAGE_PSE), false),
+            ft.update_entry(&mut mem, 3, 1, e(6, _PAGE_PRESENT | _PAGE_PSE), false, true),
             Err(MmError::BadEntry(_))
         ));
         assert!(matches!(
-            ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT | _PAGE_RW | _PAGE_PSE), false),
+            ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT | _PAGE_RW | _PAGE_PSE), false, true),
             Err(MmError::BadEntry(_))
         ));
         assert_eq!(mem.read_u64(3, 0) & _PAGE_PSE, 0, "the live entry is unchanged");
-        ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT), false).unwrap();
+        ft.update_entry(&mut mem, 3, 0, e(4, _PAGE_PRESENT), false, true).unwrap();
         // Dropping the top releases everything.
         ft.put_type(&mut mem, 1);
         for m in [2, 3, 4] {
@@ -1028,11 +1030,11 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         assert_eq!(ft.get(10).unwrap().present, 0);
         for (i, m) in [(0, 20), (130, 21), (511, 22)] {
-            ft.update_entry(&mut mem, 10, i, e(m, _PAGE_PRESENT | _PAGE_RW), false).unwrap();
+            ft.update_entry(&mut mem, 10, i, e(m, _PAGE_PRESENT | _PAGE_RW), false, true).unwrap();
         }
         // A non-present write marks nothing; clearing an entry keeps its group marked.
-        ft.update_entry(&mut mem, 10, 300, e(23, _PAGE_RW), false).unwrap();
-        ft.update_entry(&mut mem, 10, 0, 0, false).unwrap();
+        ft.update_entry(&mut mem, 10, 300, e(23, _PAGE_RW), false, true).unwrap();
+        ft.update_entry(&mut mem, 10, 0, 0, false, true).unwrap();
         assert_eq!(ft.get(10).unwrap().present, 0b1000_0101);
         assert_eq!((ft.get(20).unwrap().writable(), ft.get(21).unwrap().writable()), (0, 1));
         ft.put_type(&mut mem, 10);
@@ -1042,8 +1044,12 @@ mod tests {
         // The same for an L2 gaining an L1 (a shared, already typed one too).
         ft.get_type(&mut mem, 11, PageType::L2).unwrap();
         ft.get_type(&mut mem, 12, PageType::L1).unwrap();
-        ft.update_entry(&mut mem, 11, 200, e(12, _PAGE_PRESENT), false).unwrap();
-        ft.update_entry(&mut mem, 11, 201, e(13, _PAGE_PRESENT), false).unwrap();
+        ft.update_entry(&mut mem, 11, 200, e(12, _PAGE_PRESENT), false, true).unwrap();
+        // Frame 13 has no type yet: the entry would make it a table, which
+        // waits for the caller's flush and changes nothing until then.
+        assert_eq!(ft.update_entry(&mut mem, 11, 201, e(13, _PAGE_PRESENT), false, false), Err(MmError::Unflushed));
+        assert_eq!((mem.read_u64(11, 201), ft.get(13).unwrap().type_count), (0, 0));
+        ft.update_entry(&mut mem, 11, 201, e(13, _PAGE_PRESENT), false, true).unwrap();
         assert_eq!((ft.get(12).unwrap().type_count, ft.get(13).unwrap().type_count), (2, 1));
         ft.put_type(&mut mem, 11);
         assert_eq!((ft.get(12).unwrap().type_count, ft.get(13).unwrap().type_count), (1, 0));
@@ -1107,13 +1113,16 @@ mod tests {
     #[test]
     fn update_entry_on_plain_and_typed_pages() {
         let (mut ft, mut mem) = setup();
-        ft.update_entry(&mut mem, 7, 3, 0xdead, false).unwrap();
+        ft.update_entry(&mut mem, 7, 3, 0xdead, false, true).unwrap();
         assert_eq!(mem.read_u64(7, 3), 0xdead);
         ft.get_type(&mut mem, 8, PageType::L1).unwrap();
         mem.write_u64(8, 5, e(9, _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_USER));
-        ft.update_entry(&mut mem, 8, 5, e(9, _PAGE_PRESENT | _PAGE_USER), true).unwrap();
+        ft.update_entry(&mut mem, 8, 5, e(9, _PAGE_PRESENT | _PAGE_USER), true, true).unwrap();
         assert_ne!(mem.read_u64(8, 5) & _PAGE_DIRTY, 0, "A/D preserved");
-        assert!(ft.update_entry(&mut mem, 8, 6, e(8, _PAGE_PRESENT | _PAGE_RW), false).is_err(), "self-map writable");
+        assert!(
+            ft.update_entry(&mut mem, 8, 6, e(8, _PAGE_PRESENT | _PAGE_RW), false, true).is_err(),
+            "self-map writable"
+        );
     }
 
     #[test]
@@ -1128,15 +1137,15 @@ mod tests {
         assert_ne!(mem.read_u64(1, 300) & _PAGE_USER, 0, "adjusted as any L4 entry");
         // Writable, it would let the guest write its page tables.
         assert_eq!(
-            ft.update_entry(&mut mem, 1, 300, e(1, _PAGE_PRESENT | _PAGE_RW), false),
+            ft.update_entry(&mut mem, 1, 300, e(1, _PAGE_PRESENT | _PAGE_RW), false, true),
             Err(MmError::TypeConflict(1))
         );
         assert_eq!(
-            ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT | _PAGE_RW), false),
+            ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT | _PAGE_RW), false, true),
             Err(MmError::TypeConflict(1))
         );
-        ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT), false).unwrap();
-        ft.update_entry(&mut mem, 1, 301, 0, false).unwrap();
+        ft.update_entry(&mut mem, 1, 301, e(1, _PAGE_PRESENT), false, true).unwrap();
+        ft.update_entry(&mut mem, 1, 301, 0, false, true).unwrap();
         assert_eq!(ft.get(1).unwrap().type_count, 1);
         // A table validated with a writable one is refused, and keeps no type.
         mem.write_u64(3, 7, e(3, _PAGE_PRESENT | _PAGE_RW));
@@ -1161,39 +1170,39 @@ mod tests {
         assert_eq!((ft.linear_count(10), ft.linear_count(11)), (1, -1));
         // B is mapped linearly, so it may not hold linear entries itself;
         // A holds them, so no table may map it linearly.
-        assert_eq!(ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false), Err(MmError::TypeConflict(12)));
-        assert_eq!(ft.update_entry(&mut mem, 12, 0, e(10, _PAGE_PRESENT), false), Err(MmError::TypeConflict(10)));
+        assert_eq!(ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false, true), Err(MmError::TypeConflict(12)));
+        assert_eq!(ft.update_entry(&mut mem, 12, 0, e(10, _PAGE_PRESENT), false, true), Err(MmError::TypeConflict(10)));
         assert_eq!((ft.linear_count(11), ft.linear_count(12)), (-1, 0), "refusals leave the counts");
         // Another linear entry in A, at C; a writable one is refused.
         assert_eq!(
-            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false),
+            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false, true),
             Err(MmError::TypeConflict(12))
         );
-        ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_ACCESSED), false).unwrap();
+        ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_ACCESSED), false, true).unwrap();
         assert_eq!((ft.linear_count(10), ft.linear_count(12)), (2, -1));
         // Nor may a live one become writable.
         assert_eq!(
-            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false),
+            ft.update_entry(&mut mem, 10, 5, e(12, _PAGE_PRESENT | _PAGE_RW), false, true),
             Err(MmError::TypeConflict(12))
         );
         // Only a validated table of the same level: an L3 is not one.
         ft.get_type(&mut mem, 13, PageType::L3).unwrap();
-        assert_eq!(ft.update_entry(&mut mem, 10, 6, e(13, _PAGE_PRESENT), false), Err(MmError::TypeConflict(13)));
+        assert_eq!(ft.update_entry(&mut mem, 10, 6, e(13, _PAGE_PRESENT), false, true), Err(MmError::TypeConflict(13)));
         // Removing the entry gives everything back.
-        ft.update_entry(&mut mem, 10, 5, 0, false).unwrap();
+        ft.update_entry(&mut mem, 10, 5, 0, false, true).unwrap();
         assert_eq!((ft.linear_count(10), ft.linear_count(12)), (1, 0));
         assert_eq!(ft.get(12).unwrap().type_count, 1);
         // So does releasing A; then B is free to hold linear entries.
         ft.put_type(&mut mem, 10);
         assert_eq!((ft.linear_count(10), ft.linear_count(11)), (0, 0));
         assert_eq!(ft.get(11).unwrap().type_count, 1, "B keeps its pin");
-        ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false).unwrap();
+        ft.update_entry(&mut mem, 11, 0, e(12, _PAGE_PRESENT), false, true).unwrap();
         assert_eq!((ft.linear_count(11), ft.linear_count(12)), (1, -1));
         // A table held only by a linear entry is released with it.
         assert!(ft.unpin(12));
         ft.put_type(&mut mem, 12);
         assert_eq!(ft.get(12).unwrap().type_count, 1);
-        ft.update_entry(&mut mem, 11, 0, 0, false).unwrap();
+        ft.update_entry(&mut mem, 11, 0, 0, false, true).unwrap();
         assert_eq!(ft.get(12).unwrap().type_count, 0);
         assert_eq!(ft.linear_count(11), 0);
     }

@@ -51,7 +51,8 @@ fn l1e_of<P: Platform>(c: &Ctx, l: &Locked, p: &mut P, addr: u64, contains_pte: 
 
 fn write_l1e<P: Platform>(l: &mut Locked, p: &mut P, ma: u64, val: u64) -> Result<(), i16> {
     let idx = ((ma & (PAGE_SIZE - 1)) / 8) as usize;
-    l.frames.update_entry(p, ma >> PAGE_SHIFT, idx, val, false).map(|_| ()).map_err(|_| GNTST_general_error)
+    // A live L1 entry (`l1e_of`): no update of one makes a new page table.
+    l.frames.update_entry(p, ma >> PAGE_SHIFT, idx, val, false, true).map(|_| ()).map_err(|_| GNTST_general_error)
 }
 
 pub fn map_grant_ref<P: Platform>(c: &mut Ctx, p: &mut P, uop: u64, count: u32) -> i64 {
