@@ -253,6 +253,13 @@ fn present_chunks(f: &Frame, groups: u8) -> u64 {
     mask
 }
 
+/// Entries `8c..8c + 8` of table `f` (chunk `c`, as in [`present_chunks`]).
+#[inline(always)]
+fn chunk_entries(f: &Frame, c: usize) -> [u64; 8] {
+    let (ents, _) = f.as_chunks::<8>();
+    core::array::from_fn(|k| u64::from_le_bytes(ents[c * 8 + k]))
+}
+
 /// The chunks (as in [`present_chunks`]) holding an entry below index `upto`.
 #[inline(always)]
 fn below_chunk_of(upto: usize) -> u64 {
@@ -586,11 +593,13 @@ impl FrameTable {
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
             chunks &= chunks - 1;
-            for j in c * 8..c * 8 + 8 {
-                let e = mem.read_u64(mfn, j);
+            // Read once: taking an entry's references writes no entry of this
+            // table (a table it validates has another type, so another frame).
+            for (k, e) in chunk_entries(mem.frame(mfn), c).into_iter().enumerate() {
                 if e & _PAGE_PRESENT == 0 {
                     continue;
                 }
+                let j = c * 8 + k;
                 if let Err(err) = self.get_lxe(mem, mfn, level, e) {
                     // Undo the entries already taken.
                     self.release_entries(mem, mfn, level, j, !0);
@@ -604,8 +613,9 @@ impl FrameTable {
             groups |= 1 << (c * 8 / PRESENT_GROUP);
         }
         if level == 4 {
-            for (k, slot) in (HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST).enumerate() {
-                mem.write_u64(mfn, slot, self.hypervisor_l4[k]);
+            let (ents, _) = mem.frame_mut(mfn).as_chunks_mut::<8>();
+            for (slot, e) in ents[HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST].iter_mut().zip(self.hypervisor_l4) {
+                *slot = e.to_le_bytes();
             }
         }
         self.info[mfn as usize].present = groups;
@@ -670,8 +680,9 @@ impl FrameTable {
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
             chunks &= chunks - 1;
-            for j in c * 8..(c * 8 + 8).min(upto) {
-                let e = mem.read_u64(mfn, j);
+            // Read once: releasing writes no entry of this table.
+            let ents = chunk_entries(mem.frame(mfn), c);
+            for &e in &ents[..(upto - c * 8).min(8)] {
                 if e & _PAGE_PRESENT != 0 {
                     self.put_lxe(mem, mfn, level, e);
                 }
