@@ -115,6 +115,9 @@ const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
 /// Entries per bit of [`FrameInfo::present`].
 const PRESENT_GROUP: usize = L1_PAGETABLE_ENTRIES / 8;
 
+/// Slots of [`FrameTable`]'s chunk masks: a power of two (16 bytes a slot).
+const CHUNK_MASK_SLOTS: usize = 1024;
+
 /// Why a page-table operation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmError {
@@ -221,6 +224,14 @@ pub struct FrameTable {
     /// Cocoon's L4 entries for slots 256..=271, written into every guest L4.
     pub hypervisor_l4: [u64; 16],
     linear: LinearCounts,
+    /// The exact present-chunk masks (as in [`present_chunks`]) of recently
+    /// validated tables, `(mfn + 1, mask)` in slot `mfn % CHUNK_MASK_SLOTS`
+    /// (0: empty): noted at validation, kept up by every update, taken at
+    /// release, so that releasing such a table needs no pass over it. A
+    /// table whose slot another one took is released as before, by a pass
+    /// over its [`FrameInfo::present`] groups. (Beside the frame table, not
+    /// in it: 8 bytes more a frame would break the footprint limit.)
+    chunk_masks: alloc::boxed::Box<[(u64, u64); CHUNK_MASK_SLOTS]>,
 }
 
 #[inline]
@@ -277,6 +288,8 @@ impl FrameTable {
             shared_above: Vec::new(),
             hypervisor_l4,
             linear: LinearCounts::new(),
+            // Built on the heap, not on the stack (16 KiB); the length is the array's.
+            chunk_masks: vec![(0, 0); CHUNK_MASK_SLOTS].into_boxed_slice().try_into().expect("CHUNK_MASK_SLOTS slots"),
         }
     }
 
@@ -570,6 +583,29 @@ impl FrameTable {
         present_chunks(mem.frame(mfn), groups) & Self::guest_chunks(level) & below_chunk_of(upto)
     }
 
+    /// Note `chunks` as the exact present-chunk mask of table `mfn`.
+    #[inline]
+    fn note_chunks(&mut self, mfn: u64, chunks: u64) {
+        self.chunk_masks[mfn as usize % CHUNK_MASK_SLOTS] = (mfn + 1, chunks);
+    }
+
+    /// An entry of chunk `c` of table `mfn` became present.
+    #[inline(always)]
+    fn note_present(&mut self, mfn: u64, c: usize) {
+        let slot = &mut self.chunk_masks[mfn as usize % CHUNK_MASK_SLOTS];
+        if slot.0 == mfn + 1 {
+            slot.1 |= 1 << c;
+        }
+    }
+
+    /// Table `mfn`'s exact present-chunk mask, if its slot still holds it
+    /// (the slot is emptied).
+    #[inline]
+    fn take_chunks(&mut self, mfn: u64) -> Option<u64> {
+        let slot = &mut self.chunk_masks[mfn as usize % CHUNK_MASK_SLOTS];
+        (slot.0 == mfn + 1).then(|| core::mem::take(slot).1)
+    }
+
     /// Take the references every present entry of table `mfn` needs (Xen's
     /// `alloc_lN_table`), and note where they are. Only present entries cost
     /// more than a load: a fresh or sparse table is mostly empty.
@@ -578,18 +614,21 @@ impl FrameTable {
         if level == 1 {
             let r = self.validate_l1(mem.frame_mut(mfn));
             return match r {
-                Ok(groups) => {
+                Ok((groups, chunks)) => {
                     self.info[mfn as usize].present = groups;
+                    self.note_chunks(mfn, chunks);
                     Ok(())
                 }
                 Err((j, err)) => {
-                    self.release_l1(mem.frame(mfn), j, !0);
+                    let f = mem.frame(mfn);
+                    self.release_l1(f, j, present_chunks(f, !0) & below_chunk_of(j));
                     Err(err)
                 }
             };
         }
         let mut groups = 0u8;
-        let mut chunks = Self::chunks_to_visit(mem, mfn, level, !0, L1_PAGETABLE_ENTRIES);
+        let all = Self::chunks_to_visit(mem, mfn, level, !0, L1_PAGETABLE_ENTRIES);
+        let mut chunks = all;
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
             chunks &= chunks - 1;
@@ -602,7 +641,7 @@ impl FrameTable {
                 let j = c * 8 + k;
                 if let Err(err) = self.get_lxe(mem, mfn, level, e) {
                     // Undo the entries already taken.
-                    self.release_entries(mem, mfn, level, j, !0);
+                    self.release_entries(mem, mfn, level, j, all & below_chunk_of(j));
                     return Err(err);
                 }
                 let adj = Self::adjust_lxe(e);
@@ -619,18 +658,19 @@ impl FrameTable {
             }
         }
         self.info[mfn as usize].present = groups;
+        self.note_chunks(mfn, all);
         Ok(())
     }
 
     /// [`validate`](Self::validate) for an L1 table `f`, in one pass over its
     /// entries, eight at a time (most L1s are dense: the guest's direct map
     /// is 262,144 present entries per GiB): the entry groups holding a
-    /// present entry, or the index of the entry refused (those below it hold
-    /// references). Not generic and not inlined into the generic callers, so
+    /// present entry and the chunks holding one, or the index of the entry
+    /// refused (those below it hold references). Not generic and not inlined into the generic callers, so
     /// that it is compiled with shim-core's optimisation level (see Cargo.toml).
     #[inline(never)]
-    fn validate_l1(&mut self, f: &mut Frame) -> Result<u8, (usize, MmError)> {
-        let mut groups = 0u8;
+    fn validate_l1(&mut self, f: &mut Frame) -> Result<(u8, u64), (usize, MmError)> {
+        let (mut groups, mut chunks) = (0u8, 0u64);
         let (ents, _) = f.as_chunks_mut::<8>();
         for (c, chunk) in ents.chunks_exact_mut(8).enumerate() {
             if or_entries(chunk) & _PAGE_PRESENT == 0 {
@@ -650,15 +690,15 @@ impl FrameTable {
                 }
             }
             groups |= 1 << (c * 8 / PRESENT_GROUP);
+            chunks |= 1 << c;
         }
-        Ok(groups)
+        Ok((groups, chunks))
     }
 
     /// [`release_entries`](Self::release_entries) for an L1 table `f`
     /// (not inlined, as `validate_l1`).
     #[inline(never)]
-    fn release_l1(&mut self, f: &Frame, upto: usize, groups: u8) {
-        let mut chunks = present_chunks(f, groups) & below_chunk_of(upto);
+    fn release_l1(&mut self, f: &Frame, upto: usize, mut chunks: u64) {
         let (ents, _) = f.as_chunks::<8>();
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
@@ -669,14 +709,13 @@ impl FrameTable {
         }
     }
 
-    /// Drop what the guest entries of table `mfn` below index `upto`, in
-    /// the entry groups `groups` names, hold.
-    fn release_entries(&mut self, mem: &mut impl GuestMemory, mfn: u64, level: u8, upto: usize, groups: u8) {
+    /// Drop what the entries of table `mfn` below index `upto`, in the
+    /// chunks `chunks` names (guest chunks below `upto` only), hold.
+    fn release_entries(&mut self, mem: &mut impl GuestMemory, mfn: u64, level: u8, upto: usize, mut chunks: u64) {
         if level == 1 {
-            self.release_l1(mem.frame(mfn), upto, groups);
+            self.release_l1(mem.frame(mfn), upto, chunks);
             return;
         }
-        let mut chunks = Self::chunks_to_visit(mem, mfn, level, groups, upto);
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
             chunks &= chunks - 1;
@@ -691,15 +730,25 @@ impl FrameTable {
     }
 
     /// Release everything table `mfn` holds (Xen's `free_lN_table`): its
-    /// present entries all lie in the entry groups `groups` names.
+    /// present entries all lie in the entry groups `groups` names, and in
+    /// the chunks its noted mask names while it has one.
     fn devalidate(&mut self, mem: &mut impl GuestMemory, mfn: u64, ty: PageType, groups: u8) {
         if let Some(level) = ty.level() {
+            let noted = self.take_chunks(mfn);
             #[cfg(debug_assertions)]
             {
                 let stray = Self::chunks_to_visit(mem, mfn, level, !groups, L1_PAGETABLE_ENTRIES);
                 assert!(stray == 0, "table {mfn:#x}: chunks {stray:#x} are present outside the groups {groups:#010b}");
+                if let Some(noted) = noted {
+                    let stray = Self::chunks_to_visit(mem, mfn, level, !0, L1_PAGETABLE_ENTRIES) & !noted;
+                    assert!(stray == 0, "table {mfn:#x}: chunks {stray:#x} are present outside the noted {noted:#x}");
+                }
             }
-            self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, groups);
+            let chunks = match noted {
+                Some(chunks) => chunks,
+                None => Self::chunks_to_visit(mem, mfn, level, groups, L1_PAGETABLE_ENTRIES),
+            };
+            self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, chunks);
         }
     }
 
@@ -897,6 +946,7 @@ impl FrameTable {
         };
         if f.type_count > 0 && f.ty.level().is_some() && adj & _PAGE_PRESENT != 0 {
             self.info[mfn as usize].present |= 1 << (index / PRESENT_GROUP);
+            self.note_present(mfn, index / 8);
         }
         mem.write_u64(mfn, index, adj);
         Ok(promoted)
@@ -1078,6 +1128,45 @@ mod tests {
         ft.get_type(&mut mem, 10, PageType::L1).unwrap();
         ft.info[10].present = 0; // as if an update had not been noted
         ft.put_type(&mut mem, 10);
+    }
+
+    #[test]
+    #[should_panic(expected = "present outside the noted")]
+    fn debug_builds_check_the_noted_chunks() {
+        let (mut ft, mut mem) = setup();
+        mem.write_u64(11, 100, e(10, _PAGE_PRESENT));
+        ft.get_type(&mut mem, 11, PageType::L2).unwrap();
+        ft.chunk_masks[11].1 = 0; // as if an update had not been noted
+        ft.put_type(&mut mem, 11);
+    }
+
+    #[test]
+    fn noted_chunks_release_exactly_and_an_evicted_table_falls_back_to_its_groups() {
+        for evict in [false, true] {
+            let (mut ft, mut mem) = setup();
+            // An L3 holding an L2 with entries in three chunks (one written
+            // by an update), each an L1 holding a page.
+            for (i, m) in [(5, 20), (70, 21), (300, 22)] {
+                mem.write_u64(m, 0, e(m + 10, _PAGE_PRESENT | _PAGE_RW));
+                mem.write_u64(10, i, e(m, _PAGE_PRESENT));
+            }
+            mem.write_u64(11, 9, e(10, _PAGE_PRESENT));
+            ft.get_type(&mut mem, 11, PageType::L3).unwrap();
+            assert_eq!(ft.chunk_masks[10], (11, (1 << 0) | (1 << 8) | (1 << 37)), "noted at validation");
+            assert_eq!(ft.chunk_masks[20], (21, 1), "an L1's too");
+            ft.update_entry(&mut mem, 10, 450, e(23, _PAGE_PRESENT), false, true).unwrap();
+            assert_eq!(ft.chunk_masks[10].1 >> 56, 1, "and kept up by updates");
+            if evict {
+                // Tables whose slots others took: released by their groups.
+                ft.note_chunks(10 + CHUNK_MASK_SLOTS as u64, 0);
+                ft.note_chunks(11 + CHUNK_MASK_SLOTS as u64, 0);
+            }
+            ft.put_type(&mut mem, 11);
+            for m in [10, 20, 21, 22, 23, 30, 31, 32] {
+                assert!(ft.get(m).unwrap().unreferenced(), "evicted {evict}: frame {m} still held");
+            }
+            assert_ne!(ft.chunk_masks[10].0, 11, "the slot is taken at release");
+        }
     }
 
     #[test]
