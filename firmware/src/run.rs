@@ -190,7 +190,10 @@ pub fn start(
     // A PV vCPU starts with a 10 ms periodic timer (Linux stops it).
     c.v.periodic_next = hw.now_ns() + c.v.periodic_ns;
     sched::program_timer(&mut c, &mut hw);
-    hw.load_cr3(l4);
+    // Still on the boot stack, where `percpu::this()` (which `Hw::load_cr3`
+    // uses) reads no `CpuInfo`: the boot CPU's slot by its number instead.
+    let boot_cpu = percpu::cpu(0).expect("the boot CPU");
+    crate::arch::syscall_entry::load_cr3(boot_cpu.cpu as usize, l4 << PAGE_SHIFT);
 
     let regs = GuestRegs {
         rip: entry.rip,
@@ -215,7 +218,6 @@ pub fn start(
         hvm_glue::xen_hvm::console_hand_over();
     }
     d.lock().xenstore.set_vcpus(d.nr_vcpus());
-    let boot_cpu = percpu::cpu(0).expect("the boot CPU");
     crate::vcpus::install(boot_cpu, d, v);
     let (entry_tsc, ns) = crate::arch::timer::since_entry();
     log::info!(
