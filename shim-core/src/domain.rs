@@ -347,9 +347,10 @@ impl Domain {
         }
         // The rings Cocoon serves in guest RAM (both standalone, the console
         // when it serves it on a real Xen) are read and written for as long
-        // as the domain lives: held, so they never leave the guest.
+        // as the domain lives: held writable (Xen's `PGT_writable_page`), so
+        // they never leave the guest nor become a page table it writes into.
         for ring in [s.console_mfn, s.store_mfn] {
-            let _ = frames.get_ref(ring); // refused for the real Xen's pages
+            let _ = frames.get_writable(ring); // refused for the real Xen's pages
         }
         let mut evtchn = EventChannels::new();
         match s.forward {

@@ -2862,3 +2862,28 @@ fn plain_hypercalls_return_directly_unless_something_is_due() {
     assert_eq!(r.how, PLAIN_THROUGH_RUST);
     assert!(g.v.nmi_pending && !g.p.nmi);
 }
+
+/// Frames Cocoon writes for as long as the guest keeps them there (the rings
+/// it serves, a registered vcpu_info) are held writable, as Xen maps them:
+/// unmapped by the guest, such a frame still cannot become a page table that
+/// Cocoon's writes would fill with entries nobody validated.
+#[test]
+fn frames_cocoon_writes_never_become_page_tables() {
+    for forwarded in [false, true] {
+        let mut g = if forwarded { boot_forwarded(Forward::default()) } else { boot() };
+        if !forwarded {
+            let (store_mfn, _, console_mfn, _) = rings_of(&mut g);
+            for ring in [store_mfn, console_mfn] {
+                let (refs_before, types, writable) = refs(&g, ring);
+                assert!(writable >= 1 && writable == types && refs_before >= 1, "ring {ring:#x}: {:?}", refs(&g, ring));
+            }
+        }
+        let t = translate(&g.p.mem, g.v.guest_table, ARG + 0x100).unwrap();
+        put(&mut g, ARG, &[t.mfn, (ARG + 0x100) & 0xfff]);
+        assert_eq!(vcpu_op(&mut g, VCPUOP_register_vcpu_info, 0, ARG), 0);
+        assert_eq!(set_l1e(&mut g, ARG, 0), 0);
+        assert_eq!(refs(&g, t.mfn), (1, 1, 1), "forwarded {forwarded}: only Cocoon's writable hold is left");
+        assert_eq!(mmuext(&mut g, MMUEXT_PIN_L1_TABLE, t.mfn), -XEN_EINVAL, "forwarded {forwarded}");
+        assert_eq!(refs(&g, t.mfn), (1, 1, 1));
+    }
+}

@@ -117,9 +117,10 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
                 return -XEN_EFAULT;
             };
             let offset = offset as u32 as u64;
-            // Held while registered: Cocoon reads and writes it (upcall
-            // flags), so the frame must not leave the guest meanwhile.
-            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_ref(mfn).is_err() {
+            // Held writable while registered, as Xen maps it: Cocoon reads and
+            // writes it (upcall flags), so the frame must not leave the guest
+            // nor become a page table or descriptor page meanwhile.
+            if !offset.is_multiple_of(8) || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_writable(mfn).is_err() {
                 return -XEN_EINVAL;
             }
             // Xen before 4.19 takes another vCPU's vcpu_info only while that
@@ -135,13 +136,13 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
                 p.xen_hypercall_on(vcpu as u32, __HYPERVISOR_vcpu_op, args).unwrap_or(-XEN_ENOSYS)
             };
             if rc != 0 {
-                c.d.lock().frames.put_ref(mfn);
+                c.d.lock().frames.put_writable(mfn);
             } else {
                 let ma = (mfn << PAGE_SHIFT) | offset;
                 let old = target.vcpu_info_maddr.swap(ma, core::sync::atomic::Ordering::AcqRel);
                 if target.vcpu_info_registered.swap(true, core::sync::atomic::Ordering::AcqRel) {
                     // Xen took a new area: the old one is no longer used.
-                    c.d.lock().frames.put_ref(old >> PAGE_SHIFT);
+                    c.d.lock().frames.put_writable(old >> PAGE_SHIFT);
                 }
                 if vcpu == c.v.id as u64 {
                     c.v.vcpu_info_maddr = ma;

@@ -26,6 +26,7 @@ use core::sync::atomic::Ordering;
 
 use crate::abi::*;
 use crate::domain::{default_vcpu_info_maddr, Ctx};
+use crate::mm::frames::Owner;
 use crate::platform::{HostSuspend, Platform};
 
 pub fn suspend<P: Platform>(c: &mut Ctx, p: &mut P, start_info_mfn: u64) -> i64 {
@@ -34,9 +35,12 @@ pub fn suspend<P: Platform>(c: &mut Ctx, p: &mut P, start_info_mfn: u64) -> i64 
         return -XEN_EOPNOTSUPP;
     };
     // Xen leaves the argument to the toolstack, which refuses to save a
-    // domain whose start_info frame is not its own: refuse it here.
-    if !c.d.lock().frames.owned_by_guest(start_info_mfn) {
-        log::warn!("suspend: start_info frame {start_info_mfn:#x} is not the guest's");
+    // domain whose start_info frame is not its own (nor one it may write,
+    // a page table's): refuse it here.
+    if !c.d.lock().frames.get(start_info_mfn).is_some_and(|f| f.owner == Owner::Guest && f.writable() == f.type_count) {
+        log::warn!(
+            "suspend: start_info frame {start_info_mfn:#x} is not a page of the guest's own that may be written"
+        );
         return -XEN_EINVAL;
     }
     log::info!("guest suspends (vCPU {}): suspending the domain for the toolstack", c.v.id);
@@ -70,8 +74,8 @@ fn forget_host_state<P: Platform>(c: &mut Ctx, p: &mut P) {
     for (id, s) in d.vcpus.iter().enumerate() {
         let old = s.vcpu_info_maddr.swap(default_vcpu_info_maddr(d.shared_info_mfn, id as u32), Ordering::AcqRel);
         if s.vcpu_info_registered.swap(false, Ordering::AcqRel) {
-            // Cocoon held the frame while Xen used it.
-            d.lock().frames.put_ref(old >> PAGE_SHIFT);
+            // Cocoon held the frame (writable) while Xen used it.
+            d.lock().frames.put_writable(old >> PAGE_SHIFT);
         }
     }
     // The other vCPUs pick theirs up when the guest takes them down and up
@@ -92,8 +96,18 @@ fn forget_host_state<P: Platform>(c: &mut Ctx, p: &mut P) {
 
 /// The guest's start_info as a PV restore leaves it: ring frames, new ports.
 fn fix_start_info<P: Platform>(c: &mut Ctx, p: &mut P, mfn: u64, store_evtchn: u32, console_evtchn: Option<u32>) {
+    // Held writable while written: it cannot have become a table meanwhile.
+    if c.d.lock().frames.get_writable(mfn).is_err() {
+        log::warn!("suspend: start_info frame {mfn:#x} is no longer one Cocoon may write: left as it was");
+        return;
+    }
+    write_start_info(c, p, mfn, store_evtchn, console_evtchn);
+    c.d.lock().frames.put_writable(mfn);
+}
+
+fn write_start_info<P: Platform>(c: &mut Ctx, p: &mut P, mfn: u64, store_evtchn: u32, console_evtchn: Option<u32>) {
     let frame = p.frame_mut(mfn);
-    // SAFETY: a guest-owned 4 KiB frame (checked by the caller); StartInfo
+    // SAFETY: a guest-owned 4 KiB frame held writable (by the caller); StartInfo
     // (1168 bytes of plain integers) fits and any bit pattern is valid.
     let si = unsafe { &mut *(frame.as_mut_ptr() as *mut StartInfo) };
     let to_mfn = |pfn: u64| (pfn < c.d.physmap.nr_pages()).then(|| c.d.physmap.mfn(pfn));

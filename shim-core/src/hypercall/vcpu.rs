@@ -153,9 +153,10 @@ fn register_vcpu_info<P: Platform>(c: &mut Ctx, p: &mut P, vcpu: u32, arg: u64) 
     if target.vcpu_info_registered.load(Ordering::Acquire) || (!own && target.is_up()) {
         return -XEN_EINVAL;
     }
-    // Held for good (a vcpu_info cannot be registered twice): Cocoon writes
-    // it, so the frame must never leave the guest.
-    if offset % 8 != 0 || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_ref(mfn).is_err() {
+    // Held writable for good (a vcpu_info cannot be registered twice), as
+    // Xen maps it: Cocoon writes it, so the frame must never leave the guest
+    // nor become a page table or descriptor page.
+    if offset % 8 != 0 || offset + 64 > PAGE_SIZE || c.d.lock().frames.get_writable(mfn).is_err() {
         return -XEN_EINVAL;
     }
     let old_ma = target.vcpu_info_maddr.load(Ordering::Acquire);
