@@ -62,7 +62,10 @@ static AP_MISMATCH: AtomicBool = AtomicBool::new(false);
 /// only the boot CPU gets the interrupt (Xen raises it for vCPU 0's events):
 /// the other CPUs look at their vcpu_info from their own timer.
 pub fn host_events_polled() -> bool {
-    POLLED.load(Ordering::Relaxed) || (INTX.load(Ordering::Relaxed) && crate::arch::percpu::this().cpu != 0)
+    // Also asked on the boot stack (the first timer, armed before the guest
+    // starts), where only the boot CPU runs and `percpu::this()` does not work.
+    POLLED.load(Ordering::Relaxed)
+        || (INTX.load(Ordering::Relaxed) && !crate::arch::boot::on_boot_stack() && crate::arch::percpu::this().cpu != 0)
 }
 
 /// Can guest vCPU n run on CPU n (every AP is the HVM domain's vCPU of its number)?

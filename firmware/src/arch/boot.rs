@@ -230,6 +230,8 @@ boot_dm_l2:
        direct map. */
     .section .bss.boot_stack, "aw", @nobits
     .balign 16
+    .global boot_stack
+    .global boot_stack_top
 boot_stack:
     .skip {stack_size}
 boot_stack_top:
@@ -392,3 +394,20 @@ setup_end:
     "#,
     options(att_syntax)
 );
+
+extern "C" {
+    static boot_stack: u8;
+    static boot_stack_top: u8;
+}
+
+/// Does the caller run on the boot stack (the boot CPU before it first
+/// enters the guest), where `percpu::this()` finds no `CpuInfo`? The image,
+/// the stack with it, is linked at its direct-map address, which `rsp` holds.
+pub fn on_boot_stack() -> bool {
+    let rsp: u64;
+    // SAFETY: reads rsp, nothing else.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    // Only the labels' addresses are taken (no read: safe).
+    let (low, top) = (&raw const boot_stack as u64, &raw const boot_stack_top as u64);
+    (low..=top).contains(&rsp)
+}
