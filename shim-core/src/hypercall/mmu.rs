@@ -300,6 +300,7 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
     }
 }
 
-fn writable_plain_page(frames: &crate::mm::frames::FrameTable, mfn: u64) -> bool {
+/// Is `mfn` a guest page Cocoon may write for the guest (no table or descriptor type)?
+pub(crate) fn writable_plain_page(frames: &crate::mm::frames::FrameTable, mfn: u64) -> bool {
     matches!(frames.get(mfn), Some(f) if f.owner == crate::mm::frames::Owner::Guest && (f.type_count == 0 || matches!(f.ty, PageType::None | PageType::Writable)))
 }

@@ -26,7 +26,6 @@ use core::sync::atomic::Ordering;
 
 use crate::abi::*;
 use crate::domain::{default_vcpu_info_maddr, Ctx};
-use crate::mm::frames::Owner;
 use crate::platform::{HostSuspend, Platform};
 
 pub fn suspend<P: Platform>(c: &mut Ctx, p: &mut P, start_info_mfn: u64) -> i64 {
@@ -37,7 +36,7 @@ pub fn suspend<P: Platform>(c: &mut Ctx, p: &mut P, start_info_mfn: u64) -> i64 
     // Xen leaves the argument to the toolstack, which refuses to save a
     // domain whose start_info frame is not its own (nor one it may write,
     // a page table's): refuse it here.
-    if !c.d.lock().frames.get(start_info_mfn).is_some_and(|f| f.owner == Owner::Guest && f.writable() == f.type_count) {
+    if !super::mmu::writable_plain_page(&c.d.lock().frames, start_info_mfn) {
         log::warn!(
             "suspend: start_info frame {start_info_mfn:#x} is not a page of the guest's own that may be written"
         );
