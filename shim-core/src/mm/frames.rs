@@ -253,6 +253,9 @@ fn or_entries(chunk: &[[u8; 8]]) -> u64 {
 fn present_chunks(f: &Frame, groups: u8) -> u64 {
     let (ents, _) = f.as_chunks::<8>();
     let mut mask = 0u64;
+    // The groups first (one load an entry): most groups of a fresh or sparse
+    // table are empty.
+    let groups = groups & present_groups(f);
     for (g, group) in ents.chunks_exact(PRESENT_GROUP).enumerate() {
         if groups & (1 << g) == 0 {
             continue;
@@ -262,6 +265,17 @@ fn present_chunks(f: &Frame, groups: u8) -> u64 {
         }
     }
     mask
+}
+
+/// Which groups of entries (as in [`FrameInfo::present`]) of table `f` hold
+/// a present entry. Not inlined: inlined, the compiler keeps the loads for
+/// the chunk pass after it, in more registers than there are.
+#[inline(never)]
+fn present_groups(f: &Frame) -> u8 {
+    let (ents, _) = f.as_chunks::<8>();
+    ents.chunks_exact(PRESENT_GROUP)
+        .enumerate()
+        .fold(0, |m, (g, group)| m | (((or_entries(group) & _PAGE_PRESENT) as u8) << g))
 }
 
 /// Entries `8c..8c + 8` of table `f` (chunk `c`, as in [`present_chunks`]).
@@ -672,25 +686,32 @@ impl FrameTable {
     fn validate_l1(&mut self, f: &mut Frame) -> Result<(u8, u64), (usize, MmError)> {
         let (mut groups, mut chunks) = (0u8, 0u64);
         let (ents, _) = f.as_chunks_mut::<8>();
-        for (c, chunk) in ents.chunks_exact_mut(8).enumerate() {
-            if or_entries(chunk) & _PAGE_PRESENT == 0 {
+        for (g, group) in ents.chunks_exact_mut(PRESENT_GROUP).enumerate() {
+            // A whole group first (one load an entry), as `present_chunks`.
+            if or_entries(group) & _PAGE_PRESENT == 0 {
                 continue;
             }
-            for (k, slot) in chunk.iter_mut().enumerate() {
-                let e = u64::from_le_bytes(*slot);
-                if e & _PAGE_PRESENT == 0 {
+            for (k, chunk) in group.chunks_exact_mut(8).enumerate() {
+                if or_entries(chunk) & _PAGE_PRESENT == 0 {
                     continue;
                 }
-                if let Err(err) = self.get_l1e(e) {
-                    return Err((c * 8 + k, err));
+                let c = g * (PRESENT_GROUP / 8) + k;
+                for (i, slot) in chunk.iter_mut().enumerate() {
+                    let e = u64::from_le_bytes(*slot);
+                    if e & _PAGE_PRESENT == 0 {
+                        continue;
+                    }
+                    if let Err(err) = self.get_l1e(e) {
+                        return Err((c * 8 + i, err));
+                    }
+                    let adj = Self::adjust_l1e(e);
+                    if adj != e {
+                        *slot = adj.to_le_bytes();
+                    }
                 }
-                let adj = Self::adjust_l1e(e);
-                if adj != e {
-                    *slot = adj.to_le_bytes();
-                }
+                chunks |= 1 << c;
             }
-            groups |= 1 << (c * 8 / PRESENT_GROUP);
-            chunks |= 1 << c;
+            groups |= 1 << g;
         }
         Ok((groups, chunks))
     }
