@@ -48,6 +48,15 @@
 //!   swapped, `kernel_mode` set, [`COUNT_PAGE_FAULT`] and [`BOUNCES`]
 //!   counted, and the handler entered on that frame with `rflags` less TF,
 //!   NT, RF, VM and AC.
+//! - **`rdmsr` of `MSR_FS_BASE`, `MSR_GS_BASE` or `MSR_SHADOW_GS_BASE` in
+//!   guest kernel mode** (vector 13 from ring 3, error code 0, the bytes
+//!   `0f 32` at a `rip` [`Domain::guest_va_ok`] accepts): only with nothing
+//!   due on the way out (as for a page fault) and TF clear. As
+//!   `traps::general_protection` and `traps::msr::read` for it: the CPU's
+//!   own MSR into the guest's edx:eax (the guest's bases are the CPU's while
+//!   it runs), `rip` past the instruction, [`COUNT_GP_FAULT`] and
+//!   [`COUNT_RDMSR`] counted. A fault reading the instruction hands over to
+//!   the Rust path.
 //! - **Any other hypercall** (kernel mode): [`plain_hypercall`], called from
 //!   the assembly with the guest's registers left where the fast path keeps
 //!   them, runs those [`hypercall::is_plain`] names (all but `multicall`,
@@ -74,7 +83,7 @@ use crate::domain::{Ctx, Vcpu};
 use crate::hypercall::{self, Args};
 use crate::platform::Platform;
 use crate::regs::*;
-use crate::stats::{hypercall_exit, EXIT_EXCEPTION, EXIT_GUEST_SYSCALL};
+use crate::stats::{hypercall_exit, Emulated, EXIT_EXCEPTION, EXIT_GUEST_SYSCALL};
 
 /// `bool`: the vCPU is in guest kernel mode.
 pub const KERNEL_MODE: usize = offset_of!(Vcpu, kernel_mode);
@@ -110,6 +119,8 @@ pub const COUNT_GUEST_SYSCALL: usize = offset_of!(Vcpu, stats.exits.count) + 8 *
 pub const COUNT_IRET: usize = offset_of!(Vcpu, stats.exits.count) + 8 * hypercall_exit(__HYPERVISOR_iret);
 pub const COUNT_PAGE_FAULT: usize =
     offset_of!(Vcpu, stats.exits.count) + 8 * (EXIT_EXCEPTION + TRAP_page_fault as usize);
+pub const COUNT_GP_FAULT: usize = offset_of!(Vcpu, stats.exits.count) + 8 * (EXIT_EXCEPTION + TRAP_gp_fault as usize);
+pub const COUNT_RDMSR: usize = offset_of!(Vcpu, stats.exits.emulated) + 8 * Emulated::Rdmsr as usize;
 pub const BOUNCES: usize = offset_of!(Vcpu, stats.bounces);
 /// `u64`: syscalls and irets the fast path handed to the Rust path.
 pub const FAST_PATH_MISSES: usize = offset_of!(Vcpu, stats.exits.fast_path_misses);

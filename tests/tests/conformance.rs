@@ -23,6 +23,7 @@ const CHECKS: &[&str] = &[
     "linear_l4_slot",
     "cr4_and_fsgsbase",
     "debugctl_faults",
+    "segment_base_msrs",
     "grant_v1_maps_copy_swap",
     "grant_v2_status_frames",
     "memory_exchange",

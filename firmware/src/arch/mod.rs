@@ -4,6 +4,7 @@ pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
+pub mod gp_entry;
 pub mod idt;
 pub mod paging;
 pub mod percpu;

@@ -2,7 +2,8 @@
 //!
 //! Every vector gets a stub that makes the stack look the same (an error
 //! code, zero when the CPU pushes none, and the vector number) and jumps to
-//! `trap_common` (#PF by way of its fast path, [`super::pf_entry`]), which saves the general registers into a
+//! `trap_common` (#PF and #GP by way of their fast paths, [`super::pf_entry`] and
+//! [`super::gp_entry`]), which saves the general registers into a
 //! [`GuestRegs`](shim_core::regs::GuestRegs) and calls `cocoon_trap`. SYSCALL
 //! (see [`super::syscall_entry`]) builds the same frame by hand on the CPU's
 //! ring-0 stack when its fast path does not handle the call. The stubs
@@ -29,6 +30,8 @@ macro_rules! trap_stubs {
                 concat!("push ", $v),
                 concat!(".if ", $v, " == 1 || ", $v, " == 2"),
                 "jmp trap_ist_guest",
+                concat!(".elseif ", $v, " == 13"),
+                "jmp trap_gp",
                 concat!(".elseif ", $v, " == 14"),
                 "jmp trap_pf",
                 ".else",
@@ -235,5 +238,7 @@ pub fn fixup_for(rip: u64) -> Option<u64> {
             return Some(&cocoon_load_gs_fixup as *const u8 as u64);
         }
     }
-    super::syscall_entry::fixup_for(rip).or_else(|| super::pf_entry::fixup_for(rip))
+    super::syscall_entry::fixup_for(rip)
+        .or_else(|| super::pf_entry::fixup_for(rip))
+        .or_else(|| super::gp_entry::fixup_for(rip))
 }

@@ -19,6 +19,7 @@ pub const __HYPERVISOR_console_io: u64 = 18;
 pub const __HYPERVISOR_grant_table_op: u64 = 20;
 pub const __HYPERVISOR_vm_assist: u64 = 21;
 pub const __HYPERVISOR_iret: u64 = 23;
+pub const __HYPERVISOR_set_segment_base: u64 = 25;
 pub const __HYPERVISOR_sched_op: u64 = 29;
 pub const __HYPERVISOR_event_channel_op: u64 = 32;
 pub const __HYPERVISOR_physdev_op: u64 = 33;
@@ -230,6 +231,12 @@ pub const X86_CR4_OSXSAVE: u64 = 1 << 18;
 pub const PV_CR4_GUEST_MASK: u64 = X86_CR4_TSD | X86_CR4_DE | X86_CR4_FSGSBASE | X86_CR4_OSXSAVE;
 pub const PV_CR4_GUEST_VISIBLE_MASK: u64 = X86_CR4_PAE | X86_CR4_MCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
 pub const MSR_FS_BASE: u32 = 0xc000_0100;
+pub const MSR_GS_BASE: u32 = 0xc000_0101;
+pub const MSR_SHADOW_GS_BASE: u32 = 0xc000_0102;
+// HYPERVISOR_set_segment_base's `which`
+pub const SEGBASE_FS: u64 = 0;
+pub const SEGBASE_GS_USER: u64 = 1;
+pub const SEGBASE_GS_KERNEL: u64 = 2;
 pub const MSR_IA32_DEBUGCTLMSR: u32 = 0x1d9;
 
 // DR7 fields

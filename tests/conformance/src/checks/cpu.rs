@@ -109,3 +109,37 @@ pub fn debugctl_faults() -> Outcome {
     ensure_eq!((lo, hi), (0x1111, 0x2222), "eax:edx after the faulting rdmsr");
     Ok(())
 }
+
+/// `rdmsr` of `msr` with garbage in rax and rdx first: the whole registers.
+fn rdmsr_full(msr: u32) -> (u64, u64) {
+    let (mut rax, mut rdx) = (0xdead_beef_0000_0000u64, 0xfeed_face_0000_0000u64);
+    // SAFETY: a privileged read the hypervisor emulates.
+    unsafe { asm!("rdmsr", in("ecx") msr, inout("rax") rax, inout("rdx") rdx) };
+    (rax, rdx)
+}
+
+/// The segment-base MSRs read back what `HYPERVISOR_set_segment_base` set
+/// (Xen's `read_msr`: FS, the active GS and the inactive GS, the user's, of
+/// a vCPU in kernel mode), as edx:eax with the upper halves of rax and rdx
+/// clear (a 32-bit register write). Cocoon answers these in its #GP fast
+/// path (`firmware/src/arch/gp_entry.rs`).
+pub fn segment_base_msrs() -> Outcome {
+    let kernel_gs = rdmsr(MSR_GS_BASE);
+    let cases = [
+        (SEGBASE_FS, MSR_FS_BASE, 0x0000_7f12_3456_7000u64),
+        (SEGBASE_GS_USER, MSR_SHADOW_GS_BASE, 0x0000_7f98_7654_3000),
+        (SEGBASE_GS_KERNEL, MSR_GS_BASE, 0xffff_8800_1234_5000),
+    ];
+    for (which, msr, v) in cases {
+        ensure_eq!(hypercall(__HYPERVISOR_set_segment_base, [which, v, 0, 0, 0]), 0, "set_segment_base");
+        let (rax, rdx) = rdmsr_full(msr);
+        // Restore the kernel's GS base before anything can fail.
+        let _ = hypercall(__HYPERVISOR_set_segment_base, [SEGBASE_GS_KERNEL, kernel_gs, 0, 0, 0]);
+        ensure_eq!((rax, rdx), (v & 0xffff_ffff, v >> 32), "rax and rdx after rdmsr of the base just set");
+    }
+    for which in [SEGBASE_FS, SEGBASE_GS_USER] {
+        ensure_eq!(hypercall(__HYPERVISOR_set_segment_base, [which, 0, 0, 0, 0]), 0, "set_segment_base back to 0");
+    }
+    ensure_eq!(rdmsr(MSR_GS_BASE), kernel_gs, "the kernel's GS base, restored");
+    Ok(())
+}

@@ -61,6 +61,7 @@ pub const ALL: &[Check] = &[
     ("linear_l4_slot", pagetables::linear_l4_slot),
     ("cr4_and_fsgsbase", cpu::cr4_and_fsgsbase),
     ("debugctl_faults", cpu::debugctl_faults),
+    ("segment_base_msrs", cpu::segment_base_msrs),
     ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
     ("grant_v2_status_frames", grants::v2_status_frames),
     ("memory_exchange", memory::exchange_swaps_frames),
