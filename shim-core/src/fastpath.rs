@@ -145,7 +145,13 @@ pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) ->
         return PlainExit { value: 0, how: PLAIN_NOT };
     }
     c.v.stats.exits.exit(hypercall_exit(nr));
-    let value = hypercall::plain(c, p, nr, a);
+    // mmu_update, the commonest (one entry a call from `set_pte`), without
+    // the general dispatch.
+    let value = if nr == __HYPERVISOR_mmu_update {
+        hypercall::mmu::mmu_update(c, p, a[0], a[1], a[2], a[3])
+    } else {
+        hypercall::plain(c, p, nr, a)
+    };
     // An NMI that came while Cocoon ran is the guest's (as at any exit).
     if p.take_nmi() {
         c.v.nmi_pending = true;

@@ -96,6 +96,7 @@ fn batch<P: Platform, T: Copy>(
     rc
 }
 
+#[inline(never)]
 pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
     batch(c, p, (list, count, pdone, dom), |c, p, u: &MmuUpdate| match u.ptr & 3 {
         MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(c, p, u.ptr & !3, u.val, false),
