@@ -146,6 +146,13 @@ fn relax() {
 pub fn flush_tlb_mask(mask: u64, va: Option<u64>) {
     let me = percpu::this();
     let code = flush_code(va);
+    if mask & !(1 << me.cpu) == 0 {
+        // Only this CPU (one vCPU, or a local flush): nobody to ask or wait for.
+        if mask != 0 {
+            flush_local(code);
+        }
+        return;
+    }
     let acks0 = me.flush_acks.load(Ordering::Acquire);
     let mut sent = 0u32;
     for cpu in (0..percpu::nr_online()).filter(|&c| c != me.cpu as usize && mask & (1 << c) != 0) {
