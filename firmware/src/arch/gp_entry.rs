@@ -46,31 +46,19 @@ trap_gp:
     push rcx
     push rdx
     push r8                             /* the CPU's frame is now at rsp + 32 */
-    mov rax, rsp
-    and rax, {block_mask}
-    cmp byte ptr [rax + {nmi_latched}], 0
-    jne gp_slow                         /* an NMI came while Cocoon ran */
-    mov eax, dword ptr [rax + {cpu_number}]
-    imul rax, rax, {stride}
-    lea rdx, [rip + COCOON_SYSCALL_SLOTS]
-    mov rdx, [rax + rdx + {slot_vcpu}]  /* rdx = the vCPU the fast path serves */
-    test rdx, rdx
-    jz gp_slow
+    /* rdx = the vCPU the fast path serves */
+"#,
+    fast_entry_vcpu!("gp_slow"),
+    r#"
     cmp byte ptr [rdx + {kernel_mode}], 0
     je gp_slow                          /* guest user mode: port I/O, a #GP to bounce */
     cmp byte ptr [rdx + {nmi_pending}], 0
     jne gp_slow
     test qword ptr [rsp + 64], {eflags_tf}
     jnz gp_slow
-    movabs rcx, {direct_map}
-    add rcx, [rdx + {vcpu_info_maddr}]  /* rcx = the vcpu_info */
-    cmp byte ptr [rcx + {vi_mask}], 0
-    jne 1f                              /* events masked: nothing to deliver */
-    cmp byte ptr [rcx + {vi_pending}], 0
-    jne gp_slow                         /* an upcall due: the Rust path delivers it */
-    cmp byte ptr [rdx + {upcall_held}], 0
-    jne gp_slow
-1:
+"#,
+    fast_entry_no_upcall_due!("r8d", "gp_slow"),
+    r#"
     mov r8, [rsp + 48]                  /* r8 = rip: canonical, not Cocoon's */
     mov rcx, r8
     sar rcx, 47

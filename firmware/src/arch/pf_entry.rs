@@ -51,17 +51,10 @@ trap_pf:
     push rdi
     push r8
     push r9                             /* the CPU's frame is now at rsp + 56 */
-    mov rax, rsp
-    and rax, {block_mask}
-    cmp byte ptr [rax + {nmi_latched}], 0
-    jne pf_slow                         /* an NMI came while Cocoon ran: the Rust path takes it */
-    mov eax, dword ptr [rax + {cpu_number}]
-    imul rax, rax, {stride}
-    lea rdx, [rip + COCOON_SYSCALL_SLOTS]
-    add rax, rdx                        /* rax = this CPU's slot */
-    mov rdx, [rax + {slot_vcpu}]        /* rdx = the vCPU the fast path serves */
-    test rdx, rdx
-    jz pf_slow
+    /* rax = this CPU's slot, rdx = the vCPU the fast path serves */
+"#,
+    fast_entry_vcpu!("pf_slow"),
+    r#"
     cmp byte ptr [rdx + {kernel_mode}], 0
     jne pf_slow
     cmp byte ptr [rdx + {nmi_pending}], 0
@@ -77,16 +70,10 @@ trap_pf:
     mov rdi, cr2                        /* rdi = CR2 */
     test rdi, rdi
     jz pf_slow
-    movabs rcx, {direct_map}
-    add rcx, [rdx + {vcpu_info_maddr}]  /* rcx = the vcpu_info */
-    movzx r9d, byte ptr [rcx + {vi_mask}]  /* r9 = the upcall mask the frame saves */
-    test r9d, r9d
-    jnz 2f                              /* events masked: nothing to deliver */
-    cmp byte ptr [rcx + {vi_pending}], 0
-    jne pf_slow                         /* an upcall due: the Rust path delivers it */
-    cmp byte ptr [rdx + {upcall_held}], 0
-    jne pf_slow                         /* a held upcall to give back */
-2:
+    /* rcx = the vcpu_info, r9 = the upcall mask the frame saves */
+"#,
+    fast_entry_no_upcall_due!("r9d", "pf_slow"),
+    r#"
     mov rsi, [rdx + {kernel_sp}]
     and rsi, -16
     sub rsi, {frame_bytes}              /* rsi = the bounce frame */
