@@ -60,15 +60,9 @@ trap_gp:
     fast_entry_no_upcall_due!("r8d", "gp_slow"),
     r#"
     mov r8, [rsp + 48]                  /* r8 = rip: canonical, not Cocoon's */
-    mov rcx, r8
-    sar rcx, 47
-    jz 2f
-    cmp rcx, -1
-    jne gp_slow
-    movabs rcx, {hv_end}
-    cmp r8, rcx
-    jb gp_slow
-2:
+"#,
+    fast_guest_va_ok!("r8", "rcx", "gp_slow"),
+    r#"
     .global gp_read
 gp_read:
     movzx r8d, word ptr [r8]
@@ -77,12 +71,11 @@ gp_read_end:
     cmp r8d, 0x320f                     /* rdmsr, no prefix */
     jne gp_slow
     mov ecx, [rsp + 16]                 /* the guest's ecx: the MSR */
-    sub ecx, {msr_fs_base}
-    cmp ecx, 2
+    lea r8d, [rcx + {minus_msr_fs_base}] /* ecx - MSR_FS_BASE, mod 2^32 */
+    cmp r8d, 2
     ja gp_slow
     inc qword ptr [rdx + {count_gp}]
     inc qword ptr [rdx + {count_rdmsr}]
-    mov ecx, [rsp + 16]
     rdmsr                               /* the guest's bases are the CPU's */
     mov [rsp + 24], rax                 /* into the guest's rax and rdx, */
     mov [rsp + 8], rdx                  /* upper halves clear */
@@ -110,7 +103,7 @@ gp_slow:
     vi_mask = const fp::VI_UPCALL_MASK,
     vi_pending = const fp::VI_UPCALL_PENDING,
     hv_end = const HYPERVISOR_VIRT_END,
-    msr_fs_base = const MSR_FS_BASE,
+    minus_msr_fs_base = const MSR_FS_BASE.wrapping_neg(),
     count_gp = const fp::COUNT_GP_FAULT,
     count_rdmsr = const fp::COUNT_RDMSR,
 );

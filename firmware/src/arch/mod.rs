@@ -45,6 +45,26 @@ macro_rules! fast_entry_no_upcall_due {
     };
 }
 
+/// Assembly text: to `$slow` unless the address in `$reg` is canonical and
+/// not in Cocoon's range (the lower half, or `HYPERVISOR_VIRT_END` and
+/// above, as `Domain::guest_va_ok` checks it); `$scratch` is clobbered.
+/// Uses the operand `hv_end`.
+macro_rules! fast_guest_va_ok {
+    ($reg:literal, $scratch:literal, $slow:literal) => {
+        concat!(
+            concat!("mov ", $scratch, ", ", $reg, "\n"),
+            concat!("sar ", $scratch, ", 47\n"),
+            "jz 17f\n",
+            concat!("cmp ", $scratch, ", -1\n"),
+            concat!("jne ", $slow, "\n"),
+            concat!("movabs ", $scratch, ", {hv_end}\n"),
+            concat!("cmp ", $reg, ", ", $scratch, "\n"),
+            concat!("jb ", $slow, "\n"),
+            "17:\n",
+        )
+    };
+}
+
 pub mod apic;
 pub mod boot;
 pub mod cpu;

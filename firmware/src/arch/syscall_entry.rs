@@ -282,15 +282,9 @@ fast_iret_read:
     iret_selector_ok {i_cs}, {kernel_cs}, {code_shift}, {code_mask}, {code_mask}
     iret_selector_ok {i_ss}, {user_ss}, {data_shift}, {data_mask}, {data_want}
     mov r9, [rsi + {i_rip}]             /* r9 = rip: canonical, not Cocoon's */
-    mov r8, r9
-    sar r8, 47
-    jz 4f
-    cmp r8, -1
-    jne fast_miss
-    movabs r8, {hv_end}
-    cmp r9, r8
-    jb fast_miss
-4:
+"#,
+    fast_guest_va_ok!("r9", "r8", "fast_miss"),
+    r#"
     xor edi, edi                        /* edi bit 0: to guest user mode; bit 1: the upcall mask */
     movzx r8d, byte ptr [rsi + {i_cs}]
     and r8d, 3
