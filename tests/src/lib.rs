@@ -106,6 +106,16 @@ pub fn kernel_trouble(serial: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The kernel's whole report around the first trouble line (its RIP, stack
+/// and the lines before it), for a failure message: CI shows only that.
+pub fn trouble_report(serial: &str) -> String {
+    let lines: Vec<&str> = serial.lines().collect();
+    let Some(first) = lines.iter().position(|l| !kernel_trouble(l).is_empty()) else {
+        return String::new();
+    };
+    lines[first.saturating_sub(10)..(first + 40).min(lines.len())].join("\n")
+}
+
 /// A copy of the firmware without its multiboot header, so QEMU's `-kernel`
 /// takes the PVH entry (QEMU prefers multiboot when both are present; real
 /// PVH loaders such as Xen's ignore the multiboot header).

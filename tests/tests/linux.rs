@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, ExitReason, Qemu};
+use cocoon_tests::{firmware, initramfs, kernel, kernel_trouble, trouble_report, ExitReason, Qemu};
 
 fn run_acceptance(suite: &str, mem: &str) {
     let out = run_acceptance_smp(suite, mem, 1, "");
@@ -59,7 +59,13 @@ fn run_acceptance_smp(suite: &str, mem: &str, smp: u32, cocoon_args: &str) -> co
     out.assert_serial("COCOON-TEST: PASS");
     out.assert_serial("guest shut down: poweroff");
     let trouble = kernel_trouble(&out.serial);
-    assert!(trouble.is_empty(), "kernel log has trouble ({}):\n{}", out.log_path.display(), trouble.join("\n"));
+    assert!(
+        trouble.is_empty(),
+        "kernel log has trouble ({}):\n{}\n-- around the first:\n{}",
+        out.log_path.display(),
+        trouble.join("\n"),
+        trouble_report(&out.serial)
+    );
     assert!(!out.serial.contains("unchecked MSR access"), "an MSR access faulted ({})", out.log_path.display());
     // The vDSO reads the pvclock copy VCPUOP_register_vcpu_time_memory_area
     // keeps (Linux says nothing when it gets it).
