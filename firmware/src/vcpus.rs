@@ -181,6 +181,16 @@ pub fn kick(vcpu: u32) {
     }
 }
 
+/// An NMI for `vcpu` (`VCPUOP_send_nmi`): latched on its CPU as a real one
+/// that came while Cocoon ran, taken at that vCPU's next exit; a kick makes
+/// that soon. Also for the calling vCPU (taken on the hypercall's way out).
+pub fn send_nmi(vcpu: u32) {
+    if let Some(cpu) = percpu::cpu(vcpu as usize) {
+        cpu.nmi_latched.store(true, Ordering::Release);
+        kick(vcpu);
+    }
+}
+
 /// Stop every other CPU (the machine is ending), waiting a little for them,
 /// then report their vCPUs' exit statistics (the caller reports its own).
 pub fn stop_others() {
@@ -299,6 +309,8 @@ pub fn park_down(c: &mut Ctx, hw: &mut Hw) {
     c.v.going_down = false;
     let me = &c.d.vcpus[c.v.id as usize];
     me.state.store(VCPU_DOWN, Ordering::Release);
+    // No timers while down: nothing for other vCPUs to watch (`sched::tick`).
+    me.ticked_ns.store(0, Ordering::Relaxed);
     hw.set_timer(None);
     log::debug!("vCPU {} down", c.v.id);
     while !me.is_up() {

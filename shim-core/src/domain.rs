@@ -115,6 +115,12 @@ pub struct VcpuShared {
     pub fifo: FifoVcpu,
     /// The context to start from (`VCPUOP_initialise`), until it comes up.
     pub boot: Lock<Option<Box<VcpuGuestContext>>>,
+    /// When its timers were last served (`hypercall::sched::tick`, on the
+    /// `now_ns` scale; standalone only): another vCPU kicks it when this
+    /// falls far behind (`sched::rescue_stalled`).
+    pub ticked_ns: AtomicU64,
+    /// How often another vCPU had to kick it so (logged the first time).
+    pub rescues: AtomicU32,
 }
 
 /// `VcpuShared::state`.
@@ -134,6 +140,8 @@ impl VcpuShared {
             virq_port: [const { AtomicU32::new(0) }; events::NR_VIRQS],
             fifo: FifoVcpu::new(),
             boot: Lock::new(None),
+            ticked_ns: AtomicU64::new(0),
+            rescues: AtomicU32::new(0),
         }
     }
 

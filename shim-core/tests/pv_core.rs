@@ -2887,3 +2887,40 @@ fn frames_cocoon_writes_never_become_page_tables() {
         assert_eq!(refs(&g, t.mfn), (1, 1, 1));
     }
 }
+
+#[test]
+fn a_vcpu_whose_timers_go_unserved_is_kicked_once_per_stall() {
+    use shim_core::domain::{VCPU_DOWN, VCPU_UP};
+    use shim_core::hypercall::sched::{tick, STALLED_NS};
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut g = boot_with(None, 3);
+    let (v1, v2) = (&g.d.vcpus[1], &g.d.vcpus[2]);
+    v1.state.store(VCPU_UP, Relaxed);
+    v2.state.store(VCPU_DOWN, Relaxed);
+    let t0 = g.p.now;
+    v1.ticked_ns.store(t0, Relaxed);
+    v2.ticked_ns.store(t0, Relaxed);
+    // Served recently: nobody is kicked, and vCPU 0 notes its own tick.
+    g.p.now = t0 + STALLED_NS - 1;
+    tick(ctx!(g), &mut g.p);
+    assert!(g.p.kicks.is_empty(), "{:?}", g.p.kicks);
+    assert_eq!(g.d.vcpus[0].ticked_ns.load(Relaxed), g.p.now);
+    // vCPU 1 (up) has served none for STALLED_NS: kicked; vCPU 2 is down: not.
+    g.p.now = t0 + STALLED_NS;
+    tick(ctx!(g), &mut g.p);
+    assert_eq!(g.p.kicks, vec![1]);
+    assert_eq!(g.d.vcpus[1].rescues.load(Relaxed), 1);
+    assert_eq!(g.d.vcpus[2].rescues.load(Relaxed), 0);
+    // Once per stall: the next kick only after another STALLED_NS.
+    g.p.now += STALLED_NS / 2;
+    tick(ctx!(g), &mut g.p);
+    assert_eq!(g.p.kicks, vec![1]);
+    g.p.now += STALLED_NS / 2;
+    tick(ctx!(g), &mut g.p);
+    assert_eq!(g.p.kicks, vec![1, 1]);
+    // Served again: left alone.
+    g.d.vcpus[1].ticked_ns.store(g.p.now, Relaxed);
+    g.p.now += STALLED_NS / 2;
+    tick(ctx!(g), &mut g.p);
+    assert_eq!(g.p.kicks, vec![1, 1]);
+}

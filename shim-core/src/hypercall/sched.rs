@@ -1,6 +1,8 @@
 //! Scheduling: block (idle), yield, shutdown, and the vCPU's timers.
 
 use super::unknown_op;
+use core::sync::atomic::Ordering;
+
 use crate::abi::*;
 use crate::domain::{Ctx, Domain};
 use crate::platform::{ExitReason, Fault, Platform};
@@ -57,7 +59,41 @@ pub fn tick<P: Platform>(c: &mut Ctx, p: &mut P) {
     if c.v.id == 0 {
         poll_console(c.d, p);
     }
+    rescue_stalled(c, p, now);
     program_timer(c, p);
+}
+
+/// A vCPU whose timers went unserved this long lost its timer interrupt
+/// (its deadline is never more than `POLL_NS` away while it is up).
+pub const STALLED_NS: u64 = 100 * 1_000_000;
+
+/// Note that this vCPU's timers are served, and kick any other vCPU that is
+/// up and has not served its own for `STALLED_NS`. QEMU's TCG (10.0) now
+/// and then leaves a local-APIC timer interrupt in the IRR without telling
+/// the CPU, until another interrupt makes it look again; an idle vCPU then
+/// sleeps on, a busy one runs without timer events, and the guest reports
+/// RCU stalls and soft lockups (docs/findings). The kick is that other
+/// interrupt. Takes no lock; allocates nothing.
+fn rescue_stalled<P: Platform>(c: &mut Ctx, p: &mut P, now: u64) {
+    let me = c.v.id as usize;
+    c.d.vcpus[me].ticked_ns.store(now, Ordering::Relaxed);
+    for (i, v) in c.d.vcpus.iter().enumerate() {
+        let last = v.ticked_ns.load(Ordering::Relaxed);
+        if i == me || last == 0 || now.saturating_sub(last) < STALLED_NS || !v.is_up() {
+            continue;
+        }
+        // Kick once per stall: the next look waits another STALLED_NS.
+        if v.ticked_ns.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            continue;
+        }
+        if v.rescues.fetch_add(1, Ordering::Relaxed) == 0 {
+            log::info!(
+                "timers: vCPU {i} served none for {} ms (its timer interrupt lost or late); vCPU {me} kicked it (logged once)",
+                (now - last) / 1_000_000
+            );
+        }
+        p.kick(i as u32);
+    }
 }
 
 pub fn poll_console<P: Platform>(d: &Domain, p: &mut P) {
@@ -114,6 +150,12 @@ fn shutdown<P: Platform>(c: &mut Ctx, p: &mut P, reason: u32) -> ! {
         _ => ("unknown reason", ExitReason::GuestCrash),
     };
     log::info!("guest shut down: {what} (reason {reason}) from vCPU {}", c.v.id);
+    for (i, v) in c.d.vcpus.iter().enumerate() {
+        let n = v.rescues.load(Ordering::Relaxed);
+        if n != 0 {
+            log::info!("timers: vCPU {i} was kicked {n} times for timers left unserved (see `sched::rescue_stalled`)");
+        }
+    }
     crate::stats::log_report(c.v.id, &c.v.stats.exits);
     p.exit(exit)
 }
