@@ -182,6 +182,10 @@ impl Platform for Hw {
         latch.load(Ordering::Relaxed) && latch.swap(false, Ordering::Relaxed)
     }
 
+    fn send_nmi(&mut self, vcpu: u32) {
+        crate::vcpus::send_nmi(vcpu);
+    }
+
     fn host_suspend(&mut self) -> Result<shim_core::platform::HostSuspend, i64> {
         crate::xen::suspend()
     }

@@ -118,6 +118,9 @@ pub trait Platform: crate::builder::GuestMemory {
     fn host_suspend(&mut self) -> Result<HostSuspend, i64>;
     /// Did an NMI come to this CPU while Cocoon ran (not the guest)? Clears it.
     fn take_nmi(&mut self) -> bool;
+    /// Give vCPU `vcpu` an NMI as if one had come to its CPU while Cocoon
+    /// ran (`take_nmi` there returns it), and kick it (`VCPUOP_send_nmi`).
+    fn send_nmi(&mut self, vcpu: u32);
     /// Does Cocoon have to poll for the host's events (no upcall interrupt)?
     fn host_events_polled(&self) -> bool;
 

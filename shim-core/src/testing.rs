@@ -331,6 +331,8 @@ pub struct MockPlatform {
     pub started: Vec<u32>,
     /// An NMI latched while Cocoon ran (`take_nmi`).
     pub nmi: bool,
+    /// vCPUs given an NMI (`send_nmi`).
+    pub nmis_sent: Vec<u32>,
     /// What `host_suspend` answers.
     pub suspend: Result<crate::platform::HostSuspend, i64>,
     /// GFNs Cocoon gave back to Xen (XENMEM_decrease_reservation on its own
@@ -371,6 +373,7 @@ impl MockPlatform {
             tlb_flushes: Vec::new(),
             started: Vec::new(),
             nmi: false,
+            nmis_sent: Vec::new(),
             suspend: Err(-XEN_ENOSYS),
             xen_decreased: Vec::new(),
             xen_populated: Vec::new(),
@@ -567,6 +570,10 @@ impl crate::platform::Platform for MockPlatform {
 
     fn take_nmi(&mut self) -> bool {
         core::mem::take(&mut self.nmi)
+    }
+
+    fn send_nmi(&mut self, vcpu: u32) {
+        self.nmis_sent.push(vcpu);
     }
 
     fn host_suspend(&mut self) -> Result<crate::platform::HostSuspend, i64> {

@@ -2924,3 +2924,14 @@ fn a_vcpu_whose_timers_go_unserved_is_kicked_once_per_stall() {
     tick(ctx!(g), &mut g.p);
     assert_eq!(g.p.kicks, vec![1, 1]);
 }
+
+#[test]
+fn vcpuop_send_nmi_gives_the_target_an_nmi() {
+    let mut g = boot_with(None, 2);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_send_nmi, 1, 0), 0);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_send_nmi, 0, 0), 0, "also to itself");
+    assert_eq!(g.p.nmis_sent, vec![1, 0]);
+    assert_eq!(vcpu_op(&mut g, VCPUOP_send_nmi, 1, ARG), -XEN_EINVAL, "takes no argument");
+    assert_eq!(vcpu_op(&mut g, VCPUOP_send_nmi, 2, 0), -XEN_ENOENT);
+    assert_eq!(g.p.nmis_sent, vec![1, 0]);
+}

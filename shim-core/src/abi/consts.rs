@@ -272,6 +272,7 @@ pub const VCPUOP_stop_periodic_timer: u64 = 7;
 pub const VCPUOP_set_singleshot_timer: u64 = 8;
 pub const VCPUOP_stop_singleshot_timer: u64 = 9;
 pub const VCPUOP_register_vcpu_info: u64 = 10;
+pub const VCPUOP_send_nmi: u64 = 11;
 pub const VCPUOP_register_vcpu_time_memory_area: u64 = 13;
 
 // --- sched_op (sched.h) ---

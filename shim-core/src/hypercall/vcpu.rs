@@ -97,6 +97,15 @@ pub fn vcpu_op<P: Platform>(c: &mut Ctx, p: &mut P, cmd: u64, vcpu: u64, arg: u6
             }
         }
         VCPUOP_register_vcpu_info => register_vcpu_info(c, p, vcpu as u32, arg),
+        // Xen: no argument; the NMI waits for a vCPU that is down. (Linux
+        // calls it from its PV APIC driver's NMI IPI; a domU whose CPUID has
+        // no APIC, as here, sends none: its sysrq-l and RCU stall reports
+        // print only the calling CPU's stack.)
+        VCPUOP_send_nmi if arg != 0 => -XEN_EINVAL,
+        VCPUOP_send_nmi => {
+            p.send_nmi(vcpu as u32);
+            0
+        }
         VCPUOP_register_vcpu_time_memory_area => register_time_area(c, p, vcpu as u32, arg),
         // Timers are the calling vCPU's own (Xen: -EINVAL for another's single-shot).
         VCPUOP_set_periodic_timer
