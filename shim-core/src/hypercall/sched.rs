@@ -72,7 +72,7 @@ pub const STALLED_NS: u64 = 100 * 1_000_000;
 /// and then leaves a local-APIC timer interrupt in the IRR without telling
 /// the CPU, until another interrupt makes it look again; an idle vCPU then
 /// sleeps on, a busy one runs without timer events, and the guest reports
-/// RCU stalls and soft lockups (docs/findings). The kick is that other
+/// RCU stalls and soft lockups (docs/internals.md, vCPUs). The kick is that other
 /// interrupt. Takes no lock; allocates nothing.
 fn rescue_stalled<P: Platform>(c: &mut Ctx, p: &mut P, now: u64) {
     let me = c.v.id as usize;
