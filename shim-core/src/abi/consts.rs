@@ -171,6 +171,7 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 /// Entries of one page table at any level.
 pub const L1_PAGETABLE_ENTRIES: usize = 512;
+pub const L4_PAGETABLE_ENTRIES: usize = 512;
 pub const L1_PAGETABLE_SHIFT: u32 = 12;
 pub const L2_PAGETABLE_SHIFT: u32 = 21;
 pub const L3_PAGETABLE_SHIFT: u32 = 30;

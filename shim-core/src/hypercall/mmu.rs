@@ -214,7 +214,7 @@ fn one_mmuext<P: Platform>(c: &mut Ctx, p: &mut P, op: &MmuextOp) -> i64 {
         MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
             let ty = PageType::table(op.cmd as u8 + 1);
             let mut l = c.d.lock();
-            if l.frames.get(mfn).is_some_and(|f| f.pinned) {
+            if l.frames.get(mfn).is_some_and(|f| f.pinned()) {
                 return -XEN_EINVAL;
             }
             if l.frames.may_promote(mfn) {

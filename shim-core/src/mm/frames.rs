@@ -64,19 +64,33 @@ impl PageType {
     }
 }
 
+bitflags::bitflags! {
+    /// A frame's flags (see [`FrameInfo::flags`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct FrameFlags: u8 {
+        /// Pinned by the guest (`MMUEXT_PIN_*`): one use of its type.
+        const PINNED = 1;
+        /// An L4 whose kernel half is the shared one (see
+        /// [`SharedKernelHalf`]): its entries there hold no references of
+        /// their own.
+        const SHARES_KERNEL_HALF = 2;
+    }
+}
+
 /// What Cocoon knows of one machine frame. Everything that refers to a
 /// frame is counted, as Xen's `count_info` and `type_info`: present L1
 /// entries mapping it and Cocoon's own holds in [`refs`](Self::refs), its
 /// uses as its type in [`type_count`](Self::type_count) (as a page table or
 /// descriptor page: references from higher-level tables, pins, base tables,
-/// GDT frames; as a writable page: the writable mappings and holds, which
-/// `refs` counts too). A frame neither counts is referenced by nothing, and
+/// GDT frames, with one use for all the L4s sharing a kernel half, see
+/// [`SharedKernelHalf`]; as a writable page: the writable mappings and
+/// holds, which `refs` counts too). A frame neither counts is referenced by nothing, and
 /// only such a frame may leave the guest (ballooning, `hypercall::memory`).
 #[derive(Clone, Copy, Debug)]
 pub struct FrameInfo {
     pub owner: Owner,
     pub ty: PageType,
-    pub pinned: bool,
+    pub flags: FrameFlags,
     /// While the frame is a page table: which groups of 64 entries may hold
     /// a present entry (bit g: entries 64g..64g+63). Set when the table is
     /// validated and when an update writes a present entry, never cleared
@@ -90,6 +104,11 @@ pub struct FrameInfo {
 }
 
 impl FrameInfo {
+    #[inline]
+    pub fn pinned(&self) -> bool {
+        self.flags.contains(FrameFlags::PINNED)
+    }
+
     /// Nothing maps, types or holds the frame.
     #[inline]
     pub fn unreferenced(&self) -> bool {
@@ -107,8 +126,14 @@ impl FrameInfo {
     }
 }
 
-const EMPTY: FrameInfo =
-    FrameInfo { owner: Owner::None, ty: PageType::None, pinned: false, present: 0, type_count: 0, refs: 0 };
+const EMPTY: FrameInfo = FrameInfo {
+    owner: Owner::None,
+    ty: PageType::None,
+    flags: FrameFlags::empty(),
+    present: 0,
+    type_count: 0,
+    refs: 0,
+};
 // Four bytes of flags and two counts: 12 bytes a frame (0.3% of RAM).
 const _: () = assert!(core::mem::size_of::<FrameInfo>() == 12);
 
@@ -216,6 +241,33 @@ impl LinearCounts {
 }
 
 /// The whole frame table, indexed by machine frame.
+/// The first L4 slot of the guest kernel's half above Cocoon's slots.
+const KERNEL_HALF_FIRST: usize = HYPERVISOR_L4_LAST + 1;
+/// The chunks of eight entries (as in [`present_chunks`]) of that half.
+const KERNEL_HALF_CHUNKS: u64 = !0 << (KERNEL_HALF_FIRST / 8);
+const _: () = assert!(KERNEL_HALF_FIRST.is_multiple_of(8) && KERNEL_HALF_FIRST < L4_PAGETABLE_ENTRIES);
+
+/// The kernel half of L4 tables (slots [`KERNEL_HALF_FIRST`]..512), shared.
+/// A PV Linux gives every process the same kernel half (its vmalloc L3s
+/// are preallocated: 68 present entries in 6.1), and each L4 that took and
+/// dropped a use of every L3 there cost a fork about 4k instructions. The
+/// L4s whose kernel half is exactly this one's entries
+/// ([`FrameFlags::SHARES_KERNEL_HALF`]) hold no use of those L3s each:
+/// this holds one use of each for all of them while it has `users`. So
+/// those L3s are typed exactly while some L4 refers to them, as in Xen;
+/// only their count is smaller. Made from an L4 validated while it has no
+/// users (its entries' uses become this one's); an update of a sharing
+/// L4's kernel half first gives that L4 its own uses again
+/// ([`FrameTable::unshare_kernel_half`]).
+struct SharedKernelHalf {
+    /// The entries, as validated (adjusted) in the L4 it was made from.
+    entries: [u64; L4_PAGETABLE_ENTRIES - KERNEL_HALF_FIRST],
+    /// Its chunks holding a present entry.
+    chunks: u64,
+    /// L4 tables sharing it; 0: none, and it holds nothing.
+    users: u32,
+}
+
 pub struct FrameTable {
     info: Vec<FrameInfo>,
     /// Frames above the table (a real Xen's special pages, such as the xenstore
@@ -232,6 +284,7 @@ pub struct FrameTable {
     /// over its [`FrameInfo::present`] groups. (Beside the frame table, not
     /// in it: 8 bytes more a frame would break the footprint limit.)
     chunk_masks: alloc::boxed::Box<[(u64, u64); CHUNK_MASK_SLOTS]>,
+    kernel_half: alloc::boxed::Box<SharedKernelHalf>,
 }
 
 #[inline]
@@ -304,6 +357,11 @@ impl FrameTable {
             linear: LinearCounts::new(),
             // Built on the heap, not on the stack (16 KiB); the length is the array's.
             chunk_masks: vec![(0, 0); CHUNK_MASK_SLOTS].into_boxed_slice().try_into().expect("CHUNK_MASK_SLOTS slots"),
+            kernel_half: alloc::boxed::Box::new(SharedKernelHalf {
+                entries: [0; L4_PAGETABLE_ENTRIES - KERNEL_HALF_FIRST],
+                chunks: 0,
+                users: 0,
+            }),
         }
     }
 
@@ -640,9 +698,11 @@ impl FrameTable {
                 }
             };
         }
-        let mut groups = 0u8;
         let all = Self::chunks_to_visit(mem, mfn, level, !0, L1_PAGETABLE_ENTRIES);
-        let mut chunks = all;
+        // An L4 whose kernel half is the shared one takes no uses there.
+        let shares = level == 4 && self.kernel_half_matches(mem.frame(mfn), all);
+        let taken = if shares { all & !KERNEL_HALF_CHUNKS } else { all };
+        let mut chunks = taken;
         while chunks != 0 {
             let c = chunks.trailing_zeros() as usize;
             chunks &= chunks - 1;
@@ -655,7 +715,7 @@ impl FrameTable {
                 let j = c * 8 + k;
                 if let Err(err) = self.get_lxe(mem, mfn, level, e) {
                     // Undo the entries already taken.
-                    self.release_entries(mem, mfn, level, j, all & below_chunk_of(j));
+                    self.release_entries(mem, mfn, level, j, taken & below_chunk_of(j));
                     return Err(err);
                 }
                 let adj = Self::adjust_lxe(e);
@@ -663,17 +723,113 @@ impl FrameTable {
                     mem.write_u64(mfn, j, adj);
                 }
             }
-            groups |= 1 << (c * 8 / PRESENT_GROUP);
         }
         if level == 4 {
             let (ents, _) = mem.frame_mut(mfn).as_chunks_mut::<8>();
             for (slot, e) in ents[HYPERVISOR_L4_FIRST..=HYPERVISOR_L4_LAST].iter_mut().zip(self.hypervisor_l4) {
                 *slot = e.to_le_bytes();
             }
+            if shares {
+                self.kernel_half.users += 1;
+                self.info[mfn as usize].flags.insert(FrameFlags::SHARES_KERNEL_HALF);
+            } else if self.kernel_half.users == 0 && all & KERNEL_HALF_CHUNKS != 0 {
+                self.make_kernel_half(mem.frame(mfn), mfn, all & KERNEL_HALF_CHUNKS);
+            }
         }
+        // The groups of 64 entries (eight chunks) holding a present entry.
+        let groups = (0..8).fold(0u8, |g, i| g | (((all >> (8 * i)) & 0xff != 0) as u8) << i);
         self.info[mfn as usize].present = groups;
         self.note_chunks(mfn, all);
         Ok(())
+    }
+
+    /// Is the kernel half of L4 `f`, whose present chunks are `all`, the
+    /// shared one (entry for entry)? Compares only the chunks holding a
+    /// present entry: the others hold none in either.
+    #[inline]
+    fn kernel_half_matches(&self, f: &Frame, all: u64) -> bool {
+        let h = &*self.kernel_half;
+        if h.users == 0 || all & KERNEL_HALF_CHUNKS != h.chunks {
+            return false;
+        }
+        let mut chunks = h.chunks;
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            let base = c * 8 - KERNEL_HALF_FIRST;
+            let diff = chunk_entries(f, c).iter().zip(&h.entries[base..base + 8]).fold(0, |d, (a, b)| d | (a ^ b));
+            if diff != 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Make the shared kernel half from the validated L4 `mfn` (`f`), whose
+    /// kernel half's present chunks are `chunks`, if every present entry
+    /// there points at an L3 (a linear one, at an L4, stays the table's
+    /// own): the uses its entries took become the shared half's.
+    #[cold]
+    fn make_kernel_half(&mut self, f: &Frame, mfn: u64, chunks: u64) {
+        let (ents, _) = f.as_chunks::<8>();
+        let ents = &ents[KERNEL_HALF_FIRST..];
+        let plain = ents
+            .iter()
+            .map(|e| u64::from_le_bytes(*e))
+            .all(|e| e & _PAGE_PRESENT == 0 || self.get(entry_mfn(e)).is_some_and(|t| t.ty == PageType::L3));
+        if !plain {
+            return;
+        }
+        let h = &mut *self.kernel_half;
+        for (s, e) in h.entries.iter_mut().zip(ents) {
+            *s = u64::from_le_bytes(*e);
+        }
+        h.chunks = chunks;
+        h.users = 1;
+        self.info[mfn as usize].flags.insert(FrameFlags::SHARES_KERNEL_HALF);
+    }
+
+    /// One L4 stops sharing the kernel half; the last one releases what
+    /// the half holds.
+    fn leave_kernel_half(&mut self, mem: &mut impl GuestMemory) {
+        self.kernel_half.users -= 1;
+        if self.kernel_half.users != 0 {
+            return;
+        }
+        let mut chunks = core::mem::take(&mut self.kernel_half.chunks);
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            let base = c * 8 - KERNEL_HALF_FIRST;
+            let ents: [u64; 8] = core::array::from_fn(|k| self.kernel_half.entries[base + k]);
+            for e in ents {
+                // Each points at an L3 (see `make_kernel_half`): never linear,
+                // so no table of its own is needed to tell.
+                if e & _PAGE_PRESENT != 0 {
+                    self.put_lxe(mem, u64::MAX, 4, e);
+                }
+            }
+        }
+    }
+
+    /// L4 `mfn`, sharing the kernel half, takes its own uses of the L3s
+    /// there again (before an update of an entry there).
+    #[cold]
+    fn unshare_kernel_half(&mut self, mem: &mut impl GuestMemory, mfn: u64) {
+        self.info[mfn as usize].flags.remove(FrameFlags::SHARES_KERNEL_HALF);
+        let mut chunks = self.kernel_half.chunks;
+        while chunks != 0 {
+            let c = chunks.trailing_zeros() as usize;
+            chunks &= chunks - 1;
+            for k in 0..8 {
+                let e = self.kernel_half.entries[c * 8 + k - KERNEL_HALF_FIRST];
+                if e & _PAGE_PRESENT != 0 {
+                    // Typed as L3 while the half holds it: one more use.
+                    self.info[entry_mfn(e) as usize].type_count += 1;
+                }
+            }
+        }
+        self.leave_kernel_half(mem);
     }
 
     /// [`validate`](Self::validate) for an L1 table `f`, in one pass over its
@@ -769,6 +925,13 @@ impl FrameTable {
                 Some(chunks) => chunks,
                 None => Self::chunks_to_visit(mem, mfn, level, groups, L1_PAGETABLE_ENTRIES),
             };
+            let f = &mut self.info[mfn as usize];
+            if level == 4 && f.flags.contains(FrameFlags::SHARES_KERNEL_HALF) {
+                f.flags.remove(FrameFlags::SHARES_KERNEL_HALF);
+                self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, chunks & !KERNEL_HALF_CHUNKS);
+                self.leave_kernel_half(mem);
+                return;
+            }
             self.release_entries(mem, mfn, level, L1_PAGETABLE_ENTRIES, chunks);
         }
     }
@@ -827,7 +990,8 @@ impl FrameTable {
             return Err(MmError::NotOwned(mfn));
         }
         f.owner = Owner::Leaving;
-        if core::mem::take(&mut f.pinned) {
+        if f.pinned() {
+            f.flags.remove(FrameFlags::PINNED);
             self.put_type(mem, mfn);
         }
         Ok(self.info[mfn as usize].unreferenced())
@@ -885,17 +1049,17 @@ impl FrameTable {
 
     pub fn pin(&mut self, mfn: u64) -> Result<(), MmError> {
         let f = self.info.get_mut(mfn as usize).ok_or(MmError::NotOwned(mfn))?;
-        if f.pinned {
+        if f.pinned() {
             return Err(MmError::TypeConflict(mfn));
         }
-        f.pinned = true;
+        f.flags.insert(FrameFlags::PINNED);
         Ok(())
     }
 
     pub fn unpin(&mut self, mfn: u64) -> bool {
         match self.info.get_mut(mfn as usize) {
-            Some(f) if f.pinned => {
-                f.pinned = false;
+            Some(f) if f.pinned() => {
+                f.flags.remove(FrameFlags::PINNED);
                 true
             }
             _ => false,
@@ -933,6 +1097,9 @@ impl FrameTable {
                 let level = f.ty as u8;
                 if level == 4 && !Self::is_guest_l4_slot(index) {
                     return Err(MmError::ReservedSlot);
+                }
+                if level == 4 && index >= KERNEL_HALF_FIRST && f.flags.contains(FrameFlags::SHARES_KERNEL_HALF) {
+                    self.unshare_kernel_half(mem, mfn);
                 }
                 let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
                 if unchanged {
@@ -1223,7 +1390,7 @@ mod tests {
         ft.get_type(&mut mem, 12, PageType::L1).unwrap();
         ft.pin(12).unwrap();
         assert_eq!(ft.take_from_guest(&mut mem, 12), Ok(true));
-        assert!(!ft.get(12).unwrap().pinned);
+        assert!(!ft.get(12).unwrap().pinned());
         // A count at its limit refuses one more reference.
         ft.info[22].refs = u32::MAX;
         mem.write_u64(13, 0, e(22, _PAGE_PRESENT));
@@ -1361,5 +1528,167 @@ mod tests {
             }
         }
         assert_eq!(refused, 40 - LINEAR_TABLES / 2);
+    }
+
+    /// A kernel half pointing at the L3s `l3s` (slots 272, 300, 511), as
+    /// validation leaves it (with `_PAGE_USER`), written into L4 `l4`.
+    fn kernel_half(mem: &mut VecMemory, l4: u64, l3s: [u64; 3]) {
+        for (slot, l3) in [272, 300, 511].into_iter().zip(l3s) {
+            mem.write_u64(l4, slot, e(l3, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER));
+        }
+    }
+
+    fn type_counts<const N: usize>(ft: &FrameTable, mfns: [u64; N]) -> [u32; N] {
+        mfns.map(|m| ft.get(m).unwrap().type_count)
+    }
+
+    fn shares(ft: &FrameTable, l4: u64) -> bool {
+        ft.get(l4).unwrap().flags.contains(FrameFlags::SHARES_KERNEL_HALF)
+    }
+
+    #[test]
+    fn l4s_with_the_same_kernel_half_share_one_use_of_each_l3() {
+        let (mut ft, mut mem) = setup();
+        kernel_half(&mut mem, 1, [30, 31, 32]);
+        kernel_half(&mut mem, 2, [30, 31, 32]);
+        mem.write_u64(2, 0, e(33, _PAGE_PRESENT | _PAGE_RW));
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        ft.get_type(&mut mem, 2, PageType::L4).unwrap();
+        assert!(shares(&ft, 1) && shares(&ft, 2));
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [1, 1, 1, 1], "one use of each L3 for both L4s");
+        // The L3s stay typed while an L4 refers to them, and no longer.
+        ft.put_type(&mut mem, 1);
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [1, 1, 1, 1]);
+        ft.put_type(&mut mem, 2);
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [0; 4]);
+        assert_eq!(ft.get(31).unwrap().ty, PageType::None);
+        // Made again by the next L4 (an unadjusted copy does not match it,
+        // and takes its own uses).
+        kernel_half(&mut mem, 3, [30, 31, 32]);
+        ft.get_type(&mut mem, 3, PageType::L4).unwrap();
+        mem.write_u64(2, 272, e(30, _PAGE_PRESENT | _PAGE_RW));
+        ft.get_type(&mut mem, 2, PageType::L4).unwrap();
+        assert!(shares(&ft, 3) && !shares(&ft, 2));
+        assert_eq!(type_counts(&ft, [30, 31, 32]), [2, 2, 2]);
+        ft.put_type(&mut mem, 3);
+        ft.put_type(&mut mem, 2);
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [0; 4]);
+    }
+
+    #[test]
+    fn writing_a_shared_kernel_half_gives_the_l4_its_own_uses() {
+        let (mut ft, mut mem) = setup();
+        for l4 in [1, 2, 3] {
+            kernel_half(&mut mem, l4, [30, 31, 32]);
+        }
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        ft.get_type(&mut mem, 2, PageType::L4).unwrap();
+        ft.update_entry(&mut mem, 2, 300, e(33, _PAGE_PRESENT | _PAGE_RW), false, true).unwrap();
+        assert!(shares(&ft, 1) && !shares(&ft, 2));
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [2, 1, 2, 1]);
+        // The user half is the L4's own: writing it keeps the sharing.
+        ft.update_entry(&mut mem, 1, 7, e(34, _PAGE_PRESENT | _PAGE_RW), false, true).unwrap();
+        assert!(shares(&ft, 1));
+        // The last sharer goes: the half releases its uses.
+        ft.put_type(&mut mem, 1);
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33, 34]), [1, 0, 1, 1, 0]);
+        // A half with no users is made again from the next L4.
+        ft.get_type(&mut mem, 3, PageType::L4).unwrap();
+        assert!(shares(&ft, 3));
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [2, 1, 2, 1]);
+        // Clearing an entry of a sharing L4 (the unchanged-target path too).
+        ft.update_entry(&mut mem, 3, 511, e(32, _PAGE_PRESENT), false, true).unwrap();
+        assert!(!shares(&ft, 3));
+        ft.update_entry(&mut mem, 3, 511, 0, false, true).unwrap();
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [2, 1, 1, 1]);
+        ft.put_type(&mut mem, 2);
+        ft.put_type(&mut mem, 3);
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [0; 4]);
+    }
+
+    #[test]
+    fn a_kernel_half_with_a_linear_entry_is_not_shared() {
+        let (mut ft, mut mem) = setup();
+        kernel_half(&mut mem, 1, [30, 31, 32]);
+        mem.write_u64(1, 400, e(1, _PAGE_PRESENT)); // recursive, read-only
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert!(!shares(&ft, 1));
+        kernel_half(&mut mem, 2, [30, 31, 32]);
+        ft.get_type(&mut mem, 2, PageType::L4).unwrap();
+        assert!(shares(&ft, 2), "made from the next L4");
+        assert_eq!(type_counts(&ft, [30, 31, 32]), [2, 2, 2]);
+        ft.put_type(&mut mem, 1);
+        ft.put_type(&mut mem, 2);
+        assert_eq!(type_counts(&ft, [1, 30, 31, 32]), [0; 4]);
+    }
+
+    /// One step of [`sharing_kernel_halves_keeps_every_l3_typed_exactly_while_referenced`].
+    #[derive(Clone, Debug)]
+    enum L4Op {
+        /// Validate L4 `.0` (if it has no type) with kernel half `.1`.
+        Validate(u64, usize),
+        Release(u64),
+        /// Write slot `.1` of L4 `.0` (if typed): at L3 `.2`, or cleared.
+        Write(u64, usize, Option<u64>),
+    }
+
+    fn l4_op() -> impl proptest::strategy::Strategy<Value = L4Op> {
+        use proptest::prelude::*;
+        let l4 = 1u64..5;
+        let slot = prop::sample::select(vec![0usize, 272, 300, 400, 511]);
+        prop_oneof![
+            (l4.clone(), 0usize..4).prop_map(|(m, t)| L4Op::Validate(m, t)),
+            l4.clone().prop_map(L4Op::Release),
+            (l4, slot, prop::option::of(30u64..36)).prop_map(|(m, s, t)| L4Op::Write(m, s, t)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+        /// Whatever the order of validations, releases and writes, an L3 is
+        /// typed exactly while a typed L4 has a present entry at it, and
+        /// nothing is left once every L4 is released.
+        #[test]
+        fn sharing_kernel_halves_keeps_every_l3_typed_exactly_while_referenced(
+            ops in proptest::collection::vec(l4_op(), 1..40)
+        ) {
+            let (mut ft, mut mem) = setup();
+            let halves = [[30, 31, 32], [30, 31, 32], [30, 33, 32], [34, 35, 30]];
+            for op in ops {
+                match op {
+                    L4Op::Validate(m, t) if ft.get(m).unwrap().type_count == 0 => {
+                        for slot in [0, 272, 300, 400, 511] {
+                            mem.write_u64(m, slot, 0);
+                        }
+                        kernel_half(&mut mem, m, halves[t]);
+                        ft.get_type(&mut mem, m, PageType::L4).unwrap();
+                    }
+                    L4Op::Release(m) => ft.put_type(&mut mem, m),
+                    L4Op::Write(m, slot, l3) if ft.get(m).unwrap().type_count > 0 => {
+                        let v = l3.map_or(0, |t| e(t, _PAGE_PRESENT | _PAGE_RW));
+                        ft.update_entry(&mut mem, m, slot, v, false, true).unwrap();
+                    }
+                    _ => {}
+                }
+                for l3 in 30..36u64 {
+                    let referenced = (1..5u64).any(|m| {
+                        ft.get(m).unwrap().type_count > 0
+                            && [0, 272, 300, 400, 511].iter().any(|&s| {
+                                let v = mem.read_u64(m, s);
+                                v & _PAGE_PRESENT != 0 && entry_mfn(v) == l3
+                            })
+                    });
+                    let f = ft.get(l3).unwrap();
+                    proptest::prop_assert_eq!(f.type_count > 0, referenced, "L3 {}", l3);
+                    proptest::prop_assert_eq!(f.ty == PageType::L3, referenced, "L3 {}", l3);
+                }
+            }
+            for m in 1..5u64 {
+                ft.put_type(&mut mem, m);
+            }
+            for l3 in 30..36u64 {
+                proptest::prop_assert_eq!(ft.get(l3).unwrap().type_count, 0);
+            }
+        }
     }
 }
