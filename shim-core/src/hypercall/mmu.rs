@@ -98,7 +98,21 @@ fn batch<P: Platform, T: Copy>(
 
 #[inline(never)]
 pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
-    batch(c, p, (list, count, pdone, dom), |c, p, u: &MmuUpdate| match u.ptr & 3 {
+    // One plain update and no count asked for (Linux's `set_pte` outside a
+    // batch, 43 a fork+exit+wait): no batch around it.
+    if count == 1 && pdone == 0 && dom == DOMID_SELF {
+        return match Domain::read_guest::<P, MmuUpdate>(p, list) {
+            Ok(u) if u.ptr & 3 == MMU_NORMAL_PT_UPDATE => pt_update(c, p, u.ptr, u.val, false),
+            Ok(_) => batch(c, p, (list, count, pdone, dom), one_update),
+            Err(_) => -XEN_EFAULT,
+        };
+    }
+    batch(c, p, (list, count, pdone, dom), one_update)
+}
+
+/// One `mmu_update` request.
+fn one_update<P: Platform>(c: &mut Ctx, p: &mut P, u: &MmuUpdate) -> i64 {
+    match u.ptr & 3 {
         MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_NO_TRANSLATE => pt_update(c, p, u.ptr & !3, u.val, false),
         MMU_PT_UPDATE_PRESERVE_AD => pt_update(c, p, u.ptr & !3, u.val, true),
         _ => {
@@ -112,7 +126,7 @@ pub fn mmu_update<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pd
                 -XEN_EINVAL
             }
         }
-    })
+    }
 }
 
 /// The machine address of the L1 entry mapping `va` in the current kernel tables.

@@ -83,7 +83,7 @@ bitflags::bitflags! {
 /// uses as its type in [`type_count`](Self::type_count) (as a page table or
 /// descriptor page: references from higher-level tables, pins, base tables,
 /// GDT frames, with one use for all the L4s sharing a kernel half, see
-/// [`SharedKernelHalf`]; as a writable page: the writable mappings and
+/// `SharedKernelHalf`; as a writable page: the writable mappings and
 /// holds, which `refs` counts too). A frame neither counts is referenced by nothing, and
 /// only such a frame may leave the guest (ballooning, `hypercall::memory`).
 #[derive(Clone, Copy, Debug)]
@@ -1528,6 +1528,33 @@ mod tests {
             }
         }
         assert_eq!(refused, 40 - LINEAR_TABLES / 2);
+    }
+
+    #[test]
+    fn a_live_l1_update_keeps_accessed_and_dirty_if_asked_and_changes_nothing_if_refused() {
+        let (mut ft, mut mem) = setup();
+        let ad = _PAGE_ACCESSED | _PAGE_DIRTY;
+        mem.write_u64(10, 3, e(20, _PAGE_PRESENT | _PAGE_RW | ad));
+        ft.get_type(&mut mem, 10, PageType::L1).unwrap();
+        // The same frame read-only, the hardware's A/D bits kept.
+        ft.update_entry(&mut mem, 10, 3, e(20, _PAGE_PRESENT), true, false).unwrap();
+        assert_eq!(mem.read_u64(10, 3) & (ad | _PAGE_RW), ad);
+        assert_eq!((ft.get(20).unwrap().refs, ft.get(20).unwrap().writable()), (1, 0));
+        // Without preserve_ad the new value is taken as given.
+        ft.update_entry(&mut mem, 10, 3, e(21, _PAGE_PRESENT | _PAGE_RW), false, false).unwrap();
+        assert_eq!(mem.read_u64(10, 3) & ad, 0);
+        assert_eq!((ft.get(20).unwrap().refs, ft.get(21).unwrap().writable()), (0, 1));
+        // A frame that is not the guest's: refused, nothing changed.
+        let before = mem.read_u64(10, 3);
+        assert_eq!(ft.update_entry(&mut mem, 10, 3, e(50, _PAGE_PRESENT), false, false), Err(MmError::NotOwned(50)));
+        assert_eq!(mem.read_u64(10, 3), before);
+        assert_eq!(ft.get(21).unwrap().writable(), 1);
+        // Nor may a live L1 map a page table writable.
+        assert_eq!(
+            ft.update_entry(&mut mem, 10, 4, e(10, _PAGE_PRESENT | _PAGE_RW), false, false),
+            Err(MmError::WritableTable(10))
+        );
+        assert_eq!(mem.read_u64(10, 4), 0);
     }
 
     /// A kernel half pointing at the L3s `l3s` (slots 272, 300, 511), as
