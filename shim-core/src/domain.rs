@@ -93,6 +93,12 @@ pub struct Vcpu {
     pub unknown_logged: [u64; 2],
     /// The decoder's operand tables for `traps::fault_address`, made on first use.
     pub insn_info: Option<Box<iced_x86::InstructionInfoFactory>>,
+    /// The last instruction the page-table write emulation decoded: the
+    /// bytes fetched (and how many) and what they decoded to. Linux's
+    /// writes to live L1s come from a few places (`ptep_set_wrprotect`'s
+    /// `lock and` at each fork), so the same bytes come again and are not
+    /// decoded again (`traps::ptwr`).
+    pub ptwr_insn: ([u8; 16], usize, Option<crate::traps::decode::Insn>),
 }
 
 /// What other vCPUs may see and change of a vCPU: atomics, and the context
@@ -322,6 +328,7 @@ impl Vcpu {
             stats: Stats::default(),
             unknown_logged: [0; 2],
             insn_info: None,
+            ptwr_insn: ([0; 16], 0, None),
         }
     }
 }

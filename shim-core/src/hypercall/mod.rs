@@ -126,17 +126,33 @@ struct MulticallEntry {
 }
 const _: () = assert!(core::mem::size_of::<MulticallEntry>() == 64);
 
+/// What Cocoon reads of a `multicall_entry`: all but the sixth argument,
+/// which no hypercall it runs takes (56 bytes, not 64: a batch reads a word
+/// less an entry, and its arguments are passed on as they were read).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct MulticallCall {
+    op: u64,
+    result: u64,
+    args: Args,
+}
+const _: () = assert!(
+    core::mem::size_of::<MulticallCall>() == 56
+        && core::mem::offset_of!(MulticallCall, args) == core::mem::offset_of!(MulticallEntry, args)
+        && core::mem::offset_of!(MulticallCall, result) == core::mem::offset_of!(MulticallEntry, result)
+);
+
 /// A batch, as Xen's do_multicall: each entry's result is written back; a
 /// nested multicall is refused (-EINVAL, "reentry is disallowed") and the
 /// batch goes on; an iret is performed and ends the batch (Xen's `mc_exit`):
 /// the guest resumes where its iret frame says, the entries after it unrun.
 fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> Ret {
     for i in 0..n {
-        let va = list + i * 64;
-        let Ok(mut e) = Domain::read_guest::<P, MulticallEntry>(p, va) else {
+        let va = list + i * core::mem::size_of::<MulticallEntry>() as u64;
+        let Ok(MulticallCall { op, args, .. }) = Domain::read_guest::<P, MulticallCall>(p, va) else {
             return Ret::Value(-XEN_EFAULT);
         };
-        if e.op == __HYPERVISOR_iret {
+        if op == __HYPERVISOR_iret {
             let r = callbacks::iret(c, p, regs);
             // Best effort, as Xen's: the guest has left the batch.
             let result = match r {
@@ -146,20 +162,19 @@ fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u6
             let _ = Domain::write_guest(p, va + 8, &result);
             return r;
         }
-        let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
-        if e.op == __HYPERVISOR_multicall {
-            e.result = (-XEN_EINVAL) as u64;
-        } else if is_plain(e.op) {
+        let result = if op == __HYPERVISOR_multicall {
+            (-XEN_EINVAL) as u64
+        } else if is_plain(op) {
             // As `dispatch` would, without another frame (a pin's batch has a dozen).
-            c.v.stats.exits.exit(crate::stats::hypercall_exit(e.op));
-            e.result = plain(c, p, e.op, args) as u64;
+            c.v.stats.exits.exit(crate::stats::hypercall_exit(op));
+            plain(c, p, op, args) as u64
         } else {
-            e.result = match dispatch(c, p, regs, e.op, args) {
+            match dispatch(c, p, regs, op, args) {
                 Ret::Value(v) => v as u64,
                 Ret::Regs => 0,
-            };
-        }
-        if Domain::write_guest(p, va + 8, &e.result).is_err() {
+            }
+        };
+        if Domain::write_guest(p, va + 8, &result).is_err() {
             return Ret::Value(-XEN_EFAULT);
         }
     }

@@ -101,7 +101,16 @@ pub fn emulate<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cr2: u
     }
     let mut b = [0u8; 16];
     let got = super::fetch(p, regs.rip, &mut b);
-    let Some(insn) = decode(&b[..got]) else {
+    // The same bytes decode the same: the last ones are remembered.
+    let insn = match c.v.ptwr_insn {
+        (last, n, insn) if n == got && last == b => insn,
+        _ => {
+            let insn = decode(&b[..got]);
+            c.v.ptwr_insn = (b, got, insn);
+            insn
+        }
+    };
+    let Some(insn) = insn else {
         log::warn!(
             "page-table write by an instruction Cocoon does not decode at {:#x}: {:02x?}",
             regs.rip,
