@@ -1094,34 +1094,9 @@ impl FrameTable {
                 Self::adjust_l1e(new)
             }
             (PageType::L2 | PageType::L3 | PageType::L4, true) => {
-                let level = f.ty as u8;
-                if level == 4 && !Self::is_guest_l4_slot(index) {
-                    return Err(MmError::ReservedSlot);
-                }
-                if level == 4 && index >= KERNEL_HALF_FIRST && f.flags.contains(FrameFlags::SHARES_KERNEL_HALF) {
-                    self.unshare_kernel_half(mem, mfn);
-                }
-                let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
-                if unchanged {
-                    // Same target: only flags change; no new reference, but
-                    // the flags are checked as for a new entry (PSE would
-                    // turn the table it points at into a 2 MiB/1 GiB page).
-                    if new & LX_DISALLOW != 0 {
-                        return Err(MmError::BadEntry(new));
-                    }
-                    // Nor may a linear entry become writable (Xen's fast
-                    // path excludes RW, so the full check refuses it).
-                    if new & _PAGE_RW != 0 && old & _PAGE_RW == 0 && self.is_linear(mfn, level, new) {
-                        return Err(MmError::TypeConflict(entry_mfn(new)));
-                    }
-                } else {
-                    if !flushed && new & _PAGE_PRESENT != 0 && self.may_promote(entry_mfn(new)) {
-                        return Err(MmError::Unflushed);
-                    }
-                    promoted = self.get_lxe(mem, mfn, level, new)?;
-                    self.put_lxe(mem, mfn, level, old);
-                }
-                Self::adjust_lxe(new)
+                let (adj, p) = self.update_lxe(mem, f, mfn, index, old, new, flushed)?;
+                promoted = p;
+                adj
             }
             (PageType::SegDesc, true) => return Err(MmError::TypeConflict(mfn)),
             // Not a live table: an ordinary guest page.
@@ -1138,6 +1113,52 @@ impl FrameTable {
         }
         mem.write_u64(mfn, index, adj);
         Ok(promoted)
+    }
+
+    /// [`update_entry`](Self::update_entry) of a live L2-L4 `mfn` (`f`):
+    /// the adjusted entry and whether a frame became a table. Out of line:
+    /// rare next to L1 updates, and it keeps their frame small.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn update_lxe(
+        &mut self,
+        mem: &mut impl GuestMemory,
+        f: FrameInfo,
+        mfn: u64,
+        index: usize,
+        old: u64,
+        new: u64,
+        flushed: bool,
+    ) -> Result<(u64, bool), MmError> {
+        let mut promoted = false;
+        let level = f.ty as u8;
+        if level == 4 && !Self::is_guest_l4_slot(index) {
+            return Err(MmError::ReservedSlot);
+        }
+        if level == 4 && index >= KERNEL_HALF_FIRST && f.flags.contains(FrameFlags::SHARES_KERNEL_HALF) {
+            self.unshare_kernel_half(mem, mfn);
+        }
+        let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
+        if unchanged {
+            // Same target: only flags change; no new reference, but
+            // the flags are checked as for a new entry (PSE would
+            // turn the table it points at into a 2 MiB/1 GiB page).
+            if new & LX_DISALLOW != 0 {
+                return Err(MmError::BadEntry(new));
+            }
+            // Nor may a linear entry become writable (Xen's fast
+            // path excludes RW, so the full check refuses it).
+            if new & _PAGE_RW != 0 && old & _PAGE_RW == 0 && self.is_linear(mfn, level, new) {
+                return Err(MmError::TypeConflict(entry_mfn(new)));
+            }
+        } else {
+            if !flushed && new & _PAGE_PRESENT != 0 && self.may_promote(entry_mfn(new)) {
+                return Err(MmError::Unflushed);
+            }
+            promoted = self.get_lxe(mem, mfn, level, new)?;
+            self.put_lxe(mem, mfn, level, old);
+        }
+        Ok((Self::adjust_lxe(new), promoted))
     }
 }
 
