@@ -803,10 +803,10 @@ impl FrameTable {
             let base = c * 8 - KERNEL_HALF_FIRST;
             let ents: [u64; 8] = core::array::from_fn(|k| self.kernel_half.entries[base + k]);
             for e in ents {
-                // Each points at an L3 (see `make_kernel_half`): never linear,
-                // so no table of its own is needed to tell.
+                // Each holds one use of an L3 (never a linear entry, see
+                // `make_kernel_half`).
                 if e & _PAGE_PRESENT != 0 {
-                    self.put_lxe(mem, u64::MAX, 4, e);
+                    self.put_type(mem, entry_mfn(e));
                 }
             }
         }
@@ -1130,7 +1130,6 @@ impl FrameTable {
         new: u64,
         flushed: bool,
     ) -> Result<(u64, bool), MmError> {
-        let mut promoted = false;
         let level = f.ty as u8;
         if level == 4 && !Self::is_guest_l4_slot(index) {
             return Err(MmError::ReservedSlot);
@@ -1139,7 +1138,7 @@ impl FrameTable {
             self.unshare_kernel_half(mem, mfn);
         }
         let unchanged = (old ^ new) & (PADDR_MASK | _PAGE_PRESENT) == 0 && old & _PAGE_PRESENT != 0;
-        if unchanged {
+        let promoted = if unchanged {
             // Same target: only flags change; no new reference, but
             // the flags are checked as for a new entry (PSE would
             // turn the table it points at into a 2 MiB/1 GiB page).
@@ -1151,13 +1150,15 @@ impl FrameTable {
             if new & _PAGE_RW != 0 && old & _PAGE_RW == 0 && self.is_linear(mfn, level, new) {
                 return Err(MmError::TypeConflict(entry_mfn(new)));
             }
+            false
         } else {
             if !flushed && new & _PAGE_PRESENT != 0 && self.may_promote(entry_mfn(new)) {
                 return Err(MmError::Unflushed);
             }
-            promoted = self.get_lxe(mem, mfn, level, new)?;
+            let promoted = self.get_lxe(mem, mfn, level, new)?;
             self.put_lxe(mem, mfn, level, old);
-        }
+            promoted
+        };
         Ok((Self::adjust_lxe(new), promoted))
     }
 }
