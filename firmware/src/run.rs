@@ -6,7 +6,7 @@ use alloc::alloc::{alloc_zeroed, Layout as AllocLayout};
 use hvm_glue::layout::{virt_to_phys, DIRECT_MAP_L4_SLOT};
 use shim_core::abi::*;
 use shim_core::builder::{EntryState, Layout};
-use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, NR_GRANT_FRAMES, NR_STATUS_FRAMES};
+use shim_core::domain::{Ctx, Domain, DomainSetup, Forward, Vcpu, NR_GRANT_FRAMES, NR_STATUS_FRAMES};
 use shim_core::fastpath::{self, PlainExit};
 use shim_core::hypercall::{forward, sched};
 use shim_core::mm::frames::PageType;
@@ -306,17 +306,28 @@ extern "C" fn cocoon_trap(regs: &mut GuestRegs) {
     }
 }
 
-/// A kernel-mode hypercall from the SYSCALL fast path (`arch::syscall_entry`),
-/// with the guest's arguments (rdi, rsi, rdx, r10, r8): run it if it is a
-/// plain one (`shim_core::fastpath::plain_hypercall`), on this CPU's ring-0
-/// stack with interrupts off, as `cocoon_trap` runs.
+/// A kernel-mode hypercall from the SYSCALL fast path (`arch::syscall_entry`)
+/// of vCPU `v`, the one its slot serves, with the guest's arguments (rdi,
+/// rsi, rdx, r10, r8): run it if it is a plain one
+/// (`shim_core::fastpath::plain_hypercall`), on this CPU's ring-0 stack with
+/// interrupts off, as `cocoon_trap` runs.
 #[no_mangle]
-extern "C" fn cocoon_plain_hypercall(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> PlainExit {
-    // The fast path serves only a vCPU attached to its CPU, after the domain exists.
-    let (Some(d), Some(v)) = (DOMAIN.get(), crate::vcpus::this_vcpu()) else {
-        return PlainExit { value: 0, how: fastpath::PLAIN_NOT };
-    };
+extern "C" fn cocoon_plain_hypercall(v: *mut Vcpu, nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> PlainExit {
+    let Some(d) = DOMAIN.get() else { return PlainExit { value: 0, how: fastpath::PLAIN_NOT } };
+    // SAFETY: `v` is the vCPU the slot serves (`syscall_entry::attach`): a
+    // leaked Vcpu only this CPU uses, with interrupts off (no other reference lives).
+    let v = unsafe { &mut *v };
     fastpath::plain_hypercall(&mut Ctx { v, d }, &mut Hw, nr, [a0, a1, a2, a3, a4])
+}
+
+/// The fast path's `mmu_update` of one plain request `(ptr, val)` it read
+/// (`shim_core::fastpath::mmu_update_one`), for vCPU `v` as above.
+#[no_mangle]
+extern "C" fn cocoon_mmu_update_one(v: *mut Vcpu, ptr: u64, val: u64) -> PlainExit {
+    let Some(d) = DOMAIN.get() else { return PlainExit { value: 0, how: fastpath::PLAIN_NOT } };
+    // SAFETY: as in `cocoon_plain_hypercall`.
+    let v = unsafe { &mut *v };
+    PlainExit { value: fastpath::mmu_update_one(&mut Ctx { v, d }, &mut Hw, ptr, val), how: fastpath::PLAIN_DONE }
 }
 
 /// An entry from the guest (or an interrupt while it ran), on its vCPU.

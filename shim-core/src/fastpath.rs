@@ -60,14 +60,21 @@
 //! - **Any other hypercall** (kernel mode): [`plain_hypercall`], called from
 //!   the assembly with the guest's registers left where the fast path keeps
 //!   them, runs those [`hypercall::is_plain`] names (all but `multicall`,
-//!   `iret` and `sched_op`: they need the guest's registers) and says how to
-//!   return: straight to the caller (`sysretq` with the result in rax, the
-//!   other registers as the guest left them, as Xen preserves them), through
-//!   the Rust path's way out with the result as the guest's rax (pseudo-vector
-//!   [`ENTRY_HYPERCALL_DONE`]) when something is due there (an event or NMI
-//!   to deliver, the vCPU going down), or, for the others, the Rust path from
-//!   the start with nothing done. The fast path only calls it with a
-//!   canonical return address (no `sysretq` to any other).
+//!   `iret` and `sched_op`: they need the guest's registers) and says whether
+//!   it did ([`PLAIN_DONE`]) or did nothing ([`PLAIN_NOT`]: the Rust path from
+//!   the start). `mmu_update` of one request (`count` 1, no `pdone`,
+//!   `DOMID_SELF`: Linux's `set_pte` outside a batch) whose 16 bytes lie in
+//!   one page of guest memory the assembly may read itself (a fault reading
+//!   them: the general call above) and, for an `MMU_NORMAL_PT_UPDATE`, pass
+//!   to [`mmu_update_one`]. Then it returns straight to the caller
+//!   (`sysretq` with the result in rax, the other registers as the guest
+//!   left them, as Xen preserves them) unless something is due on the way
+//!   out: an NMI the CPU latched while Cocoon ran, the vCPU going down, an
+//!   NMI pending and not masked, or, with events unmasked, an upcall pending
+//!   or held (as [`Ctx::events_due`] says). Then it takes the
+//!   Rust path's way out with the result as the guest's rax (pseudo-vector
+//!   [`ENTRY_HYPERCALL_DONE`]), which delivers it. The fast path only calls
+//!   them with a canonical return address (no `sysretq` to any other).
 //!
 //! The SYSCALL and iret paths do not look for an NMI the CPU latched while
 //! Cocoon ran (an NMI to the HVM domain, `xl trigger nmi`): it reaches the
@@ -107,6 +114,8 @@ pub const UPCALL_HELD: usize = offset_of!(Vcpu, upcall_held);
 pub const NMI_MASKED: usize = offset_of!(Vcpu, nmi_masked);
 /// `bool`: an NMI waits for the guest (see `Vcpu::nmi_pending`).
 pub const NMI_PENDING: usize = offset_of!(Vcpu, nmi_pending);
+/// `bool`: the vCPU takes itself down (see `Vcpu::going_down`).
+pub const GOING_DOWN: usize = offset_of!(Vcpu, going_down);
 /// `u64` and `u8`: the page-fault entry of the trap table (address, flags).
 pub const PF_HANDLER: usize =
     offset_of!(Vcpu, trap_ctxt) + TRAP_page_fault as usize * size_of::<TrapInfo>() + offset_of!(TrapInfo, address);
@@ -125,12 +134,11 @@ pub const BOUNCES: usize = offset_of!(Vcpu, stats.bounces);
 /// `u64`: syscalls and irets the fast path handed to the Rust path.
 pub const FAST_PATH_MISSES: usize = offset_of!(Vcpu, stats.exits.fast_path_misses);
 
-/// How [`plain_hypercall`] returns (in the second word of [`PlainExit`]).
-pub const PLAIN_DIRECT: u64 = 0;
-pub const PLAIN_THROUGH_RUST: u64 = 1;
+/// Whether [`plain_hypercall`] ran the hypercall (in the second word of [`PlainExit`]).
+pub const PLAIN_DONE: u64 = 0;
 pub const PLAIN_NOT: u64 = 2;
 
-/// What [`plain_hypercall`] returns: the result and how to return with it.
+/// What [`plain_hypercall`] returns: the result and whether it ran.
 #[repr(C)]
 pub struct PlainExit {
     pub value: i64,
@@ -139,25 +147,28 @@ pub struct PlainExit {
 
 /// A kernel-mode hypercall from the fast path (see the module's
 /// documentation): run it if it is a plain one, as
-/// [`hypercall::dispatch`] would, and say how to return.
+/// [`hypercall::dispatch`] would. Whether the guest may be returned to
+/// straight away is the assembly's to check.
 pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> PlainExit {
     if !hypercall::is_plain(nr) {
         return PlainExit { value: 0, how: PLAIN_NOT };
     }
     c.v.stats.exits.exit(hypercall_exit(nr));
-    // mmu_update, the commonest (one entry a call from `set_pte`), without
-    // the general dispatch.
     let value = if nr == __HYPERVISOR_mmu_update {
         hypercall::mmu::mmu_update(c, p, a[0], a[1], a[2], a[3])
     } else {
         hypercall::plain(c, p, nr, a)
     };
-    // An NMI that came while Cocoon ran is the guest's (as at any exit).
-    if p.take_nmi() {
-        c.v.nmi_pending = true;
-    }
-    let how = if c.v.going_down || c.events_due(p) { PLAIN_THROUGH_RUST } else { PLAIN_DIRECT };
-    PlainExit { value, how }
+    PlainExit { value, how: PLAIN_DONE }
+}
+
+/// `mmu_update` of the one request `(ptr, val)` the assembly read, an
+/// `MMU_NORMAL_PT_UPDATE` (`ptr & 3` 0), with no count asked for and
+/// `DOMID_SELF`: what [`hypercall::mmu::mmu_update`] does with it.
+pub fn mmu_update_one<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64) -> i64 {
+    debug_assert_eq!(ptr & 3, MMU_NORMAL_PT_UPDATE);
+    c.v.stats.exits.exit(hypercall_exit(__HYPERVISOR_mmu_update));
+    hypercall::mmu::pt_update(c, p, ptr, val, false)
 }
 
 /// `u8` fields of the `vcpu_info`.
@@ -203,7 +214,7 @@ const _: fn(&Vcpu) = |v| {
     let _: (&bool, &u64, &u64, &u64) = (&v.kernel_mode, &v.guest_table, &v.guest_table_user, &v.kernel_sp);
     let _: (&u64, &bool, &u64, &u32, &bool) =
         (&v.syscall.address, &v.syscall.mask_events, &v.vcpu_info_maddr, &v.iopl, &v.upcall_held);
-    let _: (&bool, &bool) = (&v.nmi_masked, &v.nmi_pending);
+    let _: (&bool, &bool, &bool) = (&v.nmi_masked, &v.nmi_pending, &v.going_down);
     let _: (&u64, &u8) = (&v.trap_ctxt[TRAP_page_fault as usize].address, &v.trap_ctxt[TRAP_page_fault as usize].flags);
     let _: (&usize, &u64, &u64) = (&v.gdt_state.entries, &v.stats.bounces, &v.stats.exits.fast_path_misses);
     let _: &[u64; crate::stats::NR_EXITS] = &v.stats.exits.count;

@@ -21,12 +21,14 @@ const CHECKS: &[&str] = &[
     "multicall_iret_ends_the_batch",
     "page_fault_frame_and_cr2",
     "linear_l4_slot",
+    "mmu_update_reads_requests",
     "cr4_and_fsgsbase",
     "debugctl_faults",
     "segment_base_msrs",
     "grant_v1_maps_copy_swap",
     "grant_v2_status_frames",
     "memory_exchange",
+    "upcall_as_a_hypercall_returns",
     "fifo_event_queues",
 ];
 

@@ -20,15 +20,16 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::AtomicU64;
 
 use hvm_glue::layout::DIRECT_MAP_BASE;
-use shim_core::abi::{__HYPERVISOR_iret, VMASST_TYPE_architectural_iopl};
+use shim_core::abi::{__HYPERVISOR_iret, __HYPERVISOR_mmu_update, VMASST_TYPE_architectural_iopl};
 use shim_core::abi::{VGCF_in_syscall, FLAT_KERNEL_CS, FLAT_KERNEL_SS, FLAT_USER_SS, HYPERVISOR_VIRT_END};
+use shim_core::abi::{DOMID_SELF, PAGE_SIZE};
 use shim_core::domain::{Domain, Vcpu};
 use shim_core::fastpath as fp;
 use shim_core::regs::{
     ENTRY_HYPERCALL_DONE, ENTRY_SYSCALL, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS, X86_EFLAGS_VM,
 };
 
-use super::percpu::MAX_CPUS;
+use super::percpu::{CpuInfo, INFO_OFFSET, MAX_CPUS, RING0_STACK_SIZE};
 
 /// A CPU's SYSCALL state. The stubs are code linked in .text; the slots are
 /// data in .bss, on other pages (a write next to code would make TCG
@@ -351,12 +352,15 @@ fast_iret_read_end:
     mov rax, [rax + {s_rax}]
     iretq
 
-    /* Any other hypercall: cocoon_plain_hypercall(nr, rdi, rsi, rdx, r10, r8)
-       runs a plain one (shim_core::fastpath::plain_hypercall) and says how
-       to return: with sysretq (the guest's registers as they were, rcx and
-       r11 aside as SYSCALL left them), through the Rust path's way out, or
-       (not a plain one, nothing done) through the Rust path. Only with a
-       canonical return address: sysretq to another would fault in ring 0. */
+    /* Any other hypercall: cocoon_plain_hypercall(vcpu, nr, rdi, rsi, rdx,
+       r10, r8) runs a plain one (shim_core::fastpath::plain_hypercall) and
+       says whether it did; one mmu_update request of the commonest kind is
+       read here and run by cocoon_mmu_update_one(vcpu, ptr, val). Then back
+       with sysretq (the guest's registers as they were, rcx and r11 aside as
+       SYSCALL left them) unless something is due on the way out: then
+       through the Rust path's way out; not a plain one (nothing done): the
+       Rust path. Only with a canonical return address: sysretq to another
+       would fault in ring 0. rax = the slot, rdx = the vCPU. */
 fast_plain:
     mov r8, rcx
     sar r8, 47
@@ -366,15 +370,54 @@ fast_plain:
     push rax                            /* the slot */
     push rcx                            /* the guest's rip and rflags */
     push r11
+    mov rsi, [rax + {s_rax}]            /* rsi = the hypercall's number */
+    cmp rsi, {nr_mmu_update}
+    jne fast_plain_call
+    /* mmu_update(list, 1, NULL, DOMID_SELF) with the request's 16 bytes in
+       one page of guest memory and an MMU_NORMAL_PT_UPDATE (Linux's set_pte
+       outside a batch) */
+    cmp qword ptr [rax + {s_rsi}], 1
+    jne fast_plain_call
+    cmp qword ptr [rax + {s_rdx}], 0
+    jne fast_plain_call
+    cmp qword ptr [rax + {s_r10}], {domid_self}
+    jne fast_plain_call
+    mov r9, [rax + {s_rdi}]             /* r9 = the request */
+"#,
+    fast_guest_va_ok!("r9", "r8", "fast_plain_call"),
+    r#"
+    mov r8d, r9d
+    and r8d, {page_mask}
+    cmp r8d, {page_size} - 16
+    ja fast_plain_call
+    mov rdi, rdx                        /* the vCPU */
+    .global fast_mmu_read
+fast_mmu_read:
+    mov rsi, [r9]                       /* ptr */
+    mov rdx, [r9 + 8]                   /* val */
+    .global fast_mmu_read_end
+fast_mmu_read_end:
+    test sil, 3
+    jnz fast_mmu_other
     sub rsp, 8                          /* the call on a 16-byte boundary */
-    mov rdi, [rax + {s_rax}]
-    mov rsi, [rax + {s_rdi}]
-    mov rdx, [rax + {s_rsi}]
-    mov rcx, [rax + {s_rdx}]
-    mov r8, [rax + {s_r10}]
-    mov r9, [rax + {s_r8}]
-    call cocoon_plain_hypercall         /* rax = the result, rdx = how to return */
+    call cocoon_mmu_update_one          /* rax = the result, rdx = whether done */
     add rsp, 8
+    jmp fast_plain_done
+    .global fast_mmu_fault
+fast_mmu_fault:                         /* reading the request faulted */
+fast_mmu_other:
+    mov rdx, rdi
+    mov rsi, [rax + {s_rax}]
+fast_plain_call:                        /* rax = the slot, rdx = the vCPU, rsi = the number */
+    mov rdi, rdx
+    mov rdx, [rax + {s_rdi}]
+    mov rcx, [rax + {s_rsi}]
+    mov r8, [rax + {s_rdx}]
+    mov r9, [rax + {s_r10}]
+    push qword ptr [rax + {s_r8}]       /* the seventh argument; the call on a 16-byte boundary */
+    call cocoon_plain_hypercall         /* rax = the result, rdx = whether done */
+    add rsp, 8
+fast_plain_done:
     pop r11
     pop rcx
     pop rdi
@@ -382,8 +425,28 @@ fast_plain:
     je 1f
     mov [rdi + {s_rax}], rax            /* the result is the guest's rax */
     mov rax, rdi
-    cmp rdx, {plain_direct}
+    mov rdx, [rax + {slot_vcpu}]
+    /* Anything due on the way out: the Rust path's way out delivers it. */
+    mov r8, rsp
+    and r8, {block_mask}
+    cmp byte ptr [r8 + {nmi_latched}], 0
     jne syscall_done
+    cmp byte ptr [rdx + {going_down}], 0
+    jne syscall_done
+    cmp byte ptr [rdx + {nmi_pending}], 0
+    je 2f
+    cmp byte ptr [rdx + {nmi_masked}], 0
+    je syscall_done
+2:
+    movabs r8, {direct_map}
+    add r8, [rdx + {vcpu_info_maddr}]   /* r8 = the vcpu_info */
+    cmp byte ptr [r8 + {vi_mask}], 0
+    jne 3f
+    cmp byte ptr [r8 + {vi_pending}], 0
+    jne syscall_done
+    cmp byte ptr [rdx + {upcall_held}], 0
+    jne syscall_done
+3:
     mov rdx, [rax + {s_rdx}]
     restore_scratch
     mov rsp, [rax + {slot_rsp}]         /* nothing below may fault: the guest's stack */
@@ -439,7 +502,14 @@ syscall_slow_rdx:
     t_r11 = const offset_of!(SyscallSlot, t_r11),
     slot_cr3 = const SLOT_CR3,
     slot_vector = const offset_of!(SyscallSlot, vector),
-    plain_direct = const fp::PLAIN_DIRECT,
+    nr_mmu_update = const __HYPERVISOR_mmu_update,
+    domid_self = const DOMID_SELF as u64,
+    page_mask = const PAGE_SIZE - 1,
+    page_size = const PAGE_SIZE,
+    block_mask = const !(RING0_STACK_SIZE as i64 - 1),
+    nmi_latched = const INFO_OFFSET + offset_of!(CpuInfo, nmi_latched),
+    going_down = const fp::GOING_DOWN,
+    nmi_pending = const fp::NMI_PENDING,
     plain_not = const fp::PLAIN_NOT,
     done_vec = const ENTRY_HYPERCALL_DONE,
     kernel_mode = const fp::KERNEL_MODE,
@@ -551,6 +621,9 @@ extern "C" {
     static fast_iret_read: u8;
     static fast_iret_read_end: u8;
     static fast_miss: u8;
+    static fast_mmu_read: u8;
+    static fast_mmu_read_end: u8;
+    static fast_mmu_fault: u8;
 }
 
 /// If `rip` faulted reading or writing the guest's stack in the fast path,
@@ -564,6 +637,9 @@ pub fn fixup_for(rip: u64) -> Option<u64> {
         }
         if (addr(&fast_iret_read)..addr(&fast_iret_read_end)).contains(&rip) {
             return Some(addr(&fast_miss));
+        }
+        if (addr(&fast_mmu_read)..addr(&fast_mmu_read_end)).contains(&rip) {
+            return Some(addr(&fast_mmu_fault));
         }
     }
     None

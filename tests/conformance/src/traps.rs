@@ -63,6 +63,7 @@ global_asm!(
     "pvtest_trap 64, 0",
     "pvtest_trap 65, 0",
     "pvtest_trap 128, 0",
+    "pvtest_trap 256, 0",
     handler = sym pvtest_trap,
 );
 
@@ -75,6 +76,25 @@ extern "C" {
     fn pvtest_trap_64();
     fn pvtest_trap_65();
     fn pvtest_trap_128();
+    fn pvtest_trap_256();
+}
+
+/// The `vector` an event upcall is recorded with (not an exception's).
+pub const EVENT_VECTOR: u64 = 256;
+
+/// The event callback's entry: recorded as a trap of [`EVENT_VECTOR`], the
+/// byte at the address [`ack_upcalls_at`] gave cleared.
+pub fn event_entry() -> u64 {
+    pvtest_trap_256 as *const () as u64
+}
+
+/// Where the event callback clears `evtchn_upcall_pending` (0: nowhere).
+static UPCALL_PENDING_AT: AtomicU64 = AtomicU64::new(0);
+
+/// Have the event callback clear the `evtchn_upcall_pending` byte at `va`
+/// (vcpu_info 0 of the mapped shared_info) as a kernel's handler does.
+pub fn ack_upcalls_at(va: u64) {
+    UPCALL_PENDING_AT.store(va, Ordering::SeqCst);
 }
 
 const FLAT_KERNEL_CS: u16 = 0xe033;
@@ -188,6 +208,14 @@ extern "C" fn pvtest_trap(frame: *mut u64, vector: u64, has_error: u64) {
     RIP.store(f[at], Ordering::SeqCst);
     CS.store(f[at + 1], Ordering::SeqCst);
     RFLAGS.store(f[at + 2], Ordering::SeqCst);
+    if vector == EVENT_VECTOR {
+        let at = UPCALL_PENDING_AT.load(Ordering::SeqCst);
+        if at != 0 {
+            // SAFETY: the mapped vcpu_info's evtchn_upcall_pending byte (ack_upcalls_at).
+            unsafe { core::ptr::write_volatile(at as *mut u8, 0) };
+        }
+        return;
+    }
     let actions = ACTIONS.swap(0, Ordering::SeqCst);
     if actions & CLEAR_TF != 0 {
         f[at + 2] &= !X86_EFLAGS_TF;

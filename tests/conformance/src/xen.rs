@@ -21,6 +21,7 @@ pub const __HYPERVISOR_vm_assist: u64 = 21;
 pub const __HYPERVISOR_iret: u64 = 23;
 pub const __HYPERVISOR_set_segment_base: u64 = 25;
 pub const __HYPERVISOR_sched_op: u64 = 29;
+pub const __HYPERVISOR_callback_op: u64 = 30;
 pub const __HYPERVISOR_event_channel_op: u64 = 32;
 pub const __HYPERVISOR_physdev_op: u64 = 33;
 
@@ -36,6 +37,20 @@ pub const XEN_EOPNOTSUPP: i64 = 95;
 
 pub const CONSOLEIO_write: u64 = 0;
 pub const EVTCHNOP_send: u64 = 4;
+
+// callback.h
+pub const CALLBACKOP_register: u64 = 0;
+pub const CALLBACKTYPE_event: u16 = 0;
+
+/// `struct callback_register` (64-bit): type, flags, the address.
+#[repr(C)]
+pub struct CallbackRegister {
+    pub ty: u16,
+    pub flags: u16,
+    pub _pad: u32,
+    pub address: u64,
+}
+const _: () = assert!(core::mem::size_of::<CallbackRegister>() == 16);
 pub const SCHEDOP_shutdown: u64 = 2;
 pub const SHUTDOWN_poweroff: u32 = 0;
 pub const SHUTDOWN_crash: u32 = 3;
@@ -46,6 +61,7 @@ pub const VMASST_CMD_disable: u64 = 1;
 pub const VMASST_TYPE_architectural_iopl: u64 = 4;
 pub const DOMID_SELF: u64 = 0x7ff0;
 pub const MMU_NORMAL_PT_UPDATE: u64 = 0;
+pub const MMU_MACHPHYS_UPDATE: u64 = 1;
 pub const UVMF_INVLPG: u64 = 2;
 
 /// `trap_info.flags`: the gate's DPL in bits 0-1; bit 2 masks events on entry.

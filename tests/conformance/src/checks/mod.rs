@@ -2,6 +2,7 @@
 
 mod cpu;
 mod debugregs;
+mod events;
 mod fifo;
 mod grants;
 mod hypercalls;
@@ -59,12 +60,14 @@ pub const ALL: &[Check] = &[
     ("multicall_iret_ends_the_batch", multicall::iret_ends_the_batch),
     ("page_fault_frame_and_cr2", pagetables::page_fault_frame_and_cr2),
     ("linear_l4_slot", pagetables::linear_l4_slot),
+    ("mmu_update_reads_requests", pagetables::mmu_update_reads_requests),
     ("cr4_and_fsgsbase", cpu::cr4_and_fsgsbase),
     ("debugctl_faults", cpu::debugctl_faults),
     ("segment_base_msrs", cpu::segment_base_msrs),
     ("grant_v1_maps_copy_swap", grants::v1_maps_copy_swap),
     ("grant_v2_status_frames", grants::v2_status_frames),
     ("memory_exchange", memory::exchange_swaps_frames),
+    ("upcall_as_a_hypercall_returns", events::upcall_as_a_hypercall_returns),
     // Last: the domain stays on FIFO.
     ("fifo_event_queues", fifo::fifo_queues),
 ];

@@ -52,6 +52,47 @@ pub fn page_fault_frame_and_cr2() -> Outcome {
     Ok(())
 }
 
+/// Two pages for a request that straddles them.
+static mut REQUEST_PAGES: [Page; 2] = [Page([0; 4096]), Page([0; 4096])];
+
+/// `mmu_update` reads its requests from guest memory as Xen's
+/// `copy_from_guest` does: a list that is not mapped, lies in the
+/// hypervisor's range or is not canonical is -EFAULT with nothing done; a
+/// request across a page boundary is read whole; a machine-to-phys request
+/// for a frame that is not the guest's is -EINVAL. (Cocoon reads the commonest
+/// request, one normal update, in its entry assembly: these are its edges.)
+pub fn mmu_update_reads_requests() -> Outcome {
+    let l4 = mfn_of(start_info().pt_base);
+    let slot = 301u64;
+    let one = |list: u64| hypercall(__HYPERVISOR_mmu_update, [list, 1, 0, DOMID_SELF, 0]);
+    ensure_eq!(one(0x1000), -XEN_EFAULT, "a list at an unmapped address");
+    ensure_eq!(one(0x1000 - 8), -XEN_EFAULT, "a list across a page boundary into an unmapped page");
+    ensure_eq!(one(0xffff_8000_0000_0000), -XEN_EFAULT, "a list in the hypervisor's range");
+    ensure_eq!(one(0x8000_0000_0000), -XEN_EFAULT, "a list at a non-canonical address");
+    ensure_eq!(one(0x7fff_ffff_fff8), -XEN_EFAULT, "a list whose second word is not canonical");
+    let base = core::ptr::addr_of_mut!(REQUEST_PAGES) as u64;
+    let across = base + 4096 - 8;
+    let put = |req: MmuUpdate| {
+        // SAFETY: 16 bytes inside REQUEST_PAGES (two pages), unaligned writes.
+        unsafe {
+            core::ptr::write_unaligned(across as *mut u64, req.ptr);
+            core::ptr::write_unaligned((across + 8) as *mut u64, req.val);
+        }
+    };
+    let entry = (l4 << 12) | (slot * 8) | MMU_NORMAL_PT_UPDATE;
+    put(MmuUpdate { ptr: entry, val: (l4 << 12) | _PAGE_PRESENT });
+    ensure_eq!(one(across), 0, "a request across a page boundary: a read-only recursive L4 entry");
+    let va = 0xffff_0000_0000_0000 | (slot << 39) | (slot << 30) | (slot << 21) | (slot << 12);
+    // SAFETY: the recursive slot just installed maps the L4 at `va`, read-only.
+    let e = unsafe { core::ptr::read_volatile((va + slot * 8) as *const u64) };
+    ensure_eq!(e & ADDR_MASK, l4 << 12, "the entry the request across pages wrote, read through it");
+    put(MmuUpdate { ptr: entry, val: 0 });
+    ensure_eq!(one(across), 0, "removing it the same way");
+    put(MmuUpdate { ptr: (0xf_ffff_ffffu64 << 12) | MMU_MACHPHYS_UPDATE, val: 0 });
+    ensure_eq!(one(across), -XEN_EINVAL, "a machine-to-phys update of a frame that is not the guest's");
+    Ok(())
+}
+
 /// Linear page tables as Xen 4.17 allows them (`get_l4_linear_pagetable`):
 /// an L4 entry pointing at its own L4 read-only is a recursive slot; a
 /// writable one is refused (-EINVAL) since the guest could then write its
