@@ -33,6 +33,16 @@ impl Platform for Hw {
         }
     }
 
+    fn copy_from_guest_uninit(&mut self, va: u64, buf: &mut [core::mem::MaybeUninit<u8>]) -> Result<(), Fault> {
+        // SAFETY: as in `copy_from_guest`; the copy only writes `buf` (through a
+        // raw pointer, so its bytes need not be initialised) and reports 0 only
+        // when it wrote all of them.
+        match unsafe { trap_entry::cocoon_copy_guest(buf.as_mut_ptr() as *mut u8, va as *const u8, buf.len()) } {
+            0 => Ok(()),
+            _ => Err(Fault),
+        }
+    }
+
     fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), Fault> {
         // SAFETY: as above; writes honour the guest's read-only mappings (CR0.WP).
         match unsafe { trap_entry::cocoon_copy_guest(va as *mut u8, buf.as_ptr(), buf.len()) } {

@@ -93,12 +93,12 @@ pub struct Vcpu {
     pub unknown_logged: [u64; 2],
     /// The decoder's operand tables for `traps::fault_address`, made on first use.
     pub insn_info: Option<Box<iced_x86::InstructionInfoFactory>>,
-    /// The last instruction the page-table write emulation decoded: the
-    /// bytes fetched (and how many) and what they decoded to. Linux's
-    /// writes to live L1s come from a few places (`ptep_set_wrprotect`'s
-    /// `lock and` at each fork), so the same bytes come again and are not
-    /// decoded again (`traps::ptwr`).
-    pub ptwr_insn: ([u8; 16], usize, Option<crate::traps::decode::Insn>),
+    /// The last two instructions the page-table write emulation decoded,
+    /// the latest first: the bytes fetched (and how many) and what they
+    /// decoded to. Linux's writes to live L1s come from a few places (two
+    /// at each fork, `ptep_set_wrprotect`'s among them), so the same bytes
+    /// come again and are not decoded again (`traps::ptwr`).
+    pub ptwr_insn: [([u8; 16], usize, Option<crate::traps::decode::Insn>); 2],
 }
 
 /// What other vCPUs may see and change of a vCPU: atomics, and the context
@@ -328,7 +328,7 @@ impl Vcpu {
             stats: Stats::default(),
             unknown_logged: [0; 2],
             insn_info: None,
-            ptwr_insn: ([0; 16], 0, None),
+            ptwr_insn: [([0; 16], 0, None); 2],
         }
     }
 }
@@ -545,13 +545,12 @@ impl Domain {
         if !Self::guest_va_ok(va, n as u64) {
             return Err(Fault);
         }
-        // Zeroed, so that its bytes are initialised before they are lent out.
-        let mut v = core::mem::MaybeUninit::<T>::zeroed();
-        // SAFETY: the `n` bytes of `v`, all initialised (zeroed).
-        let bytes = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n) };
-        p.copy_from_guest(va, bytes)?;
-        // SAFETY: every byte of `v` is initialised; T is plain data (Copy, integers),
-        // valid for any bytes.
+        let mut v = core::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the `n` bytes of `v`, as bytes that may be uninitialised.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut core::mem::MaybeUninit<u8>, n) };
+        p.copy_from_guest_uninit(va, bytes)?;
+        // SAFETY: the copy wrote every byte of `v` (its `Ok`); T is plain data
+        // (Copy, integers), valid for any bytes.
         Ok(unsafe { v.assume_init() })
     }
 

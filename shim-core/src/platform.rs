@@ -58,6 +58,16 @@ pub trait Platform: crate::builder::GuestMemory {
     fn copy_from_guest(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Fault>;
     /// Copy to guest virtual memory in the current address space. `Err` on a fault.
     fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), Fault>;
+    /// [`copy_from_guest`](Self::copy_from_guest) into bytes not yet
+    /// initialised: `Ok` only when every byte of `buf` was written. (This
+    /// default zeroes them first; a platform whose copy needs no initialised
+    /// destination skips that.)
+    fn copy_from_guest_uninit(&mut self, va: u64, buf: &mut [core::mem::MaybeUninit<u8>]) -> Result<(), Fault> {
+        buf.fill(core::mem::MaybeUninit::new(0));
+        // SAFETY: every byte of `buf` was just initialised; MaybeUninit<u8> and u8 share their layout.
+        let bytes = unsafe { &mut *(buf as *mut [core::mem::MaybeUninit<u8>] as *mut [u8]) };
+        self.copy_from_guest(va, bytes)
+    }
 
     /// Load `mfn` (an L4 with Cocoon's slots) into CR3; flushes the TLB.
     fn load_cr3(&mut self, l4_mfn: u64);

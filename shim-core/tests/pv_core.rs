@@ -749,6 +749,23 @@ fn writes_to_live_l1_tables_are_emulated() {
     r.rax = old;
     g.p.cr2 = target_va;
     traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+    assert_eq!(g.p.mem.read_u64(l1_mfn, 100), old);
+    // Other instructions at the same address, each run as itself (the
+    // emulation remembers two decodes): or, mov, or.
+    let or = [0x48, 0x09, 0x37]; // or %rsi,(%rdi)
+    let mov = [0x48, 0x89, 0x37];
+    for (bytes, rsi, want) in
+        [(or, _PAGE_ACCESSED, old | _PAGE_ACCESSED), (mov, new, new), (or, _PAGE_DIRTY, new | _PAGE_DIRTY)]
+    {
+        code(&mut g, rip, &bytes);
+        let mut r = write_fault(&g, target_va);
+        r.rsi = rsi;
+        g.p.cr2 = target_va;
+        traps::guest_entry(ctx!(g), &mut g.p, &mut r);
+        assert_eq!(r.rip, rip + 3, "{bytes:02x?}: emulated, not bounced");
+        let got = g.p.mem.read_u64(l1_mfn, 100) & !(_PAGE_USER | _PAGE_GUEST_KERNEL);
+        assert_eq!(got, want & !(_PAGE_USER | _PAGE_GUEST_KERNEL), "{bytes:02x?}");
+    }
     // Mapping the L1 itself writable through a PTE write is refused: the #PF is bounced.
     g.v.trap_ctxt[14] = TrapInfo { vector: 14, flags: 0, cs: 0, _pad: 0, address: SYNTH_VIRT_BASE + 0x100_0700 };
     code(&mut g, rip, &[0x48, 0x89, 0x37]);

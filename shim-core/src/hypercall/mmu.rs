@@ -41,13 +41,29 @@ pub(crate) fn flush_before_promotion<P: Platform>(c: &Ctx, p: &mut P) {
 }
 
 /// Write one page-table (or plain) entry at machine address `ptr`.
+#[inline]
 pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
+    update_at(c, p, ptr, val, preserve_ad, false)
+}
+
+/// [`pt_update`] of an entry of a live L1 table (-EINVAL if it is not one,
+/// checked under the same lock as the write).
+#[inline]
+pub fn pt_update_l1<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64) -> i64 {
+    update_at(c, p, ptr, val, false, true)
+}
+
+#[inline(never)]
+fn update_at<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool, live_l1: bool) -> i64 {
     let mfn = ptr >> PAGE_SHIFT;
     if ptr & 7 != 0 {
         return -XEN_EINVAL;
     }
     let idx = ((ptr & (PAGE_SIZE - 1)) / 8) as usize;
     let mut l = c.d.lock();
+    if live_l1 && !l.frames.get(mfn).is_some_and(|f| f.ty == PageType::L1 && f.type_count > 0) {
+        return -XEN_EINVAL;
+    }
     let mut r = l.frames.update_entry(p, mfn, idx, val, preserve_ad, false);
     if r == Err(MmError::Unflushed) {
         // A new page table: flushed for, and then written (still locked).
@@ -160,10 +176,7 @@ pub fn update_va_mapping<P: Platform>(c: &mut Ctx, p: &mut P, va: u64, val: u64,
         return -XEN_EINVAL;
     };
     // The L1 must be a live page table (it is, when it hangs off the base table).
-    if c.d.lock().frames.get(ma >> PAGE_SHIFT).map(|f| f.ty) != Some(PageType::L1) {
-        return -XEN_EINVAL;
-    }
-    let rc = pt_update(c, p, ma, val, false);
+    let rc = pt_update_l1(c, p, ma, val);
     if rc != 0 {
         return rc;
     }

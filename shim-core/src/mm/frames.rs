@@ -1671,6 +1671,26 @@ mod tests {
         assert_eq!(type_counts(&ft, [1, 30, 31, 32]), [0; 4]);
     }
 
+    #[test]
+    fn a_kernel_half_with_one_entry_more_is_not_shared() {
+        let (mut ft, mut mem) = setup();
+        kernel_half(&mut mem, 1, [30, 31, 32]);
+        ft.get_type(&mut mem, 1, PageType::L4).unwrap();
+        assert!(shares(&ft, 1));
+        // One L3 more: in a chunk where the shared half has no entry, and in one where it has.
+        for (l4, slot) in [(2, 400), (3, 273)] {
+            kernel_half(&mut mem, l4, [30, 31, 32]);
+            mem.write_u64(l4, slot, e(33, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER));
+            ft.get_type(&mut mem, l4, PageType::L4).unwrap();
+            assert!(!shares(&ft, l4), "slot {slot}");
+        }
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [3, 3, 3, 2], "the others take their own uses");
+        for l4 in [1, 2, 3] {
+            ft.put_type(&mut mem, l4);
+        }
+        assert_eq!(type_counts(&ft, [30, 31, 32, 33]), [0; 4]);
+    }
+
     /// One step of [`sharing_kernel_halves_keeps_every_l3_typed_exactly_while_referenced`].
     #[derive(Clone, Debug)]
     enum L4Op {

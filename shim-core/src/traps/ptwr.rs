@@ -101,12 +101,14 @@ pub fn emulate<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, cr2: u
     }
     let mut b = [0u8; 16];
     let got = super::fetch(p, regs.rip, &mut b);
-    // The same bytes decode the same: the last ones are remembered.
-    let insn = match c.v.ptwr_insn {
-        (last, n, insn) if n == got && last == b => insn,
-        _ => {
+    // The same bytes decode the same: the last two are remembered (a fork
+    // write-protects with one instruction and clears with another).
+    let insn = match c.v.ptwr_insn.iter().find(|(last, n, _)| *n == got && *last == b) {
+        Some(&(_, _, insn)) => insn,
+        None => {
             let insn = decode(&b[..got]);
-            c.v.ptwr_insn = (b, got, insn);
+            c.v.ptwr_insn[1] = c.v.ptwr_insn[0];
+            c.v.ptwr_insn[0] = (b, got, insn);
             insn
         }
     };
