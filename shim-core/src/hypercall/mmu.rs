@@ -168,6 +168,7 @@ fn flush_targets<P: Platform>(c: &Ctx, p: &mut P, sel: u64) -> Result<u64, i64> 
     }
 }
 
+#[inline(never)]
 pub fn update_va_mapping<P: Platform>(c: &mut Ctx, p: &mut P, va: u64, val: u64, flags: u64) -> i64 {
     if !Domain::guest_va_ok(va, 1) {
         return -XEN_EINVAL;
@@ -225,6 +226,7 @@ fn new_baseptr<P: Platform>(c: &mut Ctx, p: &mut P, mfn: u64, user: bool) -> i64
     0
 }
 
+#[inline(never)]
 pub fn mmuext_op<P: Platform>(c: &mut Ctx, p: &mut P, list: u64, count: u64, pdone: u64, dom: u64) -> i64 {
     batch(c, p, (list, count, pdone, dom), |c, p, op: &MmuextOp| {
         let rc = one_mmuext(c, p, op);

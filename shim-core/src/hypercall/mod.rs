@@ -52,6 +52,19 @@ pub fn is_plain(nr: u64) -> bool {
     !matches!(nr, __HYPERVISOR_multicall | __HYPERVISOR_iret | __HYPERVISOR_sched_op)
 }
 
+/// [`plain`], with the page-table hypercalls of a fork (43 `mmu_update`s,
+/// 18 `update_va_mapping`s and 17 `mmuext_op`s a fork+exit+wait) called
+/// straight, not through the general dispatch and its frame.
+#[inline(always)]
+pub fn plain_hot<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> i64 {
+    match nr {
+        __HYPERVISOR_mmu_update => mmu::mmu_update(c, p, a[0], a[1], a[2], a[3]),
+        __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]),
+        __HYPERVISOR_mmuext_op => mmu::mmuext_op(c, p, a[0], a[1], a[2], a[3]),
+        _ => plain(c, p, nr, a),
+    }
+}
+
 /// Run hypercall `nr`, one of those [`is_plain`] names (not counted here).
 pub fn plain<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> i64 {
     let fwd = c.d.forward.is_some();
@@ -167,7 +180,7 @@ fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u6
         } else if is_plain(op) {
             // As `dispatch` would, without another frame (a pin's batch has a dozen).
             c.v.stats.exits.exit(crate::stats::hypercall_exit(op));
-            plain(c, p, op, args) as u64
+            plain_hot(c, p, op, args) as u64
         } else {
             match dispatch(c, p, regs, op, args) {
                 Ret::Value(v) => v as u64,
