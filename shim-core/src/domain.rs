@@ -541,17 +541,28 @@ impl Domain {
     }
 
     pub fn read_guest<P: Platform, T: Copy>(p: &mut P, va: u64) -> Result<T, Fault> {
+        let mut v = core::mem::MaybeUninit::<T>::uninit();
+        Self::read_guest_into(p, va, &mut v).copied()
+    }
+
+    /// [`read_guest`](Self::read_guest) into `out`, read in place (a record
+    /// a loop looks at, not moved).
+    #[inline(always)]
+    pub fn read_guest_into<'a, P: Platform, T: Copy>(
+        p: &mut P,
+        va: u64,
+        out: &'a mut core::mem::MaybeUninit<T>,
+    ) -> Result<&'a T, Fault> {
         let n = core::mem::size_of::<T>();
         if !Self::guest_va_ok(va, n as u64) {
             return Err(Fault);
         }
-        let mut v = core::mem::MaybeUninit::<T>::uninit();
-        // SAFETY: the `n` bytes of `v`, as bytes that may be uninitialised.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut core::mem::MaybeUninit<u8>, n) };
+        // SAFETY: the `n` bytes of `out`, as bytes that may be uninitialised.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut core::mem::MaybeUninit<u8>, n) };
         p.copy_from_guest_uninit(va, bytes)?;
-        // SAFETY: the copy wrote every byte of `v` (its `Ok`); T is plain data
-        // (Copy, integers), valid for any bytes.
-        Ok(unsafe { v.assume_init() })
+        // SAFETY: the copy wrote every byte of `out` (its `Ok`); T is plain
+        // data (Copy, integers), valid for any bytes.
+        Ok(unsafe { out.assume_init_ref() })
     }
 
     pub fn write_guest<P: Platform, T: Copy>(p: &mut P, va: u64, v: &T) -> Result<(), Fault> {

@@ -154,7 +154,7 @@ pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) ->
         return PlainExit { value: 0, how: PLAIN_NOT };
     }
     c.v.stats.exits.exit(hypercall_exit(nr));
-    PlainExit { value: hypercall::plain_hot(c, p, nr, a), how: PLAIN_DONE }
+    PlainExit { value: hypercall::plain_hot(c, p, nr, &a), how: PLAIN_DONE }
 }
 
 /// `mmu_update` of the one request `(ptr, val)` the assembly read, an

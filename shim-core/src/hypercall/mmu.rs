@@ -95,12 +95,13 @@ fn batch<P: Platform, T: Copy>(
     let size = core::mem::size_of::<T>() as u64;
     let mut done = 0u64;
     let mut rc = 0;
+    let mut rec = core::mem::MaybeUninit::<T>::uninit();
     for i in 0..count {
-        let Ok(rec) = Domain::read_guest::<P, T>(p, list + i * size) else {
+        let Ok(rec) = Domain::read_guest_into(p, list + i * size, &mut rec) else {
             rc = -XEN_EFAULT;
             break;
         };
-        rc = op(c, p, &rec);
+        rc = op(c, p, rec);
         if rc != 0 {
             break;
         }

@@ -56,12 +56,12 @@ pub fn is_plain(nr: u64) -> bool {
 /// 18 `update_va_mapping`s and 17 `mmuext_op`s a fork+exit+wait) called
 /// straight, not through the general dispatch and its frame.
 #[inline(always)]
-pub fn plain_hot<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) -> i64 {
+pub fn plain_hot<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: &Args) -> i64 {
     match nr {
         __HYPERVISOR_mmu_update => mmu::mmu_update(c, p, a[0], a[1], a[2], a[3]),
         __HYPERVISOR_update_va_mapping => mmu::update_va_mapping(c, p, a[0], a[1], a[2]),
         __HYPERVISOR_mmuext_op => mmu::mmuext_op(c, p, a[0], a[1], a[2], a[3]),
-        _ => plain(c, p, nr, a),
+        _ => plain(c, p, nr, *a),
     }
 }
 
@@ -160,9 +160,10 @@ const _: () = assert!(
 /// batch goes on; an iret is performed and ends the batch (Xen's `mc_exit`):
 /// the guest resumes where its iret frame says, the entries after it unrun.
 fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u64, n: u64) -> Ret {
+    let mut call = core::mem::MaybeUninit::<MulticallCall>::uninit();
     for i in 0..n {
         let va = list + i * core::mem::size_of::<MulticallEntry>() as u64;
-        let Ok(MulticallCall { op, args, .. }) = Domain::read_guest::<P, MulticallCall>(p, va) else {
+        let Ok(&MulticallCall { op, ref args, .. }) = Domain::read_guest_into(p, va, &mut call) else {
             return Ret::Value(-XEN_EFAULT);
         };
         if op == __HYPERVISOR_iret {
@@ -182,7 +183,7 @@ fn multicall<P: Platform>(c: &mut Ctx, p: &mut P, regs: &mut GuestRegs, list: u6
             c.v.stats.exits.exit(crate::stats::hypercall_exit(op));
             plain_hot(c, p, op, args) as u64
         } else {
-            match dispatch(c, p, regs, op, args) {
+            match dispatch(c, p, regs, op, *args) {
                 Ret::Value(v) => v as u64,
                 Ret::Regs => 0,
             }
