@@ -19,7 +19,7 @@ use shim_core::abi::PAGE_SIZE;
 use shim_core::builder::{Frame, GuestMemory, PhysMap};
 use shim_core::mm::frames::FrameTable;
 
-use crate::arch::paging::{self, mapped_end, DIRECT_MAP_MAX};
+use crate::arch::paging::{self, mapped_end, mapped_end_frames, DIRECT_MAP_MAX};
 
 extern "C" {
     static __image_phys_start: u8;
@@ -235,7 +235,7 @@ pub struct DirectMapGuest;
 impl DirectMapGuest {
     #[inline]
     pub fn frame_static(&self, mfn: u64) -> &'static Frame {
-        assert!(mfn < mapped_end() / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
+        assert!(mfn < mapped_end_frames(), "mfn {mfn:#x} outside the direct map");
         // SAFETY: the frame lies in the direct map and is RAM; the guest may change it
         // concurrently only through its own vCPU, which is not running while Cocoon is.
         unsafe { &*(phys_to_virt(mfn * PAGE_SIZE) as *const Frame) }
@@ -244,7 +244,7 @@ impl DirectMapGuest {
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub fn frame_static_mut(&self, mfn: u64) -> &'static mut Frame {
-        assert!(mfn < mapped_end() / PAGE_SIZE, "mfn {mfn:#x} outside the direct map");
+        assert!(mfn < mapped_end_frames(), "mfn {mfn:#x} outside the direct map");
         // SAFETY: as above; Cocoon runs on one CPU and callers do not keep two
         // references to the same frame alive across each other.
         unsafe { &mut *(phys_to_virt(mfn * PAGE_SIZE) as *mut Frame) }

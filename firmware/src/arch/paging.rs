@@ -16,11 +16,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use hvm_glue::layout::{phys_to_virt, BOOT_MAPPED_BYTES};
 
-/// The physical end of what the direct map covers (mapped RAM lies below it).
-static MAPPED_END: AtomicU64 = AtomicU64::new(BOOT_MAPPED_BYTES);
+/// The physical end of what the direct map covers (mapped RAM lies below
+/// it), in frames: every guest frame access compares with it.
+static MAPPED_END_FRAMES: AtomicU64 = AtomicU64::new(BOOT_MAPPED_BYTES / PAGE_4K);
 /// Physical memory the direct map can cover: one L4 slot.
 pub const DIRECT_MAP_MAX: u64 = 512 << 30;
 
+const PAGE_4K: u64 = 4096;
 const PAGE_2M: u64 = 2 << 20;
 const PAGE_1G: u64 = 1 << 30;
 const PRESENT_RW: u64 = 0x3;
@@ -50,7 +52,13 @@ pub fn enable_global_pages() -> bool {
 }
 
 pub fn mapped_end() -> u64 {
-    MAPPED_END.load(Ordering::Relaxed)
+    mapped_end_frames() * PAGE_4K
+}
+
+/// [`mapped_end`] in frames.
+#[inline]
+pub fn mapped_end_frames() -> u64 {
+    MAPPED_END_FRAMES.load(Ordering::Relaxed)
 }
 
 /// Page-table frames `map_ram` needs for `ranges` (half-open physical byte ranges).
@@ -101,6 +109,6 @@ pub fn map_ram(ranges: &[(u64, u64)], frames: &mut impl Iterator<Item = u64>) ->
     }
     // Only new entries (never cached as present): a CR3 reload is more than enough.
     x86_64::instructions::tlb::flush_all();
-    MAPPED_END.store(end, Ordering::Relaxed);
+    MAPPED_END_FRAMES.store(end / PAGE_4K, Ordering::Relaxed);
     Ok(())
 }
