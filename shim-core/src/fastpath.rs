@@ -163,7 +163,7 @@ pub fn plain_hypercall<P: Platform>(c: &mut Ctx, p: &mut P, nr: u64, a: Args) ->
 pub fn mmu_update_one<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64) -> i64 {
     debug_assert_eq!(ptr & 3, MMU_NORMAL_PT_UPDATE);
     c.v.stats.exits.exit(hypercall_exit(__HYPERVISOR_mmu_update));
-    hypercall::mmu::pt_update(c, p, ptr, val, false)
+    hypercall::mmu::pt_update_inline(c, p, ptr, val, false, false)
 }
 
 /// `u8` fields of the `vcpu_info`.
