@@ -33,12 +33,17 @@ impl Platform for Hw {
         }
     }
 
-    fn copy_from_guest_uninit(&mut self, va: u64, buf: &mut [core::mem::MaybeUninit<u8>]) -> Result<(), Fault> {
+    fn copy_from_guest_uninit<'a>(
+        &mut self,
+        va: u64,
+        buf: &'a mut [core::mem::MaybeUninit<u8>],
+    ) -> Result<&'a mut [u8], Fault> {
         // SAFETY: as in `copy_from_guest`; the copy only writes `buf` (through a
-        // raw pointer, so its bytes need not be initialised) and reports 0 only
-        // when it wrote all of them.
+        // raw pointer, so its bytes need not be initialised).
         match unsafe { trap_entry::cocoon_copy_guest(buf.as_mut_ptr() as *mut u8, va as *const u8, buf.len()) } {
-            0 => Ok(()),
+            // SAFETY: the copy reports 0 only when it wrote every byte of `buf`;
+            // MaybeUninit<u8> and u8 share their layout.
+            0 => Ok(unsafe { &mut *(buf as *mut [core::mem::MaybeUninit<u8>] as *mut [u8]) }),
             _ => Err(Fault),
         }
     }

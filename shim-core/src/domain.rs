@@ -557,11 +557,17 @@ impl Domain {
         if !Self::guest_va_ok(va, n as u64) {
             return Err(Fault);
         }
+        let at = out.as_mut_ptr() as *mut core::mem::MaybeUninit<u8>;
         // SAFETY: the `n` bytes of `out`, as bytes that may be uninitialised.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut core::mem::MaybeUninit<u8>, n) };
-        p.copy_from_guest_uninit(va, bytes)?;
-        // SAFETY: the copy wrote every byte of `out` (its `Ok`); T is plain
-        // data (Copy, integers), valid for any bytes.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(at, n) };
+        let done = p.copy_from_guest_uninit(va, bytes)?;
+        // Initialised (the platform's word for the slice it returns) only if
+        // that slice is all of `out`.
+        if done.as_ptr() != at as *const u8 || done.len() != n {
+            return Err(Fault);
+        }
+        // SAFETY: every byte of `out` is initialised (above); T is plain data
+        // (Copy, integers), valid for any bytes.
         Ok(unsafe { out.assume_init_ref() })
     }
 

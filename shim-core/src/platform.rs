@@ -59,14 +59,19 @@ pub trait Platform: crate::builder::GuestMemory {
     /// Copy to guest virtual memory in the current address space. `Err` on a fault.
     fn copy_to_guest(&mut self, va: u64, buf: &[u8]) -> Result<(), Fault>;
     /// [`copy_from_guest`](Self::copy_from_guest) into bytes not yet
-    /// initialised: `Ok` only when every byte of `buf` was written. (This
+    /// initialised: `buf` itself, all of it initialised, on success. (This
     /// default zeroes them first; a platform whose copy needs no initialised
     /// destination skips that.)
-    fn copy_from_guest_uninit(&mut self, va: u64, buf: &mut [core::mem::MaybeUninit<u8>]) -> Result<(), Fault> {
+    fn copy_from_guest_uninit<'a>(
+        &mut self,
+        va: u64,
+        buf: &'a mut [core::mem::MaybeUninit<u8>],
+    ) -> Result<&'a mut [u8], Fault> {
         buf.fill(core::mem::MaybeUninit::new(0));
         // SAFETY: every byte of `buf` was just initialised; MaybeUninit<u8> and u8 share their layout.
         let bytes = unsafe { &mut *(buf as *mut [core::mem::MaybeUninit<u8>] as *mut [u8]) };
-        self.copy_from_guest(va, bytes)
+        self.copy_from_guest(va, bytes)?;
+        Ok(bytes)
     }
 
     /// Load `mfn` (an L4 with Cocoon's slots) into CR3; flushes the TLB.

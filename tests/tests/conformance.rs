@@ -29,6 +29,7 @@ const CHECKS: &[&str] = &[
     "grant_v2_status_frames",
     "memory_exchange",
     "upcall_as_a_hypercall_returns",
+    "nmi_as_a_hypercall_returns",
     "fifo_event_queues",
 ];
 

@@ -56,6 +56,7 @@ global_asm!(
     "jmp hypercall_page + 23 * 32",
     ".endm",
     "pvtest_trap 1, 0",
+    "pvtest_trap 2, 0",
     "pvtest_trap 3, 0",
     "pvtest_trap 6, 0",
     "pvtest_trap 13, 1",
@@ -69,6 +70,7 @@ global_asm!(
 
 extern "C" {
     fn pvtest_trap_1();
+    fn pvtest_trap_2();
     fn pvtest_trap_3();
     fn pvtest_trap_6();
     fn pvtest_trap_13();
@@ -109,6 +111,7 @@ fn entry(vector: u8, dpl: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
 pub fn install(int80_dpl: u8) -> i64 {
     let table = [
         entry(1, 0, pvtest_trap_1),
+        entry(2, 0, pvtest_trap_2),
         entry(3, 3, pvtest_trap_3),
         entry(6, 0, pvtest_trap_6),
         entry(13, 0, pvtest_trap_13),

@@ -19,6 +19,7 @@ pub const __HYPERVISOR_console_io: u64 = 18;
 pub const __HYPERVISOR_grant_table_op: u64 = 20;
 pub const __HYPERVISOR_vm_assist: u64 = 21;
 pub const __HYPERVISOR_iret: u64 = 23;
+pub const __HYPERVISOR_vcpu_op: u64 = 24;
 pub const __HYPERVISOR_set_segment_base: u64 = 25;
 pub const __HYPERVISOR_sched_op: u64 = 29;
 pub const __HYPERVISOR_callback_op: u64 = 30;
@@ -37,6 +38,9 @@ pub const XEN_EOPNOTSUPP: i64 = 95;
 
 pub const CONSOLEIO_write: u64 = 0;
 pub const EVTCHNOP_send: u64 = 4;
+
+// vcpu.h
+pub const VCPUOP_send_nmi: u64 = 11;
 
 // callback.h
 pub const CALLBACKOP_register: u64 = 0;

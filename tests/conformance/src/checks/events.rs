@@ -3,8 +3,9 @@
 //! upcalls are masked waits; once unmasked, any hypercall's return delivers
 //! it through the event callback before the kernel runs on (Linux unmasks
 //! with `xen_irq_enable`, then makes a hypercall to have it delivered).
-//! Cocoon returns from most hypercalls in its entry assembly: this is the
-//! check that it leaves through the delivering path when it must.
+//! An NMI sent to the vCPU itself is delivered through trap 2 the same way.
+//! Cocoon returns from most hypercalls in its entry assembly: these check
+//! that it leaves through the delivering path when it must.
 
 use core::ptr::{read_volatile, write_volatile};
 
@@ -44,17 +45,30 @@ fn clear_port(si: u64, port: u32) {
     }
 }
 
-/// Whether the last trap was an upcall taken on return from hypercall `nr`.
-fn upcall_after(nr: u64) -> Result<(), super::Failed> {
+/// Whether the one trap since the last reset was `vector` (an upcall:
+/// [`traps::EVENT_VECTOR`]) taken on return from hypercall `nr`.
+fn taken_after(vector: u64, nr: u64) -> Result<(), super::Failed> {
     let (n, t) = traps::taken();
-    ensure_eq!((n, t.vector), (1, traps::EVENT_VECTOR), "upcalls taken, and how");
+    ensure_eq!((n, t.vector), (1, vector), "traps taken, and which");
     ensure!(
         (stub(nr)..stub(nr) + 32).contains(&t.rip),
-        "the upcall interrupted {:#x}, not hypercall {nr}'s return in its stub at {:#x}",
+        "vector {vector} interrupted {:#x}, not hypercall {nr}'s return in its stub at {:#x}",
         t.rip,
         stub(nr)
     );
     Ok(())
+}
+
+fn upcall_after(nr: u64) -> Result<(), super::Failed> {
+    taken_after(traps::EVENT_VECTOR, nr)
+}
+
+/// An NMI sent to the vCPU itself (`VCPUOP_send_nmi`) is delivered through
+/// trap 2 as the hypercall returns, as Xen delivers it on its way out.
+pub fn nmi_as_a_hypercall_returns() -> Outcome {
+    traps::reset();
+    ensure_eq!(hypercall(__HYPERVISOR_vcpu_op, [VCPUOP_send_nmi, 0, 0, 0, 0]), 0, "VCPUOP_send_nmi to itself");
+    taken_after(2, __HYPERVISOR_vcpu_op)
 }
 
 pub fn upcall_as_a_hypercall_returns() -> Outcome {
@@ -70,9 +84,10 @@ pub fn upcall_as_a_hypercall_returns() -> Outcome {
     ensure_eq!(evtchn(EVTCHNOP_send, &mut port), 0, "send with upcalls masked");
     ensure_eq!(traps::taken().0, 0, "upcalls taken while masked");
     ensure_eq!(byte(si + UPCALL_PENDING), 1, "evtchn_upcall_pending");
-    // Unmasked with the event pending: the next hypercall's return delivers it.
-    set_byte(si + UPCALL_MASK, 0);
+    // Unmasked with the event pending: the next hypercall's return delivers
+    // it (the count reset first: an exit in between may deliver it too).
     traps::reset();
+    set_byte(si + UPCALL_MASK, 0);
     ensure!(hypercall(__HYPERVISOR_xen_version, [0; 5]) > 0, "xen_version");
     upcall_after(__HYPERVISOR_xen_version)?;
     ensure_eq!((byte(si + UPCALL_PENDING), byte(si + UPCALL_MASK)), (0, 0), "pending and mask after the handler");

@@ -68,6 +68,7 @@ pub const ALL: &[Check] = &[
     ("grant_v2_status_frames", grants::v2_status_frames),
     ("memory_exchange", memory::exchange_swaps_frames),
     ("upcall_as_a_hypercall_returns", events::upcall_as_a_hypercall_returns),
+    ("nmi_as_a_hypercall_returns", events::nmi_as_a_hypercall_returns),
     // Last: the domain stays on FIFO.
     ("fifo_event_queues", fifo::fifo_queues),
 ];

@@ -67,30 +67,48 @@ pub fn mmu_update_reads_requests() -> Outcome {
     let one = |list: u64| hypercall(__HYPERVISOR_mmu_update, [list, 1, 0, DOMID_SELF, 0]);
     ensure_eq!(one(0x1000), -XEN_EFAULT, "a list at an unmapped address");
     ensure_eq!(one(0x1000 - 8), -XEN_EFAULT, "a list across a page boundary into an unmapped page");
-    ensure_eq!(one(0xffff_8000_0000_0000), -XEN_EFAULT, "a list in the hypervisor's range");
     ensure_eq!(one(0x8000_0000_0000), -XEN_EFAULT, "a list at a non-canonical address");
     ensure_eq!(one(0x7fff_ffff_fff8), -XEN_EFAULT, "a list whose second word is not canonical");
+    // The read-only M2P lies in the hypervisor's range, mapped: a list there
+    // is -EFAULT even where it reads as a normal update (an entry made a
+    // multiple of 4 for the check, then put back).
     let base = core::ptr::addr_of_mut!(REQUEST_PAGES) as u64;
+    let mfn = [mfn_of(base), mfn_of(base + 4096)].into_iter().find(|m| m % 512 != 511).unwrap_or(0);
+    let machphys = |mfn: u64, pfn: u64| MmuUpdate { ptr: (mfn << 12) | MMU_MACHPHYS_UPDATE, val: pfn };
+    let pfn = m2p(mfn);
+    ensure_eq!(mmu_update(&[machphys(mfn, pfn & !3)]), 0, "an M2P entry of the guest's own");
+    let in_m2p = one(RO_MPT_VIRT_START + 8 * mfn);
+    ensure_eq!(mmu_update(&[machphys(mfn, pfn)]), 0, "the M2P entry put back");
+    ensure_eq!(in_m2p, -XEN_EFAULT, "a list in the hypervisor's range (the M2P)");
     let across = base + 4096 - 8;
-    let put = |req: MmuUpdate| {
+    let put = |at: u64, req: MmuUpdate| {
         // SAFETY: 16 bytes inside REQUEST_PAGES (two pages), unaligned writes.
         unsafe {
-            core::ptr::write_unaligned(across as *mut u64, req.ptr);
-            core::ptr::write_unaligned((across + 8) as *mut u64, req.val);
+            core::ptr::write_unaligned(at as *mut u64, req.ptr);
+            core::ptr::write_unaligned((at + 8) as *mut u64, req.val);
         }
     };
     let entry = (l4 << 12) | (slot * 8) | MMU_NORMAL_PT_UPDATE;
-    put(MmuUpdate { ptr: entry, val: (l4 << 12) | _PAGE_PRESENT });
+    put(across, MmuUpdate { ptr: entry, val: (l4 << 12) | _PAGE_PRESENT });
     ensure_eq!(one(across), 0, "a request across a page boundary: a read-only recursive L4 entry");
     let va = 0xffff_0000_0000_0000 | (slot << 39) | (slot << 30) | (slot << 21) | (slot << 12);
     // SAFETY: the recursive slot just installed maps the L4 at `va`, read-only.
     let e = unsafe { core::ptr::read_volatile((va + slot * 8) as *const u64) };
     ensure_eq!(e & ADDR_MASK, l4 << 12, "the entry the request across pages wrote, read through it");
-    put(MmuUpdate { ptr: entry, val: 0 });
+    put(across, MmuUpdate { ptr: entry, val: 0 });
     ensure_eq!(one(across), 0, "removing it the same way");
-    put(MmuUpdate { ptr: (0xf_ffff_ffffu64 << 12) | MMU_MACHPHYS_UPDATE, val: 0 });
-    ensure_eq!(one(across), -XEN_EINVAL, "a machine-to-phys update of a frame that is not the guest's");
+    // Another kind of request, in one page and across two.
+    for at in [base, across] {
+        put(at, machphys(0xf_ffff_ffff, 0));
+        ensure_eq!(one(at), -XEN_EINVAL, "a machine-to-phys update of a frame that is not the guest's");
+    }
     Ok(())
+}
+
+/// The M2P's entry for `mfn`.
+fn m2p(mfn: u64) -> u64 {
+    // SAFETY: the M2P Xen maps read-only into every PV guest.
+    unsafe { core::ptr::read_volatile((RO_MPT_VIRT_START + 8 * mfn) as *const u64) }
 }
 
 /// Linear page tables as Xen 4.17 allows them (`get_l4_linear_pagetable`):
