@@ -43,14 +43,14 @@ pub(crate) fn flush_before_promotion<P: Platform>(c: &Ctx, p: &mut P) {
 /// Write one page-table (or plain) entry at machine address `ptr`.
 #[inline]
 pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
-    update_at(c, p, ptr, val, preserve_ad, false)
+    update_at(c, p, ptr, val, preserve_ad)
 }
 
 /// [`pt_update`]'s body, out of line for every caller but the commonest
 /// ([`pt_update_inline`]).
 #[inline(never)]
-fn update_at<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool, live_l1: bool) -> i64 {
-    pt_update_inline(c, p, ptr, val, preserve_ad, live_l1)
+fn update_at<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
+    pt_update_inline(c, p, ptr, val, preserve_ad, false)
 }
 
 /// [`pt_update`] inlined into its caller (no call, one frame with its
