@@ -40,16 +40,10 @@ pub(crate) fn flush_before_promotion<P: Platform>(c: &Ctx, p: &mut P) {
     p.flush_tlb_mask(up_vcpus(c), None);
 }
 
-/// Write one page-table (or plain) entry at machine address `ptr`.
-#[inline]
-pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
-    update_at(c, p, ptr, val, preserve_ad)
-}
-
-/// [`pt_update`]'s body, out of line for every caller but the commonest
-/// ([`pt_update_inline`]).
+/// Write one page-table (or plain) entry at machine address `ptr`. Out of
+/// line for every caller but the commonest ([`pt_update_inline`]).
 #[inline(never)]
-fn update_at<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
+pub fn pt_update<P: Platform>(c: &mut Ctx, p: &mut P, ptr: u64, val: u64, preserve_ad: bool) -> i64 {
     pt_update_inline(c, p, ptr, val, preserve_ad, false)
 }
 
